@@ -1,0 +1,290 @@
+//! The command line: flags, their defaults, and the checks that run before any network.
+//!
+//! Flag names follow AWS's original sample (`--ca_file`, `--client_id`, `--group_identifier`, with
+//! underscores) so its instructions still work; the dashed spellings are accepted too.
+//! Everything a user can get wrong here is caught by [`Args::plan`] with a message that names the
+//! flag, and ends the process with exit code 2 before a single packet is sent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+use rand::Rng;
+use rumqttc::v5::mqttbytes::QoS;
+
+use crate::connection::Target;
+use crate::failure::Failure;
+use crate::run::Plan;
+use crate::share::SharedFilter;
+use crate::tls::TlsFiles;
+
+const AFTER_HELP: &str = "\
+Examples:
+  # No broker, no AWS account: an embedded mTLS broker with throw-away certificates
+  mqtt5-shared-subscription --demo
+
+  # AWS IoT Core
+  mqtt5-shared-subscription --endpoint xxxxxxxx-ats.iot.eu-west-1.amazonaws.com \\
+      --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem
+
+Exit codes:
+  0    every message was delivered exactly once to the group
+  1    connection, TLS, broker refusal or timeout
+  2    usage error or unreadable/invalid input file (before any network)
+  3    delivery check failed: messages missing or duplicated
+  130  interrupted (Ctrl-C or SIGTERM)";
+
+/// Shows, and proves, how an MQTT 5 shared subscription spreads messages across a group.
+///
+/// Starts N members subscribed to $share/<group>/<topic> over mutual TLS, publishes numbered
+/// messages to <topic>, logs which member got which, and checks that every message reached the
+/// group exactly once.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "mqtt5-shared-subscription", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// Broker host name or IP (AWS IoT: your account's ATS endpoint); `host:port` and
+    /// `mqtts://host:port` are accepted too
+    #[arg(long, required_unless_present = "demo")]
+    pub endpoint: Option<String>,
+
+    /// Broker port; 443 offers the ALPN name AWS IoT Core needs there
+    #[arg(long, default_value_t = 8883)]
+    pub port: u16,
+
+    /// Device certificate, PEM
+    #[arg(long, required_unless_present = "demo")]
+    pub cert: Option<PathBuf>,
+
+    /// Device private key, PEM (PKCS#8, PKCS#1 RSA or SEC1 EC)
+    #[arg(long, required_unless_present = "demo")]
+    pub key: Option<PathBuf>,
+
+    /// CA certificate(s) to trust for the broker, PEM [default: the system trust store]
+    #[arg(long = "ca_file", visible_alias = "ca-file")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Client id prefix: the publisher is <ID>-publisher, members <ID>-subscriber-<k>
+    /// [default: test-<8 random hex digits>]
+    #[arg(long = "client_id", visible_alias = "client-id")]
+    pub client_id: Option<String>,
+
+    /// Share name: the group the members join
+    #[arg(
+        long = "group_identifier",
+        visible_aliases = ["group-identifier", "group"],
+        default_value = "rust-sample"
+    )]
+    pub group: String,
+
+    /// Topic to publish to; members subscribe to $share/<group>/<topic>
+    #[arg(long, default_value = "test/topic")]
+    pub topic: String,
+
+    /// Payload text; message n carries "<TEXT> [n]"
+    #[arg(long, default_value = "Hello World!")]
+    pub message: String,
+
+    /// How many messages to publish
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub count: u32,
+
+    /// How many members join the group
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub subscribers: u16,
+
+    /// QoS for the subscriptions and the publishes: 0 or 1
+    #[arg(long, default_value = "1", value_parser = parse_qos)]
+    pub qos: QoS,
+
+    /// Pause between publishes, e.g. 0, 50ms, 1s
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+
+    /// The longest any step may wait (connect, SUBACK, PUBACK, final deliveries)
+    #[arg(long, default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Print events and the summary as JSON lines (NDJSON) on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only warnings and errors in the log
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Log level: error, warn, info, debug or trace (RUST_LOG works too)
+    #[arg(long, value_name = "LEVEL", conflicts_with_all = ["verbose", "quiet"])]
+    pub verbosity: Option<tracing::Level>,
+
+    /// Run against an embedded mTLS broker with generated certificates: no AWS account needed
+    #[arg(long, conflicts_with_all = ["endpoint", "cert", "key", "ca_file"])]
+    pub demo: bool,
+
+    /// With --demo: write the demo certificates to DIR and keep the broker up after the run,
+    /// printing the commands that add members from other terminals
+    #[arg(long, value_name = "DIR", requires = "demo")]
+    pub keep_running: Option<PathBuf>,
+}
+
+fn parse_qos(value: &str) -> Result<QoS, String> {
+    match value {
+        "0" => Ok(QoS::AtMostOnce),
+        "1" => Ok(QoS::AtLeastOnce),
+        "2" => {
+            Err("AWS IoT Core does not support QoS 2 (it never acknowledges it); use 0 or 1".into())
+        }
+        _ => Err("QoS must be 0 or 1".into()),
+    }
+}
+
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if timeout < Duration::from_millis(100) {
+        return Err("must be at least 100ms, e.g. 10s".into());
+    }
+    Ok(timeout)
+}
+
+impl Args {
+    /// Checks the flags that clap cannot check alone, and turns them into a [`Plan`].
+    pub fn plan(&self) -> Result<Plan, Failure> {
+        let filter = SharedFilter::new(&self.group, &self.topic).map_err(Failure::input)?;
+        let client_id = match &self.client_id {
+            Some(id) if id.trim().is_empty() => return Err(Failure::input(
+                "--client_id is empty: give a prefix such as --client_id my-test, or leave it out",
+            )),
+            Some(id) => id.clone(),
+            None => format!("test-{}", random_hex(4)),
+        };
+        Ok(Plan {
+            filter,
+            client_id,
+            run_id: random_hex(8),
+            subscribers: self.subscribers,
+            count: self.count,
+            qos: self.qos,
+            message: self.message.clone(),
+            interval: self.interval,
+            timeout: self.timeout,
+            json: self.json,
+        })
+    }
+
+    /// The broker and the files from `--endpoint`, `--port`, `--cert`, `--key` and `--ca_file`.
+    ///
+    /// People paste endpoints from consoles and docs, so `mqtts://host:8883` and `host:8883` are
+    /// taken apart rather than refused; a port inside the endpoint wins over `--port`.
+    pub fn target(&self) -> Result<Target, Failure> {
+        let (Some(endpoint), Some(cert), Some(key)) = (&self.endpoint, &self.cert, &self.key)
+        else {
+            return Err(Failure::input(
+                "--endpoint, --cert and --key are required (or use --demo)",
+            ));
+        };
+        let (host, port) = split_endpoint(endpoint, self.port)?;
+        Ok(Target {
+            host,
+            port,
+            files: TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: self.ca_file.clone(),
+            },
+        })
+    }
+
+    /// The tracing filter the flags ask for; `RUST_LOG` applies when no flag says otherwise.
+    pub fn log_filter(&self) -> String {
+        let level = match (self.verbosity, self.verbose, self.quiet) {
+            (Some(level), _, _) => level.to_string().to_lowercase(),
+            (None, 0, true) => "warn".into(),
+            (None, 1, _) => "debug".into(),
+            (None, v, _) if v >= 2 => "trace".into(),
+            _ => match std::env::var("RUST_LOG") {
+                Ok(filter) if !filter.is_empty() => return filter,
+                _ => "info".into(),
+            },
+        };
+        // Our crate at the chosen level; libraries one step quieter unless tracing everything.
+        if level == "trace" {
+            "trace".into()
+        } else {
+            format!("warn,mqtt5_shared_subscription={level}")
+        }
+    }
+}
+
+fn split_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16), Failure> {
+    let trimmed = endpoint.trim();
+    let without_scheme = match trimmed.split_once("://") {
+        Some(("mqtts" | "ssl" | "tls" | "mqtt" | "tcp", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(Failure::input(format!(
+                "--endpoint '{endpoint}': scheme '{scheme}://' is not supported; pass the host name, e.g. --endpoint xxxxxxxx-ats.iot.us-east-1.amazonaws.com"
+            )))
+        }
+        None => trimmed,
+    };
+    let host_port = without_scheme.trim_end_matches('/');
+    if host_port.contains('/') {
+        return Err(Failure::input(format!(
+            "--endpoint '{endpoint}': looks like a URL with a path; pass only the host name"
+        )));
+    }
+    let (host, port) = match host_port.rsplit_once(':') {
+        // An IPv6 literal has colons of its own; only [..]:port carries a port.
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
+            let port = port.parse().map_err(|_| {
+                Failure::input(format!(
+                    "--endpoint '{endpoint}': '{port}' is not a port number; pass the port with --port"
+                ))
+            })?;
+            (host, port)
+        }
+        _ => (host_port, default_port),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(Failure::input(format!(
+            "--endpoint '{endpoint}': no host name in it"
+        )));
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// `bytes` random bytes as lower-case hex.
+fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_endpoints_people_paste() {
+        let split = |e: &str| split_endpoint(e, 8883).unwrap();
+        assert_eq!(split("example.com"), ("example.com".into(), 8883));
+        assert_eq!(split("example.com:443"), ("example.com".into(), 443));
+        assert_eq!(
+            split("mqtts://example.com:8884/"),
+            ("example.com".into(), 8884)
+        );
+        assert_eq!(split("[::1]:1884"), ("::1".into(), 1884));
+        assert!(split_endpoint("https://example.com", 8883).is_err());
+        assert!(split_endpoint("example.com:port", 8883).is_err());
+    }
+
+    #[test]
+    fn qos_two_is_refused_with_the_reason() {
+        assert!(parse_qos("2").unwrap_err().contains("QoS 2"));
+        assert_eq!(parse_qos("0").unwrap(), QoS::AtMostOnce);
+    }
+}

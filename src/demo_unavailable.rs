@@ -1,0 +1,30 @@
+//! Stand-in for `demo.rs` in a build without the `demo` feature (`--no-default-features`).
+//!
+//! The lean binary still understands `--demo`, so it can say how to get it instead of failing
+//! with an unknown-flag error.
+
+use std::convert::Infallible;
+use std::path::Path;
+
+use crate::connection::Target;
+use crate::failure::Failure;
+use crate::share::SharedFilter;
+
+/// Never constructed: without the feature there is no demo broker.
+pub struct Demo(Infallible);
+
+impl Demo {
+    pub fn target(&self) -> Target {
+        match self.0 {}
+    }
+
+    pub async fn finish(self, _filter: &SharedFilter, _interrupted: bool) {}
+}
+
+/// Explains how to get a binary with `--demo`.
+pub async fn start(_keep_running: Option<&Path>) -> Result<Demo, Failure> {
+    Err(Failure::input(
+        "--demo: this binary was built without the `demo` feature; \
+         rebuild with `cargo build --features demo` (it is on by default)",
+    ))
+}

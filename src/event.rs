@@ -1,0 +1,82 @@
+//! What happened during a run, as a stream of events.
+//!
+//! Members and the publisher run as separate tokio tasks. Instead of sharing a table behind a
+//! mutex, each task *sends* an [`Event`] down one channel; a single loop in `run.rs` receives them,
+//! logs each one, and adds it to the tally. One owner of the tally, no locks, and the order of
+//! events in the log is the order the tally saw them.
+//!
+//! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
+//! `connected`, `subscribed`, `published`, `received`, `reconnected`; the last line is the `summary`
+//! from `report.rs`. Without it, events are log lines on stderr and stdout gets only the report.
+
+use serde::Serialize;
+
+/// One thing that happened; the JSON form is `{"event":"<kind>", ...fields}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A client got a successful CONNACK.
+    Connected {
+        client_id: String,
+        session_present: bool,
+    },
+    /// A member's SUBACK granted its `$share` subscription.
+    Subscribed {
+        client_id: String,
+        filter: String,
+        qos: u8,
+    },
+    /// The broker took message `seq`: PUBACK at QoS 1, written to the socket at QoS 0.
+    Published { seq: u32 },
+    /// A member received a message. `seq` is `None` for a foreign message (not from this run).
+    Received {
+        client_id: String,
+        seq: Option<u32>,
+        topic: String,
+        payload: String,
+        /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
+        dup: bool,
+    },
+}
+
+impl Event {
+    /// Shows the event: a JSON line on stdout, or a log line on stderr.
+    pub fn emit(&self, json: bool) {
+        if json {
+            print_json_line(self);
+            return;
+        }
+        match self {
+            Event::Connected { client_id, .. } => tracing::info!("[{client_id}] connected"),
+            Event::Subscribed {
+                client_id, filter, ..
+            } => tracing::info!("[{client_id}] subscribed to {filter}"),
+            Event::Published { seq } => tracing::debug!("[publisher] published #{seq}"),
+            Event::Received {
+                client_id,
+                seq: Some(seq),
+                topic,
+                payload,
+                ..
+            } => tracing::info!("[{client_id}] received #{seq} on {topic}: {payload:?}"),
+            Event::Received {
+                client_id,
+                seq: None,
+                topic,
+                payload,
+                ..
+            } => tracing::warn!(
+                "[{client_id}] received a foreign message on {topic} (not from this run): {payload:?}"
+            ),
+        }
+    }
+}
+
+/// Prints `value` as one line of JSON on stdout.
+pub fn print_json_line(value: &impl Serialize) {
+    match serde_json::to_string(value) {
+        Ok(line) => println!("{line}"),
+        // Our types always serialize; if that ever changes, say so instead of losing the event.
+        Err(error) => tracing::error!("cannot serialize an event to JSON: {error}"),
+    }
+}

@@ -1,0 +1,52 @@
+//! # mqtt5-shared-subscription
+//!
+//! A sample, and a diagnostic tool, that shows how an MQTT 5 **shared subscription** spreads
+//! messages across the members of a group, and proves it did so exactly once.
+//!
+//! An ordinary subscription gives every subscriber a copy of each message. With a shared
+//! subscription, clients subscribe to `$share/<group>/<topic>` and the broker hands each message
+//! on `<topic>` to just *one* member of the group: a work queue built from plain MQTT. AWS IoT Core
+//! (and mosquitto, EMQX, HiveMQ, …) support it; this tool connects over mutual TLS, as AWS requires.
+//!
+//! ## The flow of one run
+//!
+//! 1. parse and check the flags (`cli`), build one TLS config from the certificate files (`tls`);
+//! 2. start N members, each connects and subscribes to the `$share` filter (`subscriber`);
+//! 3. once all are subscribed, a publisher sends numbered messages to the plain topic (`publisher`);
+//! 4. every receipt flows as an event to one loop that logs and tallies it (`run`, `event`);
+//! 5. when every message is accounted for, members leave, and the report gives the verdict (`report`).
+//!
+//! ## Where to start reading
+//!
+//! Start at `src/main.rs`: it is the story above in sixty lines. Then, by idea:
+//!
+//! * [`share`]: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
+//! * [`tls`]: certificate, key and CA into a `rustls::ClientConfig`; ALPN on port 443;
+//! * [`connection`]: rumqttc's client/event-loop split, CONNACK, clean DISCONNECT, errors in words;
+//! * [`subscriber`]: one group member: SUBSCRIBE, check the SUBACK code, receive, leave cleanly;
+//! * [`publisher`]: numbered messages, pipelined, each PUBACK matched to its number;
+//! * [`message`]: the payload and the MQTT 5 user properties that tell our messages from others';
+//! * [`run`]: the tasks, the one channel they report through, and when the run is over;
+//! * [`report`]: missing and duplicated messages, the per-member table, the `--json` summary;
+//! * [`failure`] and [`shutdown`]: exit codes, Ctrl-C;
+//! * [`pki`] and `demo`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account.
+
+pub mod cli;
+pub mod connection;
+pub mod event;
+pub mod failure;
+pub mod message;
+pub mod pki;
+pub mod publisher;
+pub mod report;
+pub mod run;
+pub mod share;
+pub mod shutdown;
+pub mod subscriber;
+pub mod tls;
+
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(not(feature = "demo"))]
+#[path = "demo_unavailable.rs"]
+pub mod demo;

@@ -1,0 +1,87 @@
+//! `mqtt5-shared-subscription`: the story of one run, top to bottom.
+//!
+//! Parse the flags → build the TLS config → start the members and the publisher → print the
+//! report → exit with a code that says how it went. Each step lives in its own module; see
+//! `lib.rs` for the map.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use mqtt5_shared_subscription::cli::Args;
+use mqtt5_shared_subscription::connection::Broker;
+use mqtt5_shared_subscription::failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};
+use mqtt5_shared_subscription::report::Verdict;
+use mqtt5_shared_subscription::{demo, event, run, shutdown, tls};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with code 2.
+    let args = Args::parse();
+    // Logs go to stderr, so stdout carries only the report (or NDJSON with --json). Time is
+    // shown since start, which makes delivery delays easy to read off.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(args.log_filter()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_target(false)
+        .init();
+
+    match run_sample(args).await {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+async fn run_sample(args: Args) -> Result<u8, Failure> {
+    // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
+    let plan = args.plan()?;
+
+    // 2. Where is the broker? With --demo, we start one in this process first.
+    let demo = if args.demo {
+        Some(demo::start(args.keep_running.as_deref()).await?)
+    } else {
+        None
+    };
+    let target = match &demo {
+        Some(demo) => demo.target(),
+        None => args.target()?,
+    };
+
+    // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
+    let broker = Broker {
+        tls: tls::client_config(&target.files, target.port)?,
+        host: target.host,
+        port: target.port,
+        timeout: plan.timeout,
+    };
+
+    // 4. Members join the group, the publisher publishes, the tally counts.
+    let (json, filter) = (plan.json, plan.filter.clone());
+    let outcome = run::run(broker, plan, shutdown::signalled()).await;
+
+    // 5. The report, and an exit code that says whether every message arrived exactly once.
+    if let Ok(outcome) = &outcome {
+        if json {
+            event::print_json_line(&outcome.summary);
+        } else {
+            print!("{}", outcome.summary.render());
+        }
+    }
+    if let Some(demo) = demo {
+        let interrupted = outcome.as_ref().map_or(true, |o| o.interrupted);
+        demo.finish(&filter, interrupted).await;
+    }
+    let outcome = outcome?;
+    Ok(match (outcome.interrupted, outcome.summary.verdict) {
+        (true, _) => EXIT_INTERRUPTED,
+        (false, Verdict::Ok) => 0,
+        (false, _) => EXIT_DELIVERY_FAILED,
+    })
+}

@@ -1,0 +1,108 @@
+//! What a numbered message looks like on the wire, and how a member recognises one of ours.
+//!
+//! The payload stays human: `Hello World! [7]`, as in AWS's original sample. But a payload is a poor
+//! place to hide bookkeeping: anyone can publish `Hello World! [7]` to `test/topic`, and an earlier
+//! run's messages may still be queued on the broker. So each message also carries two MQTT 5 *user
+//! properties*, key/value pairs in the PUBLISH header that brokers (AWS IoT Core included) forward
+//! to subscribers untouched:
+//!
+//! | key      | value                                   |
+//! |----------|-----------------------------------------|
+//! | `run-id` | random hex, fresh for every run          |
+//! | `seq`    | the message number, 1..=count           |
+//!
+//! A received message counts for this run only if its `run-id` matches; everything else is
+//! *foreign*, counted separately, and never confused with ours.
+
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+
+/// User property key carrying the run id.
+pub const RUN_ID_KEY: &str = "run-id";
+/// User property key carrying the sequence number.
+pub const SEQ_KEY: &str = "seq";
+
+/// The payload of message `seq`: `"<text> [<seq>]"`.
+pub fn payload(text: &str, seq: u32) -> String {
+    format!("{text} [{seq}]")
+}
+
+/// The PUBLISH properties that mark message `seq` of run `run_id`.
+pub fn properties(run_id: &str, seq: u32) -> PublishProperties {
+    PublishProperties {
+        // 1 = the payload is UTF-8 text, so tools such as the AWS IoT MQTT test client show it as text.
+        payload_format_indicator: Some(1),
+        user_properties: vec![
+            (RUN_ID_KEY.to_owned(), run_id.to_owned()),
+            (SEQ_KEY.to_owned(), seq.to_string()),
+        ],
+        ..PublishProperties::default()
+    }
+}
+
+/// Where a received message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Message number `seq` of this run.
+    Ours(u32),
+    /// Someone else's message on the same topic (another publisher, an earlier run).
+    Foreign,
+}
+
+/// Tells whether `publish` belongs to run `run_id`, and which number it is.
+pub fn identify(publish: &Publish, run_id: &str) -> Origin {
+    let Some(properties) = &publish.properties else {
+        return Origin::Foreign;
+    };
+    let property = |key: &str| {
+        properties
+            .user_properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    match (property(RUN_ID_KEY), property(SEQ_KEY)) {
+        (Some(id), Some(seq)) if id == run_id => match seq.parse() {
+            Ok(seq) if seq > 0 => Origin::Ours(seq),
+            _ => Origin::Foreign,
+        },
+        _ => Origin::Foreign,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::v5::mqttbytes::QoS;
+
+    fn publish(properties: Option<PublishProperties>) -> Publish {
+        Publish::new(
+            "test/topic",
+            QoS::AtLeastOnce,
+            "Hello World! [7]",
+            properties,
+        )
+    }
+
+    #[test]
+    fn recognises_our_numbered_message() {
+        let message = publish(Some(properties("abc123", 7)));
+        assert_eq!(identify(&message, "abc123"), Origin::Ours(7));
+        assert_eq!(payload("Hello World!", 7), "Hello World! [7]");
+    }
+
+    #[test]
+    fn other_runs_and_bare_messages_are_foreign() {
+        assert_eq!(
+            identify(&publish(Some(properties("other", 7))), "abc123"),
+            Origin::Foreign
+        );
+        assert_eq!(identify(&publish(None), "abc123"), Origin::Foreign);
+        let mut zero = properties("abc123", 0);
+        assert_eq!(
+            identify(&publish(Some(zero.clone())), "abc123"),
+            Origin::Foreign
+        );
+        zero.user_properties[1].1 = "seven".into();
+        assert_eq!(identify(&publish(Some(zero)), "abc123"), Origin::Foreign);
+    }
+}

@@ -1,0 +1,381 @@
+//! The proof: who got which message, and whether each reached the group exactly once.
+//!
+//! A shared subscription promises that each message goes to *one* member of the group. Two things
+//! can break that promise, and the report looks for both:
+//!
+//! * **missing**: published (the broker took it) but no member of this run received it. Usual
+//!   causes: another client outside this run subscribes to the same group and got its share, or
+//!   the broker dropped it (no member connected at that moment, a full queue).
+//! * **duplicated**: received more than once across the group, e.g. a QoS 1 re-delivery after a
+//!   reconnect, or a broker bug.
+//!
+//! The [`Tally`] is fed every event as it happens; [`Tally::summary`] freezes it into a
+//! [`Summary`], which prints as a table and a verdict line, or as the `--json` summary object.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::event::Event;
+
+/// Running counts, fed one event at a time.
+pub struct Tally {
+    count: u32,
+    /// `published[seq - 1]`: the broker took message `seq`.
+    published: Vec<bool>,
+    /// `receipts[seq - 1]`: how many times the group received message `seq`.
+    receipts: Vec<u32>,
+    /// Members in the order they were started, with the message numbers each received.
+    members: Vec<(String, Vec<u32>)>,
+    foreign: u64,
+}
+
+impl Tally {
+    /// A tally for messages `1..=count` and the given member client ids.
+    pub fn new(count: u32, member_ids: &[String]) -> Tally {
+        Tally {
+            count,
+            published: vec![false; count as usize],
+            receipts: vec![0; count as usize],
+            members: member_ids
+                .iter()
+                .map(|id| (id.clone(), Vec::new()))
+                .collect(),
+            foreign: 0,
+        }
+    }
+
+    /// Adds one event.
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::Published { seq } => {
+                if let Some(slot) = self.slot(*seq) {
+                    self.published[slot] = true;
+                }
+            }
+            Event::Received {
+                client_id,
+                seq: Some(seq),
+                ..
+            } => {
+                let Some(slot) = self.slot(*seq) else {
+                    // Carries our run id but a number we never sent: treat as foreign.
+                    self.foreign += 1;
+                    return;
+                };
+                self.receipts[slot] += 1;
+                if let Some((_, seqs)) = self.members.iter_mut().find(|(id, _)| id == client_id) {
+                    seqs.push(*seq);
+                }
+            }
+            Event::Received { seq: None, .. } => self.foreign += 1,
+            Event::Connected { .. } | Event::Subscribed { .. } => {}
+        }
+    }
+
+    fn slot(&self, seq: u32) -> Option<usize> {
+        (1..=self.count).contains(&seq).then(|| seq as usize - 1)
+    }
+
+    /// True once every message was published and received at least once: nothing left to wait for.
+    pub fn all_accounted_for(&self) -> bool {
+        self.published.iter().all(|p| *p) && self.receipts.iter().all(|r| *r > 0)
+    }
+
+    /// Freezes the tally into the report.
+    pub fn summary(&self, context: SummaryContext) -> Summary {
+        let seqs_where = |pred: &dyn Fn(usize) -> bool| -> Vec<u32> {
+            (0..self.count as usize)
+                .filter(|i| pred(*i))
+                .map(|i| i as u32 + 1)
+                .collect()
+        };
+        let missing = seqs_where(&|i| self.published[i] && self.receipts[i] == 0);
+        let duplicated = seqs_where(&|i| self.receipts[i] > 1);
+        let unpublished = seqs_where(&|i| !self.published[i]).len() as u32;
+        let verdict = if !missing.is_empty() {
+            Verdict::Missing
+        } else if !duplicated.is_empty() {
+            Verdict::Duplicated
+        } else {
+            Verdict::Ok
+        };
+        let members = self
+            .members
+            .iter()
+            .map(|(id, seqs)| {
+                let mut messages = seqs.clone();
+                messages.sort_unstable();
+                (
+                    id.clone(),
+                    MemberSummary {
+                        count: seqs.len() as u32,
+                        messages,
+                    },
+                )
+            })
+            .collect();
+        Summary {
+            event: "summary",
+            group: context.group,
+            topic: context.topic,
+            qos: context.qos,
+            published: self.published.iter().filter(|p| **p).count() as u32,
+            received: self.receipts.iter().sum(),
+            unique: self.receipts.iter().filter(|r| **r > 0).count() as u32,
+            missing,
+            duplicated,
+            foreign: self.foreign,
+            members,
+            elapsed_ms: context.elapsed.as_millis() as u64,
+            verdict,
+            member_order: self.members.iter().map(|(id, _)| id.clone()).collect(),
+            unpublished,
+        }
+    }
+}
+
+/// What the summary needs besides the counts.
+pub struct SummaryContext {
+    pub group: String,
+    pub topic: String,
+    pub qos: u8,
+    pub elapsed: Duration,
+}
+
+/// The outcome of a run. Its JSON form is the `--json` summary line, field for field.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Always `"summary"`, so NDJSON readers can pick this line out.
+    pub event: &'static str,
+    pub group: String,
+    pub topic: String,
+    pub qos: u8,
+    /// Messages the broker took (PUBACKed at QoS 1, sent at QoS 0).
+    pub published: u32,
+    /// Receipts of this run's messages across the group, duplicates included.
+    pub received: u32,
+    /// Distinct message numbers received.
+    pub unique: u32,
+    pub missing: Vec<u32>,
+    pub duplicated: Vec<u32>,
+    /// Messages on the topic that were not from this run.
+    pub foreign: u64,
+    pub members: BTreeMap<String, MemberSummary>,
+    pub elapsed_ms: u64,
+    pub verdict: Verdict,
+    /// Members in start order, for the table (JSON objects have no order).
+    #[serde(skip)]
+    pub member_order: Vec<String>,
+    /// Messages the publisher never got to (run stopped early).
+    #[serde(skip)]
+    pub unpublished: u32,
+}
+
+/// What one member received.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberSummary {
+    pub count: u32,
+    pub messages: Vec<u32>,
+}
+
+/// The delivery verdict; it decides the exit code (0 for `Ok`, 3 otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    Missing,
+    Duplicated,
+}
+
+impl Summary {
+    /// The per-member table, the verdict line, and hints when something is wrong.
+    pub fn render(&self) -> String {
+        let width = self
+            .member_order
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>6}  {:>6}  messages",
+            "member", "count", "share"
+        );
+        for id in &self.member_order {
+            let Some(member) = self.members.get(id) else {
+                continue;
+            };
+            let share = if self.received == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(member.count) / f64::from(self.received)
+            };
+            let _ = writeln!(
+                out,
+                "{id:<width$}  {:>6}  {share:>5.1}%  {}",
+                member.count,
+                compact_list(&member.messages, 12)
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", self.verdict_line());
+        for hint in self.hints() {
+            let _ = writeln!(out, "  {hint}");
+        }
+        out
+    }
+
+    /// One line a human (or grep) can judge the run by.
+    pub fn verdict_line(&self) -> String {
+        let exactly_once = self.unique - self.duplicated.len() as u32;
+        let mut line = format!(
+            "{} published · {exactly_once} delivered exactly once to group '{}' ({} members) · {} missing · {} duplicated",
+            self.published,
+            self.group,
+            self.members.len(),
+            self.missing.len(),
+            self.duplicated.len(),
+        );
+        if self.foreign > 0 {
+            let _ = write!(line, " · {} foreign", self.foreign);
+        }
+        let _ = write!(
+            line,
+            " · {}",
+            humantime::format_duration(Duration::from_millis(self.elapsed_ms))
+        );
+        line
+    }
+
+    fn hints(&self) -> Vec<String> {
+        let mut hints = Vec::new();
+        if !self.missing.is_empty() {
+            hints.push(format!("missing: {}", compact_list(&self.missing, 20)));
+            hints.push(format!(
+                "another subscriber outside this run may share group '{}' and got its share, or the broker dropped them; \
+                 try a unique --group_identifier",
+                self.group
+            ));
+        }
+        if !self.duplicated.is_empty() {
+            hints.push(format!(
+                "duplicated: {}",
+                compact_list(&self.duplicated, 20)
+            ));
+        }
+        if self.unpublished > 0 {
+            hints.push(format!(
+                "{} messages were never published (the run stopped early)",
+                self.unpublished
+            ));
+        }
+        hints
+    }
+}
+
+/// `1 2 3 5 7 8 9` → `1-3 5 7-9`, cut after `limit` runs with a count of what was left out.
+pub fn compact_list(seqs: &[u32], limit: usize) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &seq in seqs {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == seq => *end = seq,
+            _ => runs.push((seq, seq)),
+        }
+    }
+    let mut parts: Vec<String> = runs
+        .iter()
+        .take(limit)
+        .map(|&(start, end)| match end - start {
+            0 => start.to_string(),
+            1 => format!("{start} {end}"),
+            _ => format!("{start}-{end}"),
+        })
+        .collect();
+    if runs.len() > limit {
+        let rest: u32 = runs[limit..].iter().map(|(s, e)| e - s + 1).sum();
+        parts.push(format!("… (+{rest} more)"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(client: &str, seq: u32) -> Event {
+        Event::Received {
+            client_id: client.into(),
+            seq: Some(seq),
+            topic: "t".into(),
+            payload: String::new(),
+            dup: false,
+        }
+    }
+
+    fn context() -> SummaryContext {
+        SummaryContext {
+            group: "g".into(),
+            topic: "t".into(),
+            qos: 1,
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn exactly_once_is_ok() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let mut tally = Tally::new(4, &ids);
+        for seq in 1..=4 {
+            tally.record(&Event::Published { seq });
+            tally.record(&received(if seq % 2 == 0 { "a" } else { "b" }, seq));
+        }
+        assert!(tally.all_accounted_for());
+        let summary = tally.summary(context());
+        assert_eq!(summary.verdict, Verdict::Ok);
+        assert_eq!(summary.members["a"].messages, vec![2, 4]);
+        assert!(summary
+            .verdict_line()
+            .starts_with("4 published · 4 delivered exactly once to group 'g' (2 members) · 0 missing · 0 duplicated"));
+    }
+
+    #[test]
+    fn names_missing_and_duplicated_messages() {
+        let ids = vec!["a".to_string()];
+        let mut tally = Tally::new(3, &ids);
+        for seq in 1..=3 {
+            tally.record(&Event::Published { seq });
+        }
+        tally.record(&received("a", 1));
+        tally.record(&received("a", 1));
+        tally.record(&received("a", 3));
+        tally.record(&Event::Received {
+            client_id: "a".into(),
+            seq: None,
+            topic: "t".into(),
+            payload: "x".into(),
+            dup: false,
+        });
+        assert!(!tally.all_accounted_for());
+        let summary = tally.summary(context());
+        assert_eq!(summary.missing, vec![2]);
+        assert_eq!(summary.duplicated, vec![1]);
+        assert_eq!(summary.verdict, Verdict::Missing);
+        assert_eq!(
+            (summary.received, summary.unique, summary.foreign),
+            (3, 2, 1)
+        );
+        assert!(summary.render().contains("missing: 2"));
+    }
+
+    #[test]
+    fn compacts_runs_of_numbers() {
+        assert_eq!(compact_list(&[1, 2, 3, 5, 7, 8], 10), "1-3 5 7 8");
+        assert_eq!(compact_list(&[1, 3, 5, 7], 2), "1 3 … (+2 more)");
+        assert_eq!(compact_list(&[], 2), "");
+    }
+}

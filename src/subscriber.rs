@@ -1,0 +1,226 @@
+//! One member of the shared-subscription group.
+//!
+//! A member is an ordinary MQTT client that subscribes to `$share/<group>/<topic>` instead of
+//! `<topic>`. Its life:
+//!
+//! 1. connect (shared code in `connection.rs`);
+//! 2. SUBSCRIBE and wait for the SUBACK. rumqttc treats a refused subscription as a normal event,
+//!    not an error, so we read the reason code ourselves: AWS IoT answers 0x87 (not authorized) when
+//!    the policy lacks `iot:Subscribe` on `topicfilter/$share/...`, and everything after that would
+//!    be a silent run with zero messages;
+//! 3. report each PUBLISH it receives, until told to stop;
+//! 4. UNSUBSCRIBE and wait for the UNSUBACK, still counting what arrives meanwhile. The broker
+//!    sends a member its messages in order on one connection, so once the UNSUBACK is in, every
+//!    message the broker routed to this member has arrived: nothing in flight is lost from the tally;
+//! 5. DISCONNECT cleanly, so the broker does not treat it as a crash.
+//!
+//! Note what a member does *not* set: the MQTT 5 "No Local" option. On a shared subscription it is
+//! a protocol error (MQTT 5 §3.8.3.1), and brokers disconnect the client for it.
+
+use anyhow::{anyhow, bail};
+use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode, UnsubAckReason};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event as MqttEvent, EventLoop};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::{self, Broker};
+use crate::event::Event;
+use crate::message::{self, Origin};
+use crate::share::SharedFilter;
+
+/// What a member needs to know.
+pub struct Member {
+    pub client_id: String,
+    pub filter: SharedFilter,
+    pub qos: QoS,
+    /// Messages carrying this run id are ours; see `message.rs`.
+    pub run_id: String,
+}
+
+/// Runs one member until `finish` is cancelled, sending what happens to `events`.
+pub async fn run(
+    broker: Broker,
+    member: Member,
+    events: mpsc::UnboundedSender<Event>,
+    finish: CancellationToken,
+) -> anyhow::Result<()> {
+    let (client, mut eventloop, connack) = connection::connect(&broker, &member.client_id).await?;
+    send(
+        &events,
+        Event::Connected {
+            client_id: member.client_id.clone(),
+            session_present: connack.session_present,
+        },
+    );
+
+    subscribe(&broker, &client, &mut eventloop, &member, &events).await?;
+
+    // Receive until the run is over. Everything the broker sends goes through `handle`.
+    loop {
+        tokio::select! {
+            _ = finish.cancelled() => break,
+            polled = eventloop.poll() => {
+                let event = polled.map_err(|e| anyhow!(connection::explain(&e, &broker)))?;
+                handle(&event, &member, &events);
+            }
+        }
+    }
+
+    leave(&broker, &client, &mut eventloop, &member, &events).await
+}
+
+/// SUBSCRIBE to the `$share` filter and check the SUBACK's reason code.
+async fn subscribe(
+    broker: &Broker,
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    member: &Member,
+    events: &mpsc::UnboundedSender<Event>,
+) -> anyhow::Result<()> {
+    let filter = member.filter.to_string();
+    client.subscribe(filter.as_str(), member.qos).await?;
+    let suback = poll_until(
+        broker,
+        eventloop,
+        member,
+        events,
+        "SUBACK",
+        |event| match event {
+            MqttEvent::Incoming(Packet::SubAck(suback)) => Some(suback.return_codes.clone()),
+            _ => None,
+        },
+    )
+    .await?;
+    match suback.first() {
+        Some(SubscribeReasonCode::Success(granted)) => {
+            send(
+                events,
+                Event::Subscribed {
+                    client_id: member.client_id.clone(),
+                    filter,
+                    qos: *granted as u8,
+                },
+            );
+            Ok(())
+        }
+        Some(code) => bail!(
+            "[{}] the broker refused SUBSCRIBE {filter}: {}",
+            member.client_id,
+            suback_code_in_words(code, &member.filter)
+        ),
+        None => bail!(
+            "[{}] SUBACK for {filter} carried no reason code",
+            member.client_id
+        ),
+    }
+}
+
+/// UNSUBSCRIBE, count what still arrives until the UNSUBACK, then DISCONNECT.
+async fn leave(
+    broker: &Broker,
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    member: &Member,
+    events: &mpsc::UnboundedSender<Event>,
+) -> anyhow::Result<()> {
+    client.unsubscribe(member.filter.to_string()).await?;
+    let reasons = poll_until(
+        broker,
+        eventloop,
+        member,
+        events,
+        "UNSUBACK",
+        |event| match event {
+            MqttEvent::Incoming(Packet::UnsubAck(unsuback)) => Some(unsuback.reasons.clone()),
+            _ => None,
+        },
+    )
+    .await?;
+    if let Some(reason) = reasons.iter().find(|r| **r != UnsubAckReason::Success) {
+        tracing::warn!("[{}] UNSUBSCRIBE answered {reason:?}", member.client_id);
+    }
+    connection::disconnect(broker, client, eventloop, &member.client_id).await
+}
+
+/// Polls until `wanted` picks an event, handling received messages on the way.
+async fn poll_until<T>(
+    broker: &Broker,
+    eventloop: &mut EventLoop,
+    member: &Member,
+    events: &mpsc::UnboundedSender<Event>,
+    what: &str,
+    wanted: impl Fn(&MqttEvent) -> Option<T>,
+) -> anyhow::Result<T> {
+    let wait = async {
+        loop {
+            let event = eventloop
+                .poll()
+                .await
+                .map_err(|e| anyhow!(connection::explain(&e, broker)))?;
+            if let Some(found) = wanted(&event) {
+                return Ok(found);
+            }
+            handle(&event, member, events);
+        }
+    };
+    tokio::time::timeout(broker.timeout, wait)
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "[{}] no {what} within {} (--timeout)",
+                member.client_id,
+                humantime::format_duration(broker.timeout)
+            )
+        })?
+}
+
+/// Reports a received PUBLISH; every other event is rumqttc's business.
+fn handle(event: &MqttEvent, member: &Member, events: &mpsc::UnboundedSender<Event>) {
+    let MqttEvent::Incoming(Packet::Publish(publish)) = event else {
+        return;
+    };
+    let seq = match message::identify(publish, &member.run_id) {
+        Origin::Ours(seq) => Some(seq),
+        Origin::Foreign => None,
+    };
+    send(
+        events,
+        Event::Received {
+            client_id: member.client_id.clone(),
+            seq,
+            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+            payload: String::from_utf8_lossy(&publish.payload).into_owned(),
+            dup: publish.dup,
+        },
+    );
+}
+
+/// Sends an event to the run's collector. If the collector is gone the run is over anyway.
+fn send(events: &mpsc::UnboundedSender<Event>, event: Event) {
+    let _ = events.send(event);
+}
+
+/// SUBACK failure codes (MQTT 5 §3.9.3) in words, with AWS IoT's usual cause.
+fn suback_code_in_words(code: &SubscribeReasonCode, filter: &SharedFilter) -> String {
+    match code {
+        SubscribeReasonCode::NotAuthorized => format!(
+            "not authorized (0x87): the IoT policy lacks iot:Subscribe on topicfilter/{filter}"
+        ),
+        SubscribeReasonCode::TopicFilterInvalid => {
+            format!("topic filter invalid (0x8F): check --group_identifier and --topic ({filter})")
+        }
+        SubscribeReasonCode::SharedSubscriptionsNotSupported => {
+            "shared subscriptions not supported (0x9E): this broker cannot run this sample"
+                .to_owned()
+        }
+        SubscribeReasonCode::QuotaExceeded => "quota exceeded (0x97)".to_owned(),
+        SubscribeReasonCode::WildcardSubscriptionsNotSupported => {
+            "wildcard subscriptions not supported (0xA2)".to_owned()
+        }
+        SubscribeReasonCode::ImplementationSpecific => {
+            "implementation-specific error (0x83)".to_owned()
+        }
+        other => format!("{other:?}"),
+    }
+}
