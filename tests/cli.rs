@@ -1,0 +1,171 @@
+//! Bad input ends in one clear line and a defined exit code, before any network.
+//!
+//! These tests need no broker: every case fails while reading flags and files (exit 2), or on a
+//! loopback port where nothing listens (exit 1).
+
+mod support;
+
+use std::time::Duration;
+
+use mqtt5_shared_subscription::pki::Pki;
+use support::{free_port, run_tool, Run};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A CA and a client identity on disk, plus flags pointing at a closed loopback port.
+struct Files {
+    dir: tempfile::TempDir,
+    files: mqtt5_shared_subscription::pki::PkiFiles,
+}
+
+fn files() -> Files {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = Pki::new("cli test CA")
+        .and_then(|pki| pki.write_files(dir.path()))
+        .expect("PKI");
+    Files { dir, files }
+}
+
+fn args(files: &Files, cert: &str, key: &str, more: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--endpoint".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        free_port().to_string(),
+        "--cert".into(),
+        cert.into(),
+        "--key".into(),
+        key.into(),
+        "--ca_file".into(),
+        files.files.ca.display().to_string(),
+        "--timeout".into(),
+        "5s".into(),
+    ];
+    args.extend(more.iter().map(|s| s.to_string()));
+    args
+}
+
+fn good_args(files: &Files, more: &[&str]) -> Vec<String> {
+    let cert = files.files.client_cert.display().to_string();
+    let key = files.files.client_key.display().to_string();
+    args(files, &cert, &key, more)
+}
+
+/// The run failed with `code` and exactly one `error:` line that contains every word in `words`.
+fn assert_one_line_error(run: &Run, code: i32, words: &[&str]) {
+    assert_eq!(run.code, Some(code), "{run}");
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "expected one error line\n{run}");
+    for word in words {
+        assert!(
+            errors[0].contains(word),
+            "error line lacks {word:?}: {}",
+            errors[0]
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{run}");
+    assert!(
+        !run.stderr.contains("BEGIN PRIVATE KEY"),
+        "key material in the log\n{run}"
+    );
+}
+
+#[test]
+fn unreadable_key_file_exits_2_naming_the_flag() {
+    let files = files();
+    let cert = files.files.client_cert.display().to_string();
+    let missing = files.dir.path().join("no-such.key").display().to_string();
+    let run = run_tool(&args(&files, &cert, &missing, &[]), LIMIT);
+    assert_one_line_error(&run, 2, &["--key", "no-such.key", "cannot read"]);
+}
+
+#[test]
+fn swapped_cert_and_key_are_recognised() {
+    let files = files();
+    let cert = files.files.client_cert.display().to_string();
+    let key = files.files.client_key.display().to_string();
+    let run = run_tool(&args(&files, &key, &cert, &[]), LIMIT);
+    assert_one_line_error(&run, 2, &["--cert", "swap"]);
+}
+
+#[test]
+fn key_of_another_certificate_is_refused() {
+    let files = files();
+    let other = Pki::new("other")
+        .and_then(|pki| pki.client("other"))
+        .expect("other identity");
+    let other_key = files.dir.path().join("other.key");
+    std::fs::write(&other_key, other.key_pem).expect("write key");
+    let cert = files.files.client_cert.display().to_string();
+    let run = run_tool(
+        &args(&files, &cert, &other_key.display().to_string(), &[]),
+        LIMIT,
+    );
+    assert_one_line_error(
+        &run,
+        2,
+        &[
+            "--cert",
+            "--key",
+            "does not belong",
+            "private key that was created with this certificate",
+        ],
+    );
+}
+
+#[test]
+fn qos_2_is_refused_with_the_reason() {
+    let files = files();
+    let run = run_tool(&good_args(&files, &["--qos", "2"]), LIMIT);
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(run.stderr.contains("does not support QoS 2"), "{run}");
+}
+
+#[test]
+fn bad_group_and_topic_name_the_flag() {
+    let files = files();
+    let run = run_tool(&good_args(&files, &["--group_identifier", "a/b"]), LIMIT);
+    assert_one_line_error(&run, 2, &["--group_identifier", "'/'"]);
+    let run = run_tool(&good_args(&files, &["--topic", "$share/g/t"]), LIMIT);
+    assert_one_line_error(&run, 2, &["--topic", "plain topic"]);
+    let run = run_tool(&good_args(&files, &["--topic", "a/#"]), LIMIT);
+    assert_one_line_error(&run, 2, &["--topic", "wildcard"]);
+}
+
+#[test]
+fn missing_required_flags_is_a_usage_error() {
+    let run = run_tool(&["--endpoint".into(), "example.com".into()], LIMIT);
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(run.stderr.contains("--cert"), "{run}");
+}
+
+#[test]
+fn closed_port_is_a_connection_failure() {
+    let files = files();
+    let run = run_tool(&good_args(&files, &[]), LIMIT);
+    assert_one_line_error(&run, 1, &["refused", "--port"]);
+}
+
+#[test]
+fn help_shows_an_example_and_the_exit_codes() {
+    let run = run_tool(&["--help".into()], LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    for text in [
+        "--endpoint",
+        "--ca_file",
+        "--group_identifier",
+        "--demo",
+        "Exit codes:",
+        "3    delivery check failed",
+    ] {
+        assert!(
+            run.stdout.contains(text),
+            "--help lacks {text:?}\n{}",
+            run.stdout
+        );
+    }
+}

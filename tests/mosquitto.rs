@@ -1,0 +1,365 @@
+//! The sample end to end against a real mosquitto 2.0 with mutual TLS.
+//!
+//! Each test starts its own broker and CA (see `support`), runs the real binary, and checks what
+//! a user would check: the exit code, the verdict line, the JSON summary, the broker's own log.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{client_identity, mosquitto_or_skip, run_tool, with, KeyForm, Mosquitto};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn default_run_splits_ten_messages_between_two_members() {
+    let Some(mosquitto) = mosquitto_or_skip("default_run_splits_ten_messages_between_two_members")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let run = run_tool(&with(broker.args(), &["--client_id", "t-default"]), LIMIT);
+
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains(
+            "10 published · 10 delivered exactly once to group 'rust-sample' (2 members) · 0 missing · 0 duplicated"
+        ),
+        "{run}"
+    );
+    // Every message is logged with the member that got it, and both members got some.
+    let receipts: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" received #"))
+        .collect();
+    assert_eq!(receipts.len(), 10, "{run}");
+    for member in ["t-default-subscriber-1", "t-default-subscriber-2"] {
+        assert!(
+            receipts
+                .iter()
+                .any(|l| l.contains(&format!("[{member}] received #"))),
+            "{member} got nothing\n{run}"
+        );
+    }
+    assert!(
+        receipts
+            .iter()
+            .any(|l| l.contains(r#"on test/topic: "Hello World! ["#)),
+        "{run}"
+    );
+    // The broker itself saw both members subscribe to the shared filter, not the plain topic.
+    let log = broker.log();
+    for member in ["t-default-subscriber-1", "t-default-subscriber-2"] {
+        assert!(
+            log.contains(&format!("{member} 1 $share/rust-sample/test/topic")),
+            "mosquitto log lacks the $share SUBSCRIBE of {member}:\n{log}"
+        );
+    }
+    // ...and saw each of them disconnect cleanly rather than drop the socket.
+    assert!(
+        log.matches("disconnected.").count() >= 3,
+        "expected clean DISCONNECTs from 3 clients:\n{log}"
+    );
+}
+
+#[test]
+fn five_members_json_summary_has_every_field() {
+    let Some(mosquitto) = mosquitto_or_skip("five_members_json_summary_has_every_field") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let args = with(
+        broker.args(),
+        &[
+            "--subscribers",
+            "5",
+            "--count",
+            "100",
+            "--json",
+            "--client_id",
+            "t-json",
+            "--group_identifier",
+            "workers",
+            "--topic",
+            "jobs/new",
+        ],
+    );
+    let run = run_tool(&args, LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+
+    let summary = run.summary();
+    let expected_keys: BTreeSet<&str> = [
+        "event",
+        "group",
+        "topic",
+        "qos",
+        "published",
+        "received",
+        "unique",
+        "missing",
+        "duplicated",
+        "foreign",
+        "members",
+        "elapsed_ms",
+        "verdict",
+    ]
+    .into();
+    let keys: BTreeSet<&str> = summary
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, expected_keys, "{summary}");
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["group"], "workers");
+    assert_eq!(summary["topic"], "jobs/new");
+    assert_eq!(summary["qos"], 1);
+    assert_eq!(summary["published"], 100);
+    assert_eq!(summary["received"], 100);
+    assert_eq!(summary["unique"], 100);
+    assert_eq!(summary["missing"], Value::Array(vec![]));
+    assert_eq!(summary["duplicated"], Value::Array(vec![]));
+    assert_eq!(summary["foreign"], 0);
+    assert_eq!(summary["verdict"], "ok");
+    assert!(summary["elapsed_ms"].as_u64().is_some_and(|ms| ms > 0));
+
+    // Five members, each with at least one message, together exactly 1..=100 once.
+    let members = summary["members"].as_object().expect("members object");
+    let ids: BTreeSet<String> = (1..=5).map(|k| format!("t-json-subscriber-{k}")).collect();
+    assert_eq!(members.keys().cloned().collect::<BTreeSet<_>>(), ids);
+    let mut all = Vec::new();
+    for (id, member) in members {
+        let messages: Vec<u64> = member["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m.as_u64().expect("number"))
+            .collect();
+        assert!(!messages.is_empty(), "{id} received nothing: {summary}");
+        assert_eq!(member["count"], messages.len(), "{id}");
+        all.extend(messages);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=100).collect::<Vec<u64>>());
+
+    // Every line before the summary is an event with a known kind.
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for line in run.stdout.lines() {
+        let event: Value = serde_json::from_str(line).expect("NDJSON line");
+        *kinds
+            .entry(event["event"].as_str().expect("event").to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(kinds["connected"], 6, "{kinds:?}");
+    assert_eq!(kinds["subscribed"], 5, "{kinds:?}");
+    assert_eq!(kinds["published"], 100, "{kinds:?}");
+    assert_eq!(kinds["received"], 100, "{kinds:?}");
+    assert_eq!(kinds["summary"], 1, "{kinds:?}");
+}
+
+#[test]
+fn qos0_run_delivers_exactly_once() {
+    let Some(mosquitto) = mosquitto_or_skip("qos0_run_delivers_exactly_once") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let args = with(
+        broker.args(),
+        &[
+            "--qos",
+            "0",
+            "--subscribers",
+            "3",
+            "--count",
+            "300",
+            "--json",
+            "-q",
+        ],
+    );
+    let run = run_tool(&args, LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    let summary = run.summary();
+    assert_eq!(summary["qos"], 0);
+    assert_eq!(summary["unique"], 300);
+    assert_eq!(summary["received"], 300);
+    assert_eq!(summary["verdict"], "ok");
+}
+
+#[test]
+fn twenty_members_share_two_thousand_messages() {
+    let Some(mosquitto) = mosquitto_or_skip("twenty_members_share_two_thousand_messages") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let args = with(
+        broker.args(),
+        &["--subscribers", "20", "--count", "2000", "--json", "-q"],
+    );
+    let run = run_tool(&args, LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    let summary = run.summary();
+    assert_eq!(summary["unique"], 2000);
+    assert_eq!(summary["received"], 2000);
+    let members = summary["members"].as_object().expect("members");
+    assert_eq!(members.len(), 20);
+    // mosquitto hands out round-robin, so nobody is starved.
+    assert!(
+        members.values().all(|m| m["count"].as_u64() > Some(0)),
+        "{summary}"
+    );
+}
+
+#[test]
+fn every_private_key_form_connects() {
+    let Some(mosquitto) = mosquitto_or_skip("every_private_key_form_connects") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    for form in [KeyForm::Pkcs8Ec, KeyForm::Sec1Ec, KeyForm::Pkcs1Rsa] {
+        let (cert, key) = client_identity(&broker.pki, broker.dir.path(), form);
+        let args = with(broker.args_with(&cert, &key), &["--count", "4", "--json"]);
+        let run = run_tool(&args, LIMIT);
+        assert_eq!(run.code, Some(0), "{form:?}: {run}");
+        assert_eq!(run.summary()["unique"], 4, "{form:?}");
+    }
+}
+
+/// A subscriber outside this run joins the same group: the broker gives it a share of our
+/// messages, so our members miss them. The report must name exactly those, and exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_in_the_group_makes_messages_missing() {
+    let Some(mosquitto) = mosquitto_or_skip("a_stranger_in_the_group_makes_messages_missing")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let stolen = stranger::join_group(&broker, "$share/rust-sample/test/topic").await;
+
+    let args = with(
+        broker.args(),
+        &["--count", "30", "--json", "--timeout", "2s"],
+    );
+    let run = tokio::task::spawn_blocking(move || run_tool(&args, LIMIT))
+        .await
+        .expect("run");
+    assert_eq!(run.code, Some(3), "{run}");
+    let summary = run.summary();
+    assert_eq!(summary["verdict"], "missing");
+    assert_eq!(summary["published"], 30);
+
+    let mut stolen = stolen.lock().expect("stolen").clone();
+    stolen.sort_unstable();
+    assert!(!stolen.is_empty(), "the stranger got no share");
+    let missing: Vec<u32> = summary["missing"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .map(|m| m.as_u64().expect("number") as u32)
+        .collect();
+    assert_eq!(
+        missing, stolen,
+        "the report must name exactly the messages the stranger took"
+    );
+    assert_eq!(summary["unique"], 30 - stolen.len());
+}
+
+#[test]
+fn human_report_names_missing_messages() {
+    let Some(mosquitto) = mosquitto_or_skip("human_report_names_missing_messages") else {
+        return;
+    };
+    // Two runs in the same group at once: the broker spreads both runs' messages over all four
+    // members, so each run sees foreign messages and misses some of its own.
+    let broker = Mosquitto::start(&mosquitto);
+    let args = with(
+        broker.args(),
+        &[
+            "--count",
+            "40",
+            "--interval",
+            "20ms",
+            "--timeout",
+            "2s",
+            "--group_identifier",
+            "busy",
+        ],
+    );
+    let first = {
+        let args = args.clone();
+        std::thread::spawn(move || run_tool(&args, LIMIT))
+    };
+    let second = run_tool(&args, LIMIT);
+    let first = first.join().expect("first run");
+    for run in [&first, &second] {
+        // Each run saw the other's messages as foreign and missed some of its own.
+        assert_eq!(run.code, Some(3), "{run}");
+        assert!(run.stdout.contains(" missing"), "{run}");
+        assert!(run.stdout.contains("missing: "), "{run}");
+        assert!(run.stdout.contains("foreign"), "{run}");
+    }
+}
+
+mod stranger {
+    //! A plain MQTT client that joins a group and records which of our messages it got.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use mqtt5_shared_subscription::connection::{self, Broker};
+    use mqtt5_shared_subscription::tls::{self, TlsFiles};
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::Event;
+
+    use super::Mosquitto;
+
+    pub async fn join_group(broker: &Mosquitto, filter: &str) -> Arc<Mutex<Vec<u32>>> {
+        let files = TlsFiles {
+            cert: broker.files.client_cert.clone(),
+            key: broker.files.client_key.clone(),
+            ca: Some(broker.files.ca.clone()),
+        };
+        let target = Broker {
+            host: "127.0.0.1".into(),
+            port: broker.port,
+            tls: tls::client_config(&files, broker.port).expect("tls"),
+            timeout: Duration::from_secs(10),
+        };
+        let (client, mut eventloop, _) = connection::connect(&target, "stranger")
+            .await
+            .expect("stranger connects");
+        client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        loop {
+            match eventloop.poll().await.expect("poll") {
+                Event::Incoming(Packet::SubAck(_)) => break,
+                _ => continue,
+            }
+        }
+        let stolen = Arc::new(Mutex::new(Vec::new()));
+        let record = stolen.clone();
+        tokio::spawn(async move {
+            let _client = client; // dropping it would end the event loop
+            while let Ok(event) = eventloop.poll().await {
+                if let Event::Incoming(Packet::Publish(publish)) = event {
+                    let seq = publish
+                        .properties
+                        .iter()
+                        .flat_map(|p| p.user_properties.iter())
+                        .find(|(k, _)| k == "seq")
+                        .and_then(|(_, v)| v.parse().ok());
+                    if let Some(seq) = seq {
+                        record.lock().expect("record").push(seq);
+                    }
+                }
+            }
+        });
+        stolen
+    }
+}

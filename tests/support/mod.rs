@@ -1,0 +1,325 @@
+//! Test harness: a real mosquitto with mutual TLS, certificates made per test, and a way to run
+//! the real binary with a time limit.
+//!
+//! Each test gets its own broker on a free loopback port and its own throw-away CA, so tests run
+//! in parallel without seeing each other's messages. mosquitto comes from the Debian package; a
+//! machine without it skips these tests with a message, except under `CI`, where a missing
+//! mosquitto is a failure (a green CI that tested nothing would be a lie).
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mqtt5_shared_subscription::pki::{self, Pki};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use tempfile::TempDir;
+
+/// The binary under test, built by cargo for integration tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt5-shared-subscription");
+
+/// Where mosquitto is, or `None` after printing why the test is skipped.
+///
+/// Panics when `CI` is set: there the test must run.
+pub fn mosquitto_or_skip(test: &str) -> Option<PathBuf> {
+    let candidates = [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ];
+    if let Some(found) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return Some(found);
+    }
+    if let Ok(path) = which("mosquitto") {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: mosquitto is not installed, and CI is set: install it (apt-get install -y mosquitto)");
+    }
+    eprintln!(
+        "SKIPPED {test}: mosquitto is not installed (apt-get install -y mosquitto to run it)"
+    );
+    None
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .ok_or(())
+}
+
+/// A running mosquitto with mTLS on 127.0.0.1; killed when dropped.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    pub pki: Pki,
+    pub files: pki::PkiFiles,
+    pub dir: TempDir,
+    log: PathBuf,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto with `require_certificate true` and waits until it accepts connections.
+    pub fn start(binary: &Path) -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = Pki::new("mosquitto test CA").expect("CA");
+        let files = pki.write_files(dir.path()).expect("PKI files");
+        // A free port can be taken by a parallel test between our look and mosquitto's bind;
+        // then mosquitto exits at once and we try another port.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let log = dir.path().join(format!("mosquitto-{port}.log"));
+            let config_path = dir.path().join("mosquitto.conf");
+            std::fs::write(&config_path, config(port, &files, &log)).expect("write mosquitto.conf");
+            let mut child = Command::new(binary)
+                .arg("-c")
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start mosquitto");
+            if wait_until_running(&mut child, port, &log) {
+                return Mosquitto {
+                    child,
+                    port,
+                    pki,
+                    files,
+                    dir,
+                    log,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("mosquitto did not start on any of 5 free ports");
+    }
+
+    /// mosquitto's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The flags that point the binary at this broker with the demo client identity.
+    pub fn args(&self) -> Vec<String> {
+        self.args_with(&self.files.client_cert, &self.files.client_key)
+    }
+
+    /// The same with another certificate and key.
+    pub fn args_with(&self, cert: &Path, key: &Path) -> Vec<String> {
+        vec![
+            "--endpoint".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            self.port.to_string(),
+            "--cert".into(),
+            cert.display().to_string(),
+            "--key".into(),
+            key.display().to_string(),
+            "--ca_file".into(),
+            self.files.ca.display().to_string(),
+        ]
+    }
+}
+
+/// True once mosquitto logged that it runs (its listener is bound) and still lives.
+fn wait_until_running(child: &mut Child, port: u16, log: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false; // e.g. "Address already in use"
+        }
+        let running = std::fs::read_to_string(log).is_ok_and(|l| l.contains(" running"));
+        if running && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "mosquitto did not start within 10 s; log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// mosquitto.conf for mTLS on 127.0.0.1:`port`.
+fn config(port: u16, files: &pki::PkiFiles, log: &Path) -> String {
+    format!(
+        "listener {port} 127.0.0.1\n\
+         cafile {ca}\n\
+         certfile {cert}\n\
+         keyfile {key}\n\
+         require_certificate true\n\
+         use_identity_as_username true\n\
+         allow_anonymous true\n\
+         persistence false\n\
+         # unlimited queue: the default silently drops QoS 1 messages beyond 1000 queued per client\n\
+         max_queued_messages 0\n\
+         # as root, mosquitto drops to user mosquitto, who could not read our 0600 keys\n\
+         user root\n\
+         log_dest file {log}\n\
+         log_type error\n\
+         log_type warning\n\
+         log_type notice\n\
+         log_type information\n\
+         log_type subscribe\n\
+         log_type unsubscribe\n",
+        ca = files.ca.display(),
+        cert = files.server_cert.display(),
+        key = files.server_key.display(),
+        log = log.display(),
+    )
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+/// The private key forms a device key may come in.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyForm {
+    /// `BEGIN PRIVATE KEY`, EC P-256: what AWS IoT's "create certificate" gives for EC.
+    Pkcs8Ec,
+    /// `BEGIN EC PRIVATE KEY`: what `openssl ecparam -genkey` writes.
+    Sec1Ec,
+    /// `BEGIN RSA PRIVATE KEY`: what AWS IoT's console downloads as `private.pem.key`.
+    Pkcs1Rsa,
+}
+
+/// Issues a client certificate from `pki` whose key is written in `form`; returns (cert, key) paths.
+pub fn client_identity(pki: &Pki, dir: &Path, form: KeyForm) -> (PathBuf, PathBuf) {
+    let (key_pair, key_pem) = match form {
+        KeyForm::Pkcs8Ec => {
+            let key = rcgen::KeyPair::generate().expect("EC key");
+            let pem = key.serialize_pem();
+            (key, pem)
+        }
+        KeyForm::Sec1Ec => {
+            let key = rcgen::KeyPair::generate().expect("EC key");
+            let secret = p256::SecretKey::from_pkcs8_der(&key.serialize_der()).expect("P-256 key");
+            let pem = secret
+                .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+                .expect("SEC1 PEM")
+                .to_string();
+            (key, pem)
+        }
+        KeyForm::Pkcs1Rsa => {
+            let rsa = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+            let pkcs8 = rsa
+                .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+                .expect("PKCS#8 PEM");
+            let key = rcgen::KeyPair::from_pem(&pkcs8).expect("rcgen RSA key");
+            let pem = rsa
+                .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+                .expect("PKCS#1 PEM")
+                .to_string();
+            (key, pem)
+        }
+    };
+    let params = pki::client_params(&format!("{form:?}")).expect("params");
+    let cert_pem = pki.issue(&params, &key_pair).expect("issue");
+    let cert = dir.join(format!("{form:?}.pem.crt"));
+    let key = dir.join(format!("{form:?}.pem.key"));
+    pki::write_file(&cert, &cert_pem, false).expect("write cert");
+    pki::write_file(&key, &key_pem, true).expect("write key");
+    (cert, key)
+}
+
+/// What a run of the binary printed and how it ended.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The last stdout line parsed as JSON (the `--json` summary).
+    pub fn summary(&self) -> serde_json::Value {
+        let line = self.stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {line:?}\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            tail(&self.stdout),
+            tail(&self.stderr)
+        )
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Runs the binary with `args`; kills it and fails the test after `limit`.
+pub fn run_tool(args: &[String], limit: Duration) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    // Read both pipes on threads so a chatty run cannot block on a full pipe.
+    let mut stdout_pipe = child.stdout.take().expect("stdout");
+    let mut stderr_pipe = child.stderr.take().expect("stderr");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout_pipe.read_to_string(&mut text);
+        text
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the binary did not finish within {limit:?}: {args:?}\nstderr so far:\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// `args` plus more flags, as owned strings.
+pub fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
+    args.extend(more.iter().map(|s| s.to_string()));
+    args
+}
