@@ -1,0 +1,77 @@
+//! One member of a shared-subscription group over mutual TLS: the smallest complete program.
+//!
+//! cargo run --example shared_member -- HOST PORT CERT KEY CA [GROUP] [TOPIC] [MESSAGES]
+//!
+//! Copy it into your project with `rumqttc` (feature `use-rustls-no-provider`), `rustls` (feature
+//! `ring`), `rustls-pemfile` and `tokio`. Start two copies and publish to TOPIC: each message goes
+//! to one of them, not both.
+use std::{env, fs, sync::Arc};
+
+use rumqttc::v5::mqttbytes::{v5::Packet, QoS};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Certificate + key prove who we are; the CA decides which broker we trust.
+fn tls_config(cert: &str, key: &str, ca: &str) -> Result<rustls::ClientConfig> {
+    let certs = rustls_pemfile::certs(&mut fs::read(cert)?.as_slice())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let key = rustls_pemfile::private_key(&mut fs::read(key)?.as_slice())?
+        .ok_or("no private key in KEY")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca_cert in rustls_pemfile::certs(&mut fs::read(ca)?.as_slice()) {
+        roots.add(ca_cert?)?;
+    }
+    // Name the crypto provider: rustls will not guess when several are compiled in.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)?)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let [host, port, cert, key, ca, rest @ ..] = args.as_slice() else {
+        return Err("usage: shared_member HOST PORT CERT KEY CA [GROUP] [TOPIC] [MESSAGES]".into());
+    };
+    let group = rest.first().map_or("example-group", String::as_str);
+    let topic = rest.get(1).map_or("example/topic", String::as_str);
+    let wanted: usize = rest.get(2).map_or(Ok(usize::MAX), |n| n.parse())?;
+
+    let client_id = format!("member-{}", std::process::id()); // unique: a duplicate id kicks the other client off
+    let mut options = MqttOptions::new(client_id, host.as_str(), port.parse()?);
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        Arc::new(tls_config(cert, key, ca)?),
+    )));
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+
+    // The group lives in the filter. The publisher still publishes to the plain TOPIC.
+    let filter = format!("$share/{group}/{topic}");
+    client.subscribe(filter.as_str(), QoS::AtLeastOnce).await?; // queued; sent once poll() runs
+
+    let mut received = 0;
+    while received < wanted {
+        match eventloop.poll().await? {
+            // A refused subscription is an event, not an error: check its reason code.
+            Event::Incoming(Packet::SubAck(suback)) => {
+                println!("subscribed to {filter}: {:?}", suback.return_codes)
+            }
+            Event::Incoming(Packet::Publish(message)) => {
+                received += 1;
+                println!("received: {}", String::from_utf8_lossy(&message.payload));
+            }
+            _ => {}
+        }
+    }
+    // Leave cleanly: the broker stops routing to us, then we say goodbye with DISCONNECT.
+    client.unsubscribe(filter).await?;
+    client.disconnect().await?;
+    while !matches!(
+        eventloop.poll().await?,
+        Event::Outgoing(rumqttc::Outgoing::Disconnect)
+    ) {}
+    Ok(())
+}
