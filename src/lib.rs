@@ -18,7 +18,7 @@
 //!
 //! ## Where to start reading
 //!
-//! Start at `src/main.rs`: it is the story above in sixty lines. Then, by idea:
+//! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then, by idea:
 //!
 //! * [`share`]: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
 //! * [`tls`]: certificate, key and CA into a `rustls::ClientConfig`; ALPN on port 443;
