@@ -51,15 +51,17 @@ pub struct Args {
     #[arg(long, default_value_t = 8883)]
     pub port: u16,
 
-    /// Device certificate, PEM
+    /// Device certificate, PEM or DER
     #[arg(long, required_unless_present = "demo")]
     pub cert: Option<PathBuf>,
 
-    /// Device private key, PEM (PKCS#8, PKCS#1 RSA or SEC1 EC)
+    /// Device private key, PEM or DER (PKCS#8, PKCS#1 RSA or SEC1 EC). An encrypted PKCS#8 key
+    /// ("BEGIN ENCRYPTED PRIVATE KEY") is decrypted with the passphrase in the environment
+    /// variable MQTT5_KEY_PASSPHRASE, or one typed at the prompt when run in a terminal
     #[arg(long, required_unless_present = "demo")]
     pub key: Option<PathBuf>,
 
-    /// CA certificate(s) to trust for the broker, PEM [default: the system trust store]
+    /// CA certificate(s) to trust for the broker, PEM or DER [default: the system trust store]
     #[arg(long = "ca_file", visible_alias = "ca-file")]
     pub ca_file: Option<PathBuf>,
 

@@ -22,6 +22,9 @@
 //!
 //! * [`share`]: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
 //! * [`tls`]: certificate, key and CA into a `rustls::ClientConfig`; ALPN on port 443;
+//!   * [`cert_file`]: `--cert` and `--ca_file`, and the device certificate's validity dates;
+//!   * [`key_file`]: `--key` in its three forms, and decrypting an encrypted one;
+//!   * [`input_file`]: PEM or DER, and what a file holds when it is not what the flag wants;
 //! * [`connection`]: rumqttc's client/event-loop split, CONNACK, clean DISCONNECT, errors in words;
 //! * [`subscriber`]: one group member: SUBSCRIBE, check the SUBACK code, receive, leave cleanly;
 //! * [`publisher`]: numbered messages, pipelined, each PUBACK matched to its number;
@@ -31,10 +34,13 @@
 //! * [`failure`] and [`shutdown`]: exit codes, Ctrl-C;
 //! * [`pki`] and `demo`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account.
 
+pub mod cert_file;
 pub mod cli;
 pub mod connection;
 pub mod event;
 pub mod failure;
+pub mod input_file;
+pub mod key_file;
 pub mod message;
 pub mod pki;
 pub mod publisher;

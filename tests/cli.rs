@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use mqtt5_shared_subscription::pki::Pki;
-use support::{free_port, run_tool, Run};
+use support::{assert_one_line_error, free_port, run_tool};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -49,29 +49,6 @@ fn good_args(files: &Files, more: &[&str]) -> Vec<String> {
     let cert = files.files.client_cert.display().to_string();
     let key = files.files.client_key.display().to_string();
     args(files, &cert, &key, more)
-}
-
-/// The run failed with `code` and exactly one `error:` line that contains every word in `words`.
-fn assert_one_line_error(run: &Run, code: i32, words: &[&str]) {
-    assert_eq!(run.code, Some(code), "{run}");
-    let errors: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "expected one error line\n{run}");
-    for word in words {
-        assert!(
-            errors[0].contains(word),
-            "error line lacks {word:?}: {}",
-            errors[0]
-        );
-    }
-    assert!(!run.stderr.contains("panicked"), "{run}");
-    assert!(
-        !run.stderr.contains("BEGIN PRIVATE KEY"),
-        "key material in the log\n{run}"
-    );
 }
 
 #[test]

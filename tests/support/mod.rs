@@ -275,10 +275,23 @@ fn tail(text: &str) -> String {
 
 /// Runs the binary with `args`; kills it and fails the test after `limit`.
 pub fn run_tool(args: &[String], limit: Duration) -> Run {
-    let mut child = Command::new(BIN)
+    run_command(tool_command(args), limit)
+}
+
+/// The binary with `args`, no `RUST_LOG` and no standard input: change it, then [`run_command`].
+pub fn tool_command(args: &[String]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` with its output captured; kills it and fails the test after `limit`.
+pub fn run_command(mut command: Command, limit: Duration) -> Run {
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -316,6 +329,30 @@ pub fn run_tool(args: &[String], limit: Duration) -> Run {
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
+}
+
+/// The run failed with `code` and exactly one `error:` line that contains every word in `words`,
+/// without a panic or a private key in the output.
+pub fn assert_one_line_error(run: &Run, code: i32, words: &[&str]) {
+    assert_eq!(run.code, Some(code), "{run}");
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "expected one error line\n{run}");
+    for word in words {
+        assert!(
+            errors[0].contains(word),
+            "error line lacks {word:?}: {}",
+            errors[0]
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{run}");
+    assert!(
+        !run.stderr.contains("BEGIN PRIVATE KEY"),
+        "key material in the log\n{run}"
+    );
 }
 
 /// `args` plus more flags, as owned strings.
