@@ -87,11 +87,11 @@ pub struct Args {
     pub message: String,
 
     /// How many messages to publish
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    #[arg(long, default_value_t = 10, value_parser = parse_count)]
     pub count: u32,
 
     /// How many members join the group
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = 2, value_parser = parse_subscribers)]
     pub subscribers: u16,
 
     /// QoS for the subscriptions and the publishes: 0 or 1
@@ -140,6 +140,32 @@ fn parse_qos(value: &str) -> Result<QoS, String> {
             Err("AWS IoT Core does not support QoS 2 (it never acknowledges it); use 0 or 1".into())
         }
         _ => Err("QoS must be 0 or 1".into()),
+    }
+}
+
+/// The most messages one run publishes: enough for a load test, few enough to track one by one.
+const MAX_COUNT: u32 = 10_000_000;
+/// The most members one run starts: each is a TLS connection and a task.
+const MAX_SUBSCRIBERS: u16 = 1000;
+
+// clap prints these as `error: invalid value '0' for '--count <COUNT>': <our reason>`.
+fn parse_count(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(0) => Err("with no messages there is nothing to deliver or check; use 1 or more".into()),
+        Ok(count) if count <= MAX_COUNT => Ok(count),
+        _ => Err(format!(
+            "a whole number from 1 to {MAX_COUNT}, e.g. --count 100"
+        )),
+    }
+}
+
+fn parse_subscribers(value: &str) -> Result<u16, String> {
+    match value.parse::<u16>() {
+        Ok(0) => Err("a group needs at least one member to receive anything; use 1 or more".into()),
+        Ok(n) if n <= MAX_SUBSCRIBERS => Ok(n),
+        _ => Err(format!(
+            "a whole number from 1 to {MAX_SUBSCRIBERS}, e.g. --subscribers 3"
+        )),
     }
 }
 
@@ -282,6 +308,19 @@ mod tests {
         assert_eq!(split("[::1]:1884"), ("::1".into(), 1884));
         assert!(split_endpoint("https://example.com", 8883).is_err());
         assert!(split_endpoint("example.com:port", 8883).is_err());
+    }
+
+    #[test]
+    fn counts_of_zero_are_refused_with_the_reason() {
+        assert!(parse_count("0").unwrap_err().contains("nothing to deliver"));
+        assert!(parse_count("10000001").is_err());
+        assert!(parse_count("-1").is_err());
+        assert_eq!(parse_count("10000000"), Ok(10_000_000));
+        assert!(parse_subscribers("0")
+            .unwrap_err()
+            .contains("at least one member"));
+        assert!(parse_subscribers("1001").is_err());
+        assert_eq!(parse_subscribers("1"), Ok(1));
     }
 
     #[test]

@@ -64,12 +64,28 @@ impl fmt::Display for SharedFilter {
 
 fn check_group(group: &str) -> Result<(), String> {
     if group.is_empty() {
-        return Err("--group_identifier is empty: give the group a name, e.g. --group_identifier rust-sample".into());
+        return Err(format!(
+            "--group_identifier is empty: give the group a name, e.g. --group_identifier rust-sample{SHELL_HINT}"
+        ));
+    }
+    if let Some(prefix) = share_like_prefix(group) {
+        let name = group.split_once('/').map_or("", |(_, name)| name);
+        let example = if name.is_empty() { "rust-sample" } else { name };
+        return Err(format!(
+            "--group_identifier '{group}' starts with '{prefix}'{misspelt}; pass only the share name, \
+             e.g. --group_identifier {example}: this tool builds the $share filter itself",
+            misspelt = misspelt_note(prefix),
+        ));
     }
     if let Some(bad) = group.chars().find(|c| matches!(c, '/' | '+' | '#')) {
+        let hint = if group.starts_with('/') {
+            SHELL_HINT
+        } else {
+            ""
+        };
         return Err(format!(
             "--group_identifier '{group}' contains '{bad}', which a share name may not contain (MQTT 5 §4.8.2); \
-             use letters, digits, '-' or '_'"
+             use letters, digits, '-' or '_'{hint}"
         ));
     }
     let chars = group.chars().count();
@@ -83,15 +99,39 @@ fn check_group(group: &str) -> Result<(), String> {
 
 fn check_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {
-        return Err(
-            "--topic is empty: give the topic to publish to, e.g. --topic test/topic".into(),
-        );
-    }
-    if topic.starts_with(SHARE_PREFIX) || topic.starts_with("$shared/") || topic == "$share" {
         return Err(format!(
-            "--topic '{topic}' already starts with '$share': pass the plain topic (e.g. --topic test/topic) \
-             and the group with --group_identifier; this tool builds the $share filter itself \
-             (and AWS IoT Core disconnects a client that publishes to a $share topic)"
+            "--topic is empty: give the topic to publish to, e.g. --topic test/topic{SHELL_HINT}"
+        ));
+    }
+    if let Some(prefix) = share_like_prefix(topic) {
+        // `$share/<group>/<topic>` pasted whole: say which two flags it stands for.
+        let suggestion = match topic.splitn(3, '/').collect::<Vec<_>>()[..] {
+            [_, group, rest] if !group.is_empty() && !rest.is_empty() => {
+                format!("--group_identifier {group} --topic {rest}")
+            }
+            _ => "--group_identifier <group> --topic <plain topic>".to_owned(),
+        };
+        return Err(format!(
+            "--topic '{topic}' starts with '{prefix}'{misspelt}: pass the plain topic and the group \
+             separately, e.g. {suggestion}; this tool builds the $share filter itself \
+             (and AWS IoT Core disconnects a client that publishes to a $share topic)",
+            misspelt = misspelt_note(prefix),
+        ));
+    }
+    if let Some(rest) = topic.strip_prefix('/') {
+        // A leading '/' is legal MQTT, but it is what the shell leaves of "$share/G/T": `$share`
+        // is read as an (unset) variable and replaced by nothing.
+        let suggestion = match rest.split_once('/') {
+            Some((group, plain)) if !group.is_empty() && !plain.is_empty() => {
+                format!("--group_identifier {group} --topic {plain}")
+            }
+            _ => format!("--topic {rest}"),
+        };
+        return Err(format!(
+            "--topic '{topic}' starts with '/': if you typed \"$share{topic}\", the shell replaced \
+             $share with nothing (single quotes keep a $ as it is); this tool builds the $share \
+             filter itself, so pass {suggestion} (a leading '/' also makes an empty first topic \
+             level, which AWS IoT advises against)"
         ));
     }
     if let Some(bad) = topic.chars().find(|c| matches!(c, '+' | '#')) {
@@ -100,6 +140,28 @@ fn check_topic(topic: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Appended when a value looks like what a shell leaves of a `$...` word in double quotes.
+const SHELL_HINT: &str = " (if you wrote \"$share...\" or another $word in double quotes, \
+                          the shell replaced it: use single quotes)";
+
+/// The first topic level if it looks like the `$share` prefix, misspelt or not: `$share`,
+/// `$shared`, `$Share`, ... MQTT is case-sensitive, so only the exact `$share` is the real one.
+fn share_like_prefix(value: &str) -> Option<&str> {
+    let first_level = value.split('/').next().unwrap_or_default();
+    first_level
+        .to_ascii_lowercase()
+        .starts_with("$share")
+        .then_some(first_level)
+}
+
+fn misspelt_note(prefix: &str) -> &'static str {
+    if prefix == "$share" {
+        ""
+    } else {
+        " (a misspelt '$share')"
+    }
 }
 
 #[cfg(test)]
@@ -125,9 +187,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_topics_naming_the_flag() {
-        for topic in ["", "a/+/b", "a/#", "$share/g/t", "$shared/g/t"] {
+        for topic in ["", "a/+/b", "a/#", "$share/g/t", "$shared/g/t", "/g/t"] {
             let error = SharedFilter::new("g", topic).unwrap_err();
             assert!(error.starts_with("--topic"), "{error}");
         }
+    }
+
+    #[test]
+    fn topics_in_other_dollar_namespaces_are_fine() {
+        // `$aws/...` topics are how AWS IoT's own services talk; only `$share` is ours to refuse.
+        assert!(SharedFilter::new("g", "$aws/things/dev/shadow/update").is_ok());
+        assert!(SharedFilter::new("g", "a//b/").is_ok());
     }
 }

@@ -95,6 +95,13 @@ impl Setup {
         self.run_env(cert, key, ca, None)
     }
 
+    /// Runs with the good files and `more` flags.
+    fn run_flags(&self, more: &[&str]) -> Run {
+        let mut command = tool_command(&self.args(&self.cert(), &self.key(), &self.ca(), more));
+        command.env_remove(PASSPHRASE_ENV);
+        run_command(command, LIMIT)
+    }
+
     /// Runs with `passphrase` in [`PASSPHRASE_ENV`] (or none).
     fn run_env(&self, cert: &str, key: &str, ca: &str, passphrase: Option<&str>) -> Run {
         let mut command = tool_command(&self.args(cert, key, ca, &[]));
@@ -635,4 +642,131 @@ fn help_for_key_names_the_passphrase_variable() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains(PASSPHRASE_ENV), "{}", run.stdout);
     assert!(run.stdout.contains("PEM or DER"), "{}", run.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group and topic
+
+#[test]
+fn bad_groups_name_the_flag_and_the_rule() {
+    let setup = Setup::new();
+    let long = "g".repeat(129);
+    for (group, words) in [
+        ("", &["--group_identifier", "is empty", "single quotes"][..]),
+        ("a/b", &["--group_identifier 'a/b'", "contains '/'"]),
+        ("g+", &["contains '+'", "MQTT 5"]),
+        ("g#", &["contains '#'"]),
+        (&long, &["129 characters", "at most 128"]),
+        // What the shell leaves of "$share/workers"
+        ("/workers", &["contains '/'", "single quotes"]),
+        (
+            "$share/workers",
+            &["only the share name", "--group_identifier workers"],
+        ),
+        ("$shared", &["misspelt '$share'", "only the share name"]),
+    ] {
+        let run = setup.run_flags(&["--group_identifier", group]);
+        assert_one_line_error(&run, 2, words);
+    }
+}
+
+#[test]
+fn bad_topics_name_the_flag_and_the_rule() {
+    let setup = Setup::new();
+    for (topic, words) in [
+        ("", &["--topic", "is empty", "single quotes"][..]),
+        ("a/+/b", &["--topic 'a/+/b'", "wildcard '+'"]),
+        ("a/#", &["wildcard '#'"]),
+        ("+", &["wildcard '+'"]),
+        (
+            "$share/g/t",
+            &[
+                "starts with '$share'",
+                "--group_identifier g --topic t",
+                "disconnects",
+            ],
+        ),
+        (
+            "$shared/g/t",
+            &["misspelt '$share'", "--group_identifier g --topic t"],
+        ),
+        ("$SHARE/g/t", &["misspelt '$share'"]),
+        ("$share", &["starts with '$share'"]),
+        // What the shell leaves of "$share/G/T"
+        (
+            "/G/T",
+            &[
+                "starts with '/'",
+                "\"$share/G/T\"",
+                "single quotes",
+                "--group_identifier G --topic T",
+            ],
+        ),
+    ] {
+        let run = setup.run_flags(&["--topic", topic]);
+        assert_one_line_error(&run, 2, words);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and the endpoint
+
+#[test]
+fn qos_2_and_zero_counts_are_refused_with_the_reason() {
+    let setup = Setup::new();
+    for (flags, words) in [
+        (
+            ["--qos", "2"],
+            &["--qos", "does not support QoS 2", "0 or 1"][..],
+        ),
+        (["--qos", "3"], &["--qos", "0 or 1"]),
+        (
+            ["--count", "0"],
+            &["--count", "nothing to deliver", "1 or more"],
+        ),
+        (
+            ["--subscribers", "0"],
+            &["--subscribers", "at least one member"],
+        ),
+        (["--subscribers", "5000"], &["--subscribers", "1 to 1000"]),
+    ] {
+        let run = setup.run_flags(&flags);
+        assert_one_line_error(&run, 2, words);
+    }
+}
+
+#[test]
+fn an_endpoint_url_is_split_into_host_and_port() {
+    let setup = Setup::new();
+    // The port inside the URL wins over --port: the run tries exactly that one.
+    let port = free_port().to_string();
+    let mut args = setup.args(&setup.cert(), &setup.key(), &setup.ca(), &[]);
+    args[1] = format!("mqtts://127.0.0.1:{port}/");
+    let run = run_command(tool_command(&args), LIMIT);
+    assert_one_line_error(&run, 1, &["refused", &format!("127.0.0.1:{port}")]);
+}
+
+#[test]
+fn endpoints_that_cannot_be_split_say_what_to_pass() {
+    let setup = Setup::new();
+    for (endpoint, words) in [
+        (
+            "https://example.com",
+            &["--endpoint", "'https://'", "not supported", "host name"][..],
+        ),
+        (
+            "example.com/mqtt",
+            &["--endpoint", "path", "only the host name"],
+        ),
+        (
+            "example.com:eighty",
+            &["'eighty' is not a port number", "--port"],
+        ),
+        ("mqtts://:8883", &["--endpoint", "no host name"]),
+    ] {
+        let mut args = setup.args(&setup.cert(), &setup.key(), &setup.ca(), &[]);
+        args[1] = endpoint.to_owned();
+        let run = run_command(tool_command(&args), LIMIT);
+        assert_one_line_error(&run, 2, words);
+    }
 }
