@@ -291,7 +291,7 @@ impl Demo {
             "\nThe demo broker keeps running on 127.0.0.1:{port}; its certificates are in {dir}.\n\
              Add members to group '{group}' from other terminals (each stays until Ctrl-C):\n\n  \
              mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {port} --cafile {ca} --cert {cert} --key {key} \
-             --insecure -q 1 -i member-$RANDOM -t '{filter}' -v\n\n  \
+             -q 1 -i member-$RANDOM -t '{filter}' -v\n\n  \
              cargo run --example shared_member -- 127.0.0.1 {port} {cert} {key} {ca} {group} {topic}\n\n\
              Then run the sample again into the same group, and watch the split change (the messages the\n\
              extra members take show as missing: exit code 3):\n\n  \

@@ -85,3 +85,77 @@ fn keep_running_requires_demo() {
     assert_eq!(run.code, Some(2), "{run}");
     assert!(run.stderr.contains("--demo"), "{run}");
 }
+
+/// `--keep-running DIR` keeps the broker up and prints command lines that really work: the
+/// printed sample command joins the same broker with the certificates left in DIR.
+#[cfg(unix)]
+#[test]
+fn keep_running_prints_a_command_that_joins_the_same_broker() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki_dir = dir.path().join("demo-pki");
+    let mut demo = Command::new(support::BIN)
+        .args(["--demo", "-q", "--keep-running"])
+        .arg(&pki_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start --demo --keep-running");
+    let mut printed = String::new();
+    let mut lines = BufReader::new(demo.stderr.take().expect("stderr")).lines();
+    let sample_command = loop {
+        let line = lines
+            .next()
+            .expect("the demo explains how to join before Ctrl-C")
+            .expect("stderr line");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains(" --endpoint 127.0.0.1 --port ") {
+            break line;
+        }
+    };
+    for file in ["ca.pem", "device.pem.crt", "private.pem.key"] {
+        assert!(pki_dir.join(file).is_file(), "{file} not in DIR\n{printed}");
+    }
+    assert!(
+        printed.contains("mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "),
+        "{printed}"
+    );
+
+    // Run the printed command as a user would paste it (it names this very binary).
+    let words: Vec<String> = sample_command
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(words[0], support::BIN, "{sample_command}");
+    let joined = run_tool(
+        &[&words[1..], &["--timeout".into(), "10s".into()]].concat(),
+        LIMIT,
+    );
+    assert_eq!(joined.code, Some(0), "{joined}");
+    assert!(
+        joined.stdout.contains("10 delivered exactly once"),
+        "{joined}"
+    );
+
+    // Ctrl-C stops the kept broker; the exit code is still the first run's verdict.
+    Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", demo.id())])
+        .status()
+        .expect("send SIGINT");
+    let deadline = std::time::Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = demo.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
