@@ -105,4 +105,66 @@ mod tests {
         zero.user_properties[1].1 = "seven".into();
         assert_eq!(identify(&publish(Some(zero)), "abc123"), Origin::Foreign);
     }
+
+    // Property tests: whatever the run id and number, a member tells ours from everyone else's.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Run ids as `cli.rs` makes them: 16 hex digits.
+        fn run_id() -> impl Strategy<Value = String> {
+            "[0-9a-f]{16}"
+        }
+
+        proptest! {
+            #[test]
+            fn our_numbered_message_is_ours(run_id in run_id(), seq in 1u32..) {
+                let message = publish(Some(properties(&run_id, seq)));
+                prop_assert_eq!(identify(&message, &run_id), Origin::Ours(seq));
+            }
+
+            #[test]
+            fn other_user_properties_do_not_confuse_it(
+                run_id in run_id(),
+                seq in 1u32..,
+                extra in prop::collection::vec(("[a-z]{1,8}", "\\PC{0,16}"), 0..5),
+            ) {
+                // Brokers and other tools may add user properties (mqtt5 adds x-mqtt-client-id).
+                prop_assume!(extra.iter().all(|(k, _)| k != RUN_ID_KEY && k != SEQ_KEY));
+                let mut props = properties(&run_id, seq);
+                props.user_properties.splice(0..0, extra);
+                prop_assert_eq!(identify(&publish(Some(props)), &run_id), Origin::Ours(seq));
+            }
+
+            #[test]
+            fn another_runs_message_is_foreign(
+                ours in run_id(),
+                theirs in "\\PC{0,32}",
+                seq in any::<u32>(),
+            ) {
+                prop_assume!(ours != theirs);
+                let message = publish(Some(properties(&theirs, seq)));
+                prop_assert_eq!(identify(&message, &ours), Origin::Foreign);
+            }
+
+            #[test]
+            fn a_seq_that_is_not_a_positive_number_is_foreign(
+                run_id in run_id(),
+                seq in "\\PC{0,12}",
+            ) {
+                prop_assume!(!matches!(seq.parse::<u32>(), Ok(n) if n > 0));
+                let mut props = properties(&run_id, 1);
+                props.user_properties[1].1 = seq;
+                prop_assert_eq!(identify(&publish(Some(props)), &run_id), Origin::Foreign);
+            }
+
+            #[test]
+            fn the_payload_ends_with_the_number_in_brackets(text in "\\PC{0,40}", seq in any::<u32>()) {
+                let payload = payload(&text, seq);
+                prop_assert!(payload.starts_with(&text));
+                let number = format!(" [{seq}]");
+                prop_assert!(payload.ends_with(&number));
+            }
+        }
+    }
 }

@@ -199,4 +199,79 @@ mod tests {
         assert!(SharedFilter::new("g", "$aws/things/dev/shadow/update").is_ok());
         assert!(SharedFilter::new("g", "a//b/").is_ok());
     }
+
+    // Property tests: the rules above hold for *any* input, not just the examples we thought of.
+    // proptest generates hundreds of strings per property and shrinks a failure to the smallest.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        /// Any share name MQTT 5 and AWS IoT accept: 1..=128 characters, none of `/`, `+`, `#`.
+        fn group() -> impl Strategy<Value = String> {
+            "[^/+#]{1,128}".prop_filter("not a $share prefix", |g| share_like_prefix(g).is_none())
+        }
+
+        /// Any plain topic: no wildcards, not starting with `/` or a `$share`-like level.
+        fn topic() -> impl Strategy<Value = String> {
+            "[^/+#][^+#]{0,80}"
+                .prop_filter("not a $share prefix", |t| share_like_prefix(t).is_none())
+        }
+
+        fn forbidden_in_group() -> impl Strategy<Value = char> {
+            select(vec!['/', '+', '#'])
+        }
+
+        proptest! {
+            #[test]
+            fn any_valid_group_and_topic_round_trip(group in group(), topic in topic()) {
+                let filter = SharedFilter::new(&group, &topic).unwrap();
+                prop_assert_eq!(filter.to_string(), format!("$share/{group}/{topic}"));
+                prop_assert_eq!(filter.group(), group.as_str());
+                prop_assert_eq!(filter.topic(), topic.as_str());
+            }
+
+            #[test]
+            fn a_forbidden_char_in_the_group_is_refused_naming_the_flag(
+                before in "[^/+#]{0,60}",
+                bad in forbidden_in_group(),
+                after in "\\PC{0,60}",
+                topic in topic(),
+            ) {
+                let group = format!("{before}{bad}{after}");
+                let error = SharedFilter::new(&group, &topic).unwrap_err();
+                prop_assert!(error.starts_with("--group_identifier"), "{}", error);
+            }
+
+            #[test]
+            fn a_group_over_128_chars_is_refused(group in "[^/+#]{129,200}", topic in topic()) {
+                let error = SharedFilter::new(&group, &topic).unwrap_err();
+                prop_assert!(error.starts_with("--group_identifier"), "{}", error);
+            }
+
+            #[test]
+            fn a_wildcard_in_the_topic_is_refused_naming_the_flag(
+                group in group(),
+                before in "\\PC{0,40}",
+                bad in select(vec!['+', '#']),
+                after in "\\PC{0,40}",
+            ) {
+                let topic = format!("{before}{bad}{after}");
+                let error = SharedFilter::new(&group, &topic).unwrap_err();
+                prop_assert!(error.starts_with("--topic"), "{}", error);
+            }
+
+            #[test]
+            fn a_share_prefix_in_the_topic_is_refused_in_any_spelling(
+                group in group(),
+                prefix in select(vec!["$share", "$shared", "$Share", "$SHARE", "$shares"]),
+                rest in "[^+#]{0,40}",
+            ) {
+                let topic = format!("{prefix}/{rest}");
+                let error = SharedFilter::new(&group, &topic).unwrap_err();
+                prop_assert!(error.starts_with("--topic"), "{}", error);
+                prop_assert!(error.contains("--group_identifier"), "{}", error);
+            }
+        }
+    }
 }
