@@ -11,6 +11,8 @@
 
 use serde::Serialize;
 
+use crate::connection::Reconnected;
+
 /// One thing that happened; the JSON form is `{"event":"<kind>", ...fields}`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -27,7 +29,13 @@ pub enum Event {
         qos: u8,
     },
     /// The broker took message `seq`: PUBACK at QoS 1, written to the socket at QoS 0.
-    Published { seq: u32 },
+    Published {
+        seq: u32,
+        /// The PUBACK said "no matching subscribers" (0x10): the broker accepted the message while
+        /// no member was subscribed, so it went to nobody. Only in the JSON when true.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        no_matching_subscribers: bool,
+    },
     /// A member received a message. `seq` is `None` for a foreign message (not from this run).
     Received {
         client_id: String,
@@ -37,9 +45,29 @@ pub enum Event {
         /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
         dup: bool,
     },
+    /// A client's connection broke and came back (see `connection.rs`). The broker started a new
+    /// session: a member subscribes again, the publisher re-sends what was not yet PUBACKed.
+    Reconnected {
+        client_id: String,
+        /// Attempts it took, the successful one included.
+        attempts: u32,
+        /// From the break to the new CONNACK.
+        downtime_ms: u64,
+        session_present: bool,
+    },
 }
 
 impl Event {
+    /// The event for `client_id`'s reconnect.
+    pub fn reconnected(client_id: &str, reconnected: &Reconnected) -> Event {
+        Event::Reconnected {
+            client_id: client_id.to_owned(),
+            attempts: reconnected.attempts,
+            downtime_ms: reconnected.downtime.as_millis() as u64,
+            session_present: reconnected.session_present,
+        }
+    }
+
     /// Shows the event: a JSON line on stdout, or a log line on stderr.
     pub fn emit(&self, json: bool) {
         if json {
@@ -48,10 +76,19 @@ impl Event {
         }
         match self {
             Event::Connected { client_id, .. } => tracing::info!("[{client_id}] connected"),
+            Event::Reconnected {
+                client_id,
+                attempts,
+                downtime_ms,
+                session_present,
+            } => tracing::warn!(
+                "[{client_id}] reconnected after {} ({attempts} attempts, session_present={session_present})",
+                humantime::format_duration(std::time::Duration::from_millis(*downtime_ms))
+            ),
             Event::Subscribed {
                 client_id, filter, ..
             } => tracing::info!("[{client_id}] subscribed to {filter}"),
-            Event::Published { seq } => tracing::debug!("[publisher] published #{seq}"),
+            Event::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
             Event::Received {
                 client_id,
                 seq: Some(seq),

@@ -30,6 +30,11 @@ pub struct Tally {
     /// Members in the order they were started, with the message numbers each received.
     members: Vec<(String, Vec<u32>)>,
     foreign: u64,
+    /// `unrouted[seq - 1]`: the PUBACK said "no matching subscribers", the broker dropped it on
+    /// arrival. Such a message will never arrive, so nobody needs to wait for it.
+    unrouted: Vec<bool>,
+    /// How many times a connection broke and came back, all clients together.
+    reconnects: u32,
 }
 
 impl Tally {
@@ -44,17 +49,24 @@ impl Tally {
                 .map(|id| (id.clone(), Vec::new()))
                 .collect(),
             foreign: 0,
+            unrouted: vec![false; count as usize],
+            reconnects: 0,
         }
     }
 
     /// Adds one event.
     pub fn record(&mut self, event: &Event) {
         match event {
-            Event::Published { seq } => {
+            Event::Published {
+                seq,
+                no_matching_subscribers,
+            } => {
                 if let Some(slot) = self.slot(*seq) {
                     self.published[slot] = true;
+                    self.unrouted[slot] |= *no_matching_subscribers;
                 }
             }
+            Event::Reconnected { .. } => self.reconnects += 1,
             Event::Received {
                 client_id,
                 seq: Some(seq),
@@ -79,9 +91,11 @@ impl Tally {
         (1..=self.count).contains(&seq).then(|| seq as usize - 1)
     }
 
-    /// True once every message was published and received at least once: nothing left to wait for.
+    /// True once every message was published and either received at least once or reported
+    /// unrouted by the broker: nothing left to wait for.
     pub fn all_accounted_for(&self) -> bool {
-        self.published.iter().all(|p| *p) && self.receipts.iter().all(|r| *r > 0)
+        self.published.iter().all(|p| *p)
+            && (0..self.count as usize).all(|i| self.receipts[i] > 0 || self.unrouted[i])
     }
 
     /// Freezes the tally into the report.
@@ -133,6 +147,8 @@ impl Tally {
             verdict,
             member_order: self.members.iter().map(|(id, _)| id.clone()).collect(),
             unpublished,
+            unrouted: seqs_where(&|i| self.unrouted[i]),
+            reconnects: self.reconnects,
         }
     }
 }
@@ -172,6 +188,13 @@ pub struct Summary {
     /// Messages the publisher never got to (run stopped early).
     #[serde(skip)]
     pub unpublished: u32,
+    /// Messages the broker took while no member was subscribed (PUBACK 0x10), in order.
+    #[serde(skip)]
+    pub unrouted: Vec<u32>,
+    /// Connections that broke and came back during the run. Kept out of the JSON summary, whose
+    /// fields are fixed; the `reconnected` events carry the details.
+    #[serde(skip)]
+    pub reconnects: u32,
 }
 
 /// What one member received.
@@ -256,16 +279,43 @@ impl Summary {
         let mut hints = Vec::new();
         if !self.missing.is_empty() {
             hints.push(format!("missing: {}", compact_list(&self.missing, 20)));
-            hints.push(format!(
-                "another subscriber outside this run may share group '{}' and got its share, or the broker dropped them; \
-                 try a unique --group_identifier",
-                self.group
-            ));
+            if !self.unrouted.is_empty() {
+                hints.push(format!(
+                    "the broker answered 'no matching subscribers' (PUBACK 0x10) for {}: no member was subscribed when they arrived",
+                    compact_list(&self.unrouted, 10)
+                ));
+            }
+            if self.reconnects > 0 {
+                hints.push(format!(
+                    "{} during the run: messages published while members were disconnected are dropped by the broker, \
+                     and so are those it had queued for a member whose connection broke",
+                    self.reconnects_in_words()
+                ));
+            } else {
+                hints.push(format!(
+                    "another subscriber outside this run may share group '{}' and got its share, or the broker dropped them; \
+                     try a unique --group_identifier",
+                    self.group
+                ));
+            }
         }
         if !self.duplicated.is_empty() {
             hints.push(format!(
                 "duplicated: {}",
                 compact_list(&self.duplicated, 20)
+            ));
+            if self.reconnects > 0 {
+                hints.push(
+                    "after a reconnect the publisher sends again what the broker had not acknowledged; \
+                     a message the broker had already routed then arrives twice (QoS 1 is at least once)"
+                        .to_owned(),
+                );
+            }
+        }
+        if self.reconnects > 0 && self.missing.is_empty() && self.duplicated.is_empty() {
+            hints.push(format!(
+                "{} during the run, and still every message arrived exactly once",
+                self.reconnects_in_words()
             ));
         }
         if self.unpublished > 0 {
@@ -275,6 +325,13 @@ impl Summary {
             ));
         }
         hints
+    }
+
+    fn reconnects_in_words(&self) -> String {
+        match self.reconnects {
+            1 => "1 reconnect".to_owned(),
+            n => format!("{n} reconnects"),
+        }
     }
 }
 
@@ -331,7 +388,10 @@ mod tests {
         let ids = vec!["a".to_string(), "b".to_string()];
         let mut tally = Tally::new(4, &ids);
         for seq in 1..=4 {
-            tally.record(&Event::Published { seq });
+            tally.record(&Event::Published {
+                seq,
+                no_matching_subscribers: false,
+            });
             tally.record(&received(if seq % 2 == 0 { "a" } else { "b" }, seq));
         }
         assert!(tally.all_accounted_for());
@@ -348,7 +408,10 @@ mod tests {
         let ids = vec!["a".to_string()];
         let mut tally = Tally::new(3, &ids);
         for seq in 1..=3 {
-            tally.record(&Event::Published { seq });
+            tally.record(&Event::Published {
+                seq,
+                no_matching_subscribers: false,
+            });
         }
         tally.record(&received("a", 1));
         tally.record(&received("a", 1));
@@ -370,6 +433,45 @@ mod tests {
             (3, 2, 1)
         );
         assert!(summary.render().contains("missing: 2"));
+    }
+
+    #[test]
+    fn reconnects_explain_what_went_missing() {
+        let ids = vec!["a".to_string()];
+        let mut tally = Tally::new(4, &ids);
+        tally.record(&Event::Reconnected {
+            client_id: "a".into(),
+            attempts: 3,
+            downtime_ms: 600,
+            session_present: false,
+        });
+        for seq in 1..=4 {
+            tally.record(&Event::Published {
+                seq,
+                no_matching_subscribers: seq == 3,
+            });
+        }
+        for seq in [1, 2, 4] {
+            tally.record(&received("a", seq));
+        }
+        // #3 went to nobody and never will arrive: no reason to wait for it.
+        assert!(tally.all_accounted_for());
+        let summary = tally.summary(context());
+        assert_eq!(summary.missing, vec![3]);
+        assert_eq!(summary.verdict, Verdict::Missing);
+        let report = summary.render();
+        assert!(
+            report.contains("'no matching subscribers' (PUBACK 0x10) for 3"),
+            "{report}"
+        );
+        assert!(report.contains("1 reconnect during the run: messages published while members were disconnected are dropped by the broker"), "{report}");
+        assert!(
+            !report.contains("another subscriber outside this run"),
+            "{report}"
+        );
+        // The JSON summary keeps its fixed fields: reconnects are in the events, not here.
+        let json = serde_json::to_value(&summary).expect("json");
+        assert!(json.get("reconnects").is_none() && json.get("unrouted").is_none());
     }
 
     #[test]

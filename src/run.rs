@@ -6,16 +6,23 @@
 //!   publisher ──connect──PUBLISH T #1..#count ─────┘ (only now: a group with no member loses messages)
 //!        │                         │
 //!        └── Published{seq} ───────┴── Received{member, seq} ──▶ this loop: log + tally
-//!                                                   │ every message accounted for, or --timeout
-//!                                                   ▼
-//!                       members UNSUBSCRIBE, DISCONNECT ──▶ Summary
+//!                                                   ▲   │ every message accounted for, or --timeout
+//!   any client: connection broke ──backoff, reconnect┘   ▼
+//!     Reconnected{client}: a member SUBSCRIBEs again,  members UNSUBSCRIBE, DISCONNECT ──▶ Summary
+//!     the publisher re-sends what was not PUBACKed
 //! ```
 //!
 //! Every task reports through one channel, and this loop is the only owner of the [`Tally`].
 //! Tasks learn that the run is over from one [`CancellationToken`]: cancelling it tells the
 //! publisher to stop and every member to leave the group. The loop keeps reading events until
 //! every task has ended, so messages that arrive while members are leaving are still counted.
+//!
+//! A broken connection is each task's own business (`connection.rs` reconnects with backoff): a
+//! member subscribes again, the publisher sends again what was not acknowledged, and each says so
+//! with a `Reconnected` event. This loop only counts them for the report. A task that cannot
+//! reconnect within `--timeout` ends with an error, and the first error ends the run.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -103,7 +110,9 @@ pub async fn run(
     }
 
     tokio::pin!(shutdown);
-    let mut subscribed = 0;
+    // Members that hold their subscription at least once; a member subscribes again after each
+    // reconnect, so counting `Subscribed` events would overshoot.
+    let mut subscribed = BTreeSet::new();
     let mut publisher_started = false;
     let mut interrupted = false;
     let mut first_error: Option<anyhow::Error> = None;
@@ -113,7 +122,10 @@ pub async fn run(
     loop {
         // Publish only once every member holds its subscription: a message sent to a group with
         // no member yet is dropped by the broker, and the report would blame the group.
-        if !publisher_started && subscribed == plan.subscribers && !finish.is_cancelled() {
+        if !publisher_started
+            && subscribed.len() == usize::from(plan.subscribers)
+            && !finish.is_cancelled()
+        {
             publisher_started = true;
             let publication = Publication {
                 client_id: plan.publisher_id(),
@@ -135,8 +147,8 @@ pub async fn run(
 
         tokio::select! {
             Some(event) = events.recv() => {
-                if matches!(event, Event::Subscribed { .. }) {
-                    subscribed += 1;
+                if let Event::Subscribed { client_id, .. } = &event {
+                    subscribed.insert(client_id.clone());
                 }
                 record(&event, &mut tally, plan.json);
                 if tally.all_accounted_for() {

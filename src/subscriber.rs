@@ -8,7 +8,10 @@
 //!    not an error, so we read the reason code ourselves: AWS IoT answers 0x87 (not authorized) when
 //!    the policy lacks `iot:Subscribe` on `topicfilter/$share/...`, and everything after that would
 //!    be a silent run with zero messages;
-//! 3. report each PUBLISH it receives, until told to stop;
+//! 3. report each PUBLISH it receives, until told to stop. If the connection breaks, `connection.rs`
+//!    reconnects; the broker then starts a new session that has forgotten our subscription, and
+//!    rumqttc does not renew it, so we SUBSCRIBE again (and check the SUBACK again). Until then the
+//!    group has one member less, and while it has none the broker drops what is published;
 //! 4. UNSUBSCRIBE and wait for the UNSUBACK, still counting what arrives meanwhile. The broker
 //!    sends a member its messages in order on one connection, so once the UNSUBACK is in, every
 //!    message the broker routed to this member has arrived: nothing in flight is lost from the tally;
@@ -17,14 +20,15 @@
 //! Note what a member does *not* set: the MQTT 5 "No Local" option. On a shared subscription it is
 //! a protocol error (MQTT 5 §3.8.3.1), and brokers disconnect the client for it.
 
-use anyhow::{anyhow, bail};
-use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode, UnsubAckReason};
+use anyhow::bail;
+use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode, UnsubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event as MqttEvent, EventLoop};
+use rumqttc::v5::Event as MqttEvent;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{self, Broker};
+use crate::connection::{Broker, Connection, Polled};
 use crate::event::Event;
 use crate::message::{self, Origin};
 use crate::share::SharedFilter;
@@ -45,7 +49,7 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (client, mut eventloop, connack) = connection::connect(&broker, &member.client_id).await?;
+    let (mut connection, connack) = Connection::open(&broker, &member.client_id).await?;
     send(
         &events,
         Event::Connected {
@@ -54,51 +58,81 @@ pub async fn run(
         },
     );
 
-    subscribe(&broker, &client, &mut eventloop, &member, &events).await?;
+    subscribe(&broker, &mut connection, &member, &events).await?;
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
     loop {
-        tokio::select! {
+        let polled = tokio::select! {
             _ = finish.cancelled() => break,
-            polled = eventloop.poll() => {
-                let event = polled.map_err(|e| anyhow!(connection::explain(&e, &broker)))?;
-                handle(&event, &member, &events);
+            polled = connection.poll() => polled?,
+        };
+        match polled {
+            Polled::Event(event) => handle(&event, &member, &events),
+            Polled::Lost => {} // connection.rs logged it and reconnects on the next poll
+            Polled::Reconnected(reconnected) => {
+                send(&events, Event::reconnected(&member.client_id, &reconnected));
+                subscribe(&broker, &mut connection, &member, &events).await?;
             }
         }
     }
 
-    leave(&broker, &client, &mut eventloop, &member, &events).await
+    leave(&broker, connection, &member, &events).await
 }
 
 /// SUBSCRIBE to the `$share` filter and check the SUBACK's reason code.
+///
+/// If the connection breaks before the SUBACK, the new session knows nothing of our SUBSCRIBE (and
+/// rumqttc dropped it): send it again.
 async fn subscribe(
     broker: &Broker,
-    client: &AsyncClient,
-    eventloop: &mut EventLoop,
+    connection: &mut Connection,
     member: &Member,
     events: &mpsc::UnboundedSender<Event>,
 ) -> anyhow::Result<()> {
     let filter = member.filter.to_string();
-    client.subscribe(filter.as_str(), member.qos).await?;
-    let suback = poll_until(
-        broker,
-        eventloop,
-        member,
-        events,
-        "SUBACK",
-        |event| match event {
-            MqttEvent::Incoming(Packet::SubAck(suback)) => Some(suback.return_codes.clone()),
-            _ => None,
-        },
-    )
-    .await?;
-    match suback.first() {
+    'subscribe: loop {
+        connection
+            .client()
+            .subscribe(filter.as_str(), member.qos)
+            .await?;
+        let deadline = Instant::now() + broker.timeout;
+        loop {
+            let Some(polled) = connection.poll_until(deadline).await? else {
+                bail!(
+                    "[{}] no SUBACK for {filter} within {} (--timeout); the broker may not support shared subscriptions, or a longer --timeout may help",
+                    member.client_id,
+                    humantime::format_duration(broker.timeout)
+                );
+            };
+            match polled {
+                Polled::Event(MqttEvent::Incoming(Packet::SubAck(suback))) => {
+                    return check_suback(&suback, member, &filter, events);
+                }
+                Polled::Event(event) => handle(&event, member, events),
+                Polled::Lost => {}
+                Polled::Reconnected(reconnected) => {
+                    send(events, Event::reconnected(&member.client_id, &reconnected));
+                    continue 'subscribe;
+                }
+            }
+        }
+    }
+}
+
+/// A SUBACK's reason code decides: subscribed, or a refusal in words.
+fn check_suback(
+    suback: &SubAck,
+    member: &Member,
+    filter: &str,
+    events: &mpsc::UnboundedSender<Event>,
+) -> anyhow::Result<()> {
+    match suback.return_codes.first() {
         Some(SubscribeReasonCode::Success(granted)) => {
             send(
                 events,
                 Event::Subscribed {
                     client_id: member.client_id.clone(),
-                    filter,
+                    filter: filter.to_owned(),
                     qos: *granted as u8,
                 },
             );
@@ -117,62 +151,47 @@ async fn subscribe(
 }
 
 /// UNSUBSCRIBE, count what still arrives until the UNSUBACK, then DISCONNECT.
+///
+/// A member whose connection is down has nothing to leave: its session, and the subscription in
+/// it, ended with the connection.
 async fn leave(
     broker: &Broker,
-    client: &AsyncClient,
-    eventloop: &mut EventLoop,
+    mut connection: Connection,
     member: &Member,
     events: &mpsc::UnboundedSender<Event>,
 ) -> anyhow::Result<()> {
-    client.unsubscribe(member.filter.to_string()).await?;
-    let reasons = poll_until(
-        broker,
-        eventloop,
-        member,
-        events,
-        "UNSUBACK",
-        |event| match event {
-            MqttEvent::Incoming(Packet::UnsubAck(unsuback)) => Some(unsuback.reasons.clone()),
-            _ => None,
-        },
-    )
-    .await?;
-    if let Some(reason) = reasons.iter().find(|r| **r != UnsubAckReason::Success) {
-        tracing::warn!("[{}] UNSUBSCRIBE answered {reason:?}", member.client_id);
-    }
-    connection::disconnect(broker, client, eventloop, &member.client_id).await
-}
-
-/// Polls until `wanted` picks an event, handling received messages on the way.
-async fn poll_until<T>(
-    broker: &Broker,
-    eventloop: &mut EventLoop,
-    member: &Member,
-    events: &mpsc::UnboundedSender<Event>,
-    what: &str,
-    wanted: impl Fn(&MqttEvent) -> Option<T>,
-) -> anyhow::Result<T> {
-    let wait = async {
+    if connection.is_up() {
+        connection
+            .client()
+            .unsubscribe(member.filter.to_string())
+            .await?;
+        let deadline = Instant::now() + broker.timeout;
         loop {
-            let event = eventloop
-                .poll()
-                .await
-                .map_err(|e| anyhow!(connection::explain(&e, broker)))?;
-            if let Some(found) = wanted(&event) {
-                return Ok(found);
+            let Some(polled) = connection.poll_until(deadline).await? else {
+                bail!(
+                    "[{}] no UNSUBACK within {} (--timeout)",
+                    member.client_id,
+                    humantime::format_duration(broker.timeout)
+                );
+            };
+            match polled {
+                Polled::Event(MqttEvent::Incoming(Packet::UnsubAck(unsuback))) => {
+                    let failed = unsuback
+                        .reasons
+                        .iter()
+                        .find(|r| **r != UnsubAckReason::Success);
+                    if let Some(reason) = failed {
+                        tracing::warn!("[{}] UNSUBSCRIBE answered {reason:?}", member.client_id);
+                    }
+                    break;
+                }
+                Polled::Event(event) => handle(&event, member, events),
+                // Broke while leaving: the subscription ended with the session. Nothing to wait for.
+                Polled::Lost | Polled::Reconnected(_) => break,
             }
-            handle(&event, member, events);
         }
-    };
-    tokio::time::timeout(broker.timeout, wait)
-        .await
-        .map_err(|_| {
-            anyhow!(
-                "[{}] no {what} within {} (--timeout)",
-                member.client_id,
-                humantime::format_duration(broker.timeout)
-            )
-        })?
+    }
+    connection.close().await
 }
 
 /// Reports a received PUBLISH; every other event is rumqttc's business.
