@@ -62,11 +62,32 @@ pub struct Mosquitto {
     pub files: pki::PkiFiles,
     pub dir: TempDir,
     log: PathBuf,
+    /// What [`Mosquitto::restart`] needs to start the same broker again.
+    binary: PathBuf,
+    setup: Setup,
+    starts: u32,
+}
+
+/// How a test broker differs from the default one (mTLS, any client certificate of our CA).
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Serve this certificate and key instead of the PKI's `localhost`/`127.0.0.1` one.
+    pub server_identity: Option<(PathBuf, PathBuf)>,
+    /// A plain-TCP listener, no TLS at all.
+    pub plain: bool,
+    /// More lines for mosquitto.conf, after ours. mosquitto takes the last value of a yes/no
+    /// option, but refuses a second value for a file option such as `certfile`.
+    pub extra: String,
 }
 
 impl Mosquitto {
     /// Starts mosquitto with `require_certificate true` and waits until it accepts connections.
     pub fn start(binary: &Path) -> Mosquitto {
+        Mosquitto::start_with(binary, Setup::default())
+    }
+
+    /// Starts a mosquitto set up as `setup` says.
+    pub fn start_with(binary: &Path, setup: Setup) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = Pki::new("mosquitto test CA").expect("CA");
         let files = pki.write_files(dir.path()).expect("PKI files");
@@ -75,16 +96,7 @@ impl Mosquitto {
         for _attempt in 0..5 {
             let port = free_port();
             let log = dir.path().join(format!("mosquitto-{port}.log"));
-            let config_path = dir.path().join("mosquitto.conf");
-            std::fs::write(&config_path, config(port, &files, &log)).expect("write mosquitto.conf");
-            let mut child = Command::new(binary)
-                .arg("-c")
-                .arg(&config_path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start mosquitto");
-            if wait_until_running(&mut child, port, &log) {
+            if let Some(child) = launch(binary, dir.path(), port, &files, &log, &setup) {
                 return Mosquitto {
                     child,
                     port,
@@ -92,12 +104,49 @@ impl Mosquitto {
                     files,
                     dir,
                     log,
+                    binary: binary.to_owned(),
+                    setup,
+                    starts: 1,
                 };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("mosquitto did not start on any of 5 free ports");
+    }
+
+    /// Kills the broker with SIGKILL, as a crash or a power cut would: no DISCONNECT to anyone,
+    /// and (with `persistence false`) every session and queued message gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same broker again, on the same port with the same certificates, after
+    /// [`Mosquitto::kill`]. Its log starts afresh in a new file.
+    pub fn restart(&mut self) {
+        self.starts += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("mosquitto-{}-start{}.log", self.port, self.starts));
+        // The port is free again the moment the old process is gone, but another test could take
+        // it in between; give it a few tries before failing the test.
+        for _attempt in 0..20 {
+            let launched = launch(
+                &self.binary,
+                self.dir.path(),
+                self.port,
+                &self.files,
+                &log,
+                &self.setup,
+            );
+            if let Some(child) = launched {
+                self.child = child;
+                self.log = log;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("mosquitto did not start again on port {}", self.port);
     }
 
     /// mosquitto's log so far.
@@ -144,6 +193,56 @@ fn wait_until_running(child: &mut Child, port: u16, log: &Path) -> bool {
         "mosquitto did not start within 10 s; log:\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+/// Writes the config and starts mosquitto on `port`; `None` if it did not come up (port taken).
+fn launch(
+    binary: &Path,
+    dir: &Path,
+    port: u16,
+    files: &pki::PkiFiles,
+    log: &Path,
+    setup: &Setup,
+) -> Option<Child> {
+    let config_path = dir.join("mosquitto.conf");
+    std::fs::write(&config_path, config_with(port, files, log, setup))
+        .expect("write mosquitto.conf");
+    let mut child = Command::new(binary)
+        .arg("-c")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mosquitto");
+    if wait_until_running(&mut child, port, log) {
+        return Some(child);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// mosquitto.conf for `setup` on 127.0.0.1:`port`.
+fn config_with(port: u16, files: &pki::PkiFiles, log: &Path, setup: &Setup) -> String {
+    if setup.plain {
+        return format!(
+            "listener {port} 127.0.0.1\n\
+             allow_anonymous true\n\
+             persistence false\n\
+             user root\n\
+             log_dest file {log}\n\
+             log_type all\n\
+             {extra}\n",
+            log = log.display(),
+            extra = setup.extra,
+        );
+    }
+    let mut files = files.clone();
+    if let Some((cert, key)) = &setup.server_identity {
+        files.server_cert = cert.clone();
+        files.server_key = key.clone();
+    }
+    format!("{}{}\n", config(port, &files, log), setup.extra)
 }
 
 /// mosquitto.conf for mTLS on 127.0.0.1:`port`.
@@ -359,4 +458,135 @@ pub fn assert_one_line_error(run: &Run, code: i32, words: &[&str]) {
 pub fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
     args.extend(more.iter().map(|s| s.to_string()));
     args
+}
+
+/// The binary running in the background, its output readable line by line while it runs.
+pub struct Spawned {
+    child: Child,
+    args: Vec<String>,
+    /// Each line as it comes, and whether it came on stderr.
+    lines: std::sync::mpsc::Receiver<(bool, String)>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+/// Starts the binary with `args` and returns at once; see [`Spawned`].
+pub fn spawn_tool(args: &[String]) -> Spawned {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    forward_lines(stdout, false, sender.clone());
+    forward_lines(stderr, true, sender);
+    Spawned {
+        child,
+        args: args.to_vec(),
+        lines,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    }
+}
+
+/// Sends each line of `pipe` to `sender` from a thread, until the pipe closes.
+fn forward_lines(
+    pipe: impl Read + Send + 'static,
+    is_stderr: bool,
+    sender: std::sync::mpsc::Sender<(bool, String)>,
+) {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if sender.send((is_stderr, line)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+impl Spawned {
+    /// Reads output until a stdout line makes `wanted` true; false if none did within `limit`.
+    pub fn wait_for_stdout(&mut self, wanted: impl FnMut(&str) -> bool, limit: Duration) -> bool {
+        self.wait_for(false, wanted, limit)
+    }
+
+    /// Reads output until a stderr line makes `wanted` true; false if none did within `limit`.
+    pub fn wait_for_stderr(&mut self, wanted: impl FnMut(&str) -> bool, limit: Duration) -> bool {
+        self.wait_for(true, wanted, limit)
+    }
+
+    fn wait_for(
+        &mut self,
+        on_stderr: bool,
+        mut wanted: impl FnMut(&str) -> bool,
+        limit: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok((is_stderr, line)) = self.lines.recv_timeout(left) else {
+                return false;
+            };
+            let found = is_stderr == on_stderr && wanted(&line);
+            self.keep(is_stderr, line);
+            if found {
+                return true;
+            }
+        }
+    }
+
+    fn keep(&mut self, is_stderr: bool, line: String) {
+        if is_stderr {
+            self.stderr.push(line);
+        } else {
+            self.stdout.push(line);
+        }
+    }
+
+    /// Waits for the binary to exit; kills it and fails the test after `limit`.
+    pub fn finish(mut self, limit: Duration) -> Run {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            while let Ok((is_stderr, line)) = self.lines.try_recv() {
+                self.keep(is_stderr, line);
+            }
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "the binary did not finish within {limit:?}: {:?}\nstderr so far:\n{}",
+                    self.args,
+                    self.stderr.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // The reader threads end at end of file; take what they still hold.
+        while let Ok((is_stderr, line)) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.keep(is_stderr, line);
+        }
+        Run {
+            code: status.code(),
+            stdout: self.stdout.join("\n"),
+            stderr: self.stderr.join("\n"),
+        }
+    }
+}
+
+impl Drop for Spawned {
+    /// A test that fails half-way must not leave the binary running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
