@@ -113,7 +113,7 @@ pub async fn connect(
     .await
     .map_err(|_| {
         anyhow!(
-            "no CONNACK from {}:{} within {} (--timeout): check --endpoint and --port, or raise --timeout",
+            "no CONNACK from {}:{} within {} (--timeout); check --endpoint and --port (is an MQTT broker listening there?) and firewalls, or raise --timeout",
             broker.host,
             broker.port,
             humantime::format_duration(broker.timeout)
@@ -154,7 +154,18 @@ pub struct Connection {
     client_id: String,
     /// `Some` from the moment the connection broke until the new CONNACK.
     outage: Option<Outage>,
+    /// The outage that ended last, and when, until the connection has stayed up for [`STABLE`].
+    recovered: Option<(Instant, Outage)>,
 }
+
+/// How long a connection must stay up before a new break counts as a new outage, with a fresh
+/// backoff and a fresh `--timeout`. A break sooner than that continues the last outage instead.
+///
+/// Some brokers accept a connection and close it again at once, over and over: mosquitto closes the
+/// older of two connections with the same client id without a word, so two clients sharing an id
+/// would take it from each other forever, each reconnect a success. Counting those breaks as one
+/// outage lets the backoff grow and `--timeout` end it.
+const STABLE: Duration = Duration::from_secs(10);
 
 /// What [`Connection::poll`] saw.
 // rumqttc's `Event` is large itself; it is handed over by value, as rumqttc hands it to us.
@@ -173,7 +184,7 @@ pub enum Polled {
 /// How a reconnect went, and what the old connection left undone.
 #[derive(Debug)]
 pub struct Reconnected {
-    /// Attempts it took, the successful one included.
+    /// Attempts it took since the connection broke, the successful one included.
     pub attempts: u32,
     /// From the moment the connection broke to the new CONNACK.
     pub downtime: Duration,
@@ -185,19 +196,57 @@ pub struct Reconnected {
     pub unsent: Vec<Publish>,
 }
 
-/// The state of one outage, from the error to the new CONNACK.
+/// The state of one outage, from the error to the new CONNACK (and on, across breaks that follow
+/// a reconnect within [`STABLE`]).
 struct Outage {
+    /// When the connection first broke; `--timeout` counts from here.
     since: Instant,
-    /// Why the connection broke, in words.
+    /// When it broke this time.
+    broke: Instant,
+    /// Why it broke this time, in words.
     cause: String,
     /// Why the latest attempt failed, in words.
     last_error: Option<String>,
+    /// Attempts since it broke this time, and in the whole outage.
     attempts: u32,
+    total_attempts: u32,
+    /// How often it broke again soon after reconnecting.
+    relapses: u32,
     backoff: Backoff,
     /// An attempt got through. rumqttc now hands out the old connection's last events (read just
     /// before the error) and then the new CONNACK.
     connected: bool,
     unsent: Vec<Publish>,
+}
+
+impl Outage {
+    fn new(cause: String, unsent: Vec<Publish>) -> Outage {
+        let now = Instant::now();
+        Outage {
+            since: now,
+            broke: now,
+            cause,
+            last_error: None,
+            attempts: 0,
+            total_attempts: 0,
+            relapses: 0,
+            backoff: Backoff::new(),
+            connected: false,
+            unsent,
+        }
+    }
+
+    /// The connection broke again soon after this outage ended: carry on with it.
+    fn relapse(mut self, cause: String, unsent: Vec<Publish>) -> Outage {
+        self.broke = Instant::now();
+        self.cause = cause;
+        self.last_error = None;
+        self.attempts = 0;
+        self.relapses += 1;
+        self.connected = false;
+        self.unsent = unsent;
+        self
+    }
 }
 
 impl Connection {
@@ -210,6 +259,7 @@ impl Connection {
             broker: broker.clone(),
             client_id: client_id.to_owned(),
             outage: None,
+            recovered: None,
         };
         Ok((connection, connack))
     }
@@ -243,6 +293,7 @@ impl Connection {
                     let pause = outage.backoff.next_pause();
                     tokio::time::sleep_until(deadline.min(Instant::now() + pause)).await;
                     outage.attempts += 1;
+                    outage.total_attempts += 1;
                     // Keep a hanging attempt (a host that drops packets) within --timeout too,
                     // but give the last attempt, right at the deadline, a fair second.
                     let limit = deadline
@@ -255,9 +306,12 @@ impl Connection {
                 }
                 _ => self.eventloop.poll().await,
             };
-            match polled {
-                Ok(Event::Incoming(Packet::ConnAck(connack))) if self.outage.is_some() => {
-                    return Ok(self.reconnected(&connack));
+            let error = match polled {
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => {
+                    if let Some(outage) = self.outage.take() {
+                        return Ok(self.reconnected(outage, &connack));
+                    }
+                    return Ok(Polled::Event(Event::Incoming(Packet::ConnAck(connack))));
                 }
                 Ok(event) => {
                     if let Some(outage) = &mut self.outage {
@@ -265,39 +319,42 @@ impl Connection {
                     }
                     return Ok(Polled::Event(event));
                 }
-                Err(error) => {
-                    let diagnosis = diagnose(&error, &self.broker, &self.client_id);
-                    if !diagnosis.retry {
-                        return Err(anyhow!(diagnosis.sentence()));
-                    }
-                    let unsent = self.take_unsent();
-                    match &mut self.outage {
-                        Some(outage) => {
-                            outage.connected = false;
-                            outage.last_error = Some(diagnosis.what);
-                            outage.unsent.extend(unsent);
-                        }
-                        None => {
-                            tracing::warn!(
-                                "[{}] connection lost: {}; reconnecting, for up to {} (--timeout)",
-                                self.client_id,
-                                diagnosis.what,
-                                humantime::format_duration(self.broker.timeout)
-                            );
-                            self.outage = Some(Outage {
-                                since: Instant::now(),
-                                cause: diagnosis.what,
-                                last_error: None,
-                                attempts: 0,
-                                backoff: Backoff::new(),
-                                connected: false,
-                                unsent,
-                            });
-                            return Ok(Polled::Lost);
-                        }
-                    }
-                }
+                Err(error) => error,
+            };
+            let diagnosis = diagnose(&error, &self.broker, &self.client_id);
+            if !diagnosis.retry {
+                return Err(anyhow!(diagnosis.sentence()));
             }
+            let unsent = self.take_unsent();
+            if let Some(outage) = &mut self.outage {
+                // An attempt failed: pause longer, and try again.
+                outage.connected = false;
+                outage.last_error = Some(diagnosis.what);
+                outage.unsent.extend(unsent);
+                continue;
+            }
+            let outage = match self.recovered.take() {
+                Some((at, outage)) if at.elapsed() < STABLE => {
+                    tracing::warn!(
+                        "[{}] connection lost again {} after reconnecting: {}; reconnecting",
+                        self.client_id,
+                        humantime::format_duration(round_ms(at.elapsed())),
+                        diagnosis.what
+                    );
+                    outage.relapse(diagnosis.what, unsent)
+                }
+                _ => {
+                    tracing::warn!(
+                        "[{}] connection lost: {}; reconnecting, for up to {} (--timeout)",
+                        self.client_id,
+                        diagnosis.what,
+                        humantime::format_duration(self.broker.timeout)
+                    );
+                    Outage::new(diagnosis.what, unsent)
+                }
+            };
+            self.outage = Some(outage);
+            return Ok(Polled::Lost);
         }
     }
 
@@ -348,28 +405,38 @@ impl Connection {
         unsent
     }
 
-    fn reconnected(&mut self, connack: &ConnAck) -> Polled {
-        let Some(outage) = self.outage.take() else {
-            unreachable!("only called during an outage");
-        };
+    fn reconnected(&mut self, mut outage: Outage, connack: &ConnAck) -> Polled {
         if connack.session_present {
             tracing::warn!(
                 "[{}] the broker resumed a session although we asked for a clean start; sending unacknowledged messages again anyway",
                 self.client_id
             );
         }
-        Polled::Reconnected(Reconnected {
+        let reconnected = Reconnected {
             attempts: outage.attempts,
-            downtime: outage.since.elapsed(),
+            downtime: outage.broke.elapsed(),
             session_present: connack.session_present,
-            unsent: outage.unsent,
-        })
+            unsent: std::mem::take(&mut outage.unsent),
+        };
+        self.recovered = Some((Instant::now(), outage));
+        Polled::Reconnected(reconnected)
     }
 
     fn gave_up(&self) -> anyhow::Error {
         let Some(outage) = &self.outage else {
             return anyhow!("[{}] gave up reconnecting", self.client_id);
         };
+        let timeout = humantime::format_duration(self.broker.timeout);
+        if outage.relapses > 0 {
+            return anyhow!(
+                "[{}] gave up after {timeout} (--timeout): the connection broke {} times, each soon after reconnecting (last: {}); \
+                 brokers such as mosquitto do that when another client connects with the same client id: make --client_id unique, \
+                 or check the broker's log",
+                self.client_id,
+                outage.relapses + 1,
+                outage.last_error.as_deref().unwrap_or(&outage.cause),
+            );
+        }
         let last = match &outage.last_error {
             Some(error) => error.clone(),
             None => format!(
@@ -378,12 +445,16 @@ impl Connection {
             ),
         };
         anyhow!(
-            "[{}] gave up reconnecting after {} (--timeout) and {} attempts: {last}; is the broker running? a longer --timeout waits longer",
+            "[{}] gave up reconnecting after {timeout} (--timeout) and {} attempts: {last}; is the broker running? a longer --timeout waits longer",
             self.client_id,
-            humantime::format_duration(self.broker.timeout),
-            outage.attempts,
+            outage.total_attempts,
         )
     }
+}
+
+/// `d` to the millisecond, for log lines.
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
 }
 
 /// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms, ... up to 5 s, each pause a random
@@ -420,6 +491,9 @@ struct Diagnosis {
     fix: String,
     /// A later attempt may succeed (the broker restarts, the network comes back).
     retry: bool,
+    /// The broker said it about this one client (a CONNACK or DISCONNECT code), not about the
+    /// network or the certificates that every client shares: the sentence names the client.
+    about_client: Option<String>,
 }
 
 impl Diagnosis {
@@ -428,21 +502,28 @@ impl Diagnosis {
             what: what.into(),
             fix: fix.into(),
             retry,
+            about_client: None,
         }
     }
 
+    fn about(mut self, client_id: &str) -> Diagnosis {
+        if !client_id.is_empty() {
+            self.about_client = Some(client_id.to_owned());
+        }
+        self
+    }
+
+    /// The whole error line: `[client] what happened; what to change`.
     fn sentence(&self) -> String {
-        format!("{}; {}", self.what, self.fix)
+        match &self.about_client {
+            Some(client_id) => format!("[{client_id}] {}; {}", self.what, self.fix),
+            None => format!("{}; {}", self.what, self.fix),
+        }
     }
 }
 
 fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str) -> Diagnosis {
     let at = format!("{}:{}", broker.host, broker.port);
-    let who = if client_id.is_empty() {
-        String::new()
-    } else {
-        format!("[{client_id}] ")
-    };
     // A TLS failure can surface in several wrappers: during the handshake as a TLS error, and
     // with TLS 1.3 also on the first read after it, because the broker checks our certificate
     // only after the client considers the handshake done. Look for rustls' own error first.
@@ -456,10 +537,11 @@ fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str) -> Diagno
         ConnectionError::ConnectionRefused(code) => {
             let (words, fix, retry) = connack_code_in_words(*code);
             Diagnosis::new(
-                format!("{who}the broker at {at} refused the connection: {words}"),
+                format!("the broker at {at} refused the connection: {words}"),
                 fix,
                 retry,
             )
+            .about(client_id)
         }
         ConnectionError::MqttState(StateError::ServerDisconnect {
             reason_code,
@@ -471,15 +553,17 @@ fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str) -> Diagno
                 .unwrap_or_default();
             let (words, fix, retry) = disconnect_code_in_words(*reason_code, client_id);
             Diagnosis::new(
-                format!("{who}the broker at {at} disconnected us: {words}{why}"),
+                format!("the broker at {at} disconnected us: {words}{why}"),
                 fix,
                 retry,
             )
+            .about(client_id)
         }
         ConnectionError::MqttState(StateError::ConnectionAborted) => Diagnosis::new(
-            format!("{who}the broker at {at} closed the connection without a DISCONNECT"),
+            format!("the broker at {at} closed the connection without a DISCONNECT"),
             "if this happens right after connecting, the broker refused us silently: AWS IoT does \
-             that when the certificate is inactive or its policy lacks iot:Connect for this --client_id",
+             that when the certificate is inactive or its policy lacks iot:Connect for this --client_id; \
+             mosquitto does it when another client connects with the same client id",
             true,
         ),
         ConnectionError::MqttState(StateError::AwaitPingResp) => Diagnosis::new(
@@ -500,13 +584,17 @@ fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str) -> Diagno
             )
         }
         ConnectionError::MqttState(other) => Diagnosis::new(
-            format!("{who}the MQTT conversation with {at} failed: {other}"),
+            format!("the MQTT conversation with {at} failed: {other}"),
             "is --endpoint/--port an MQTT 5 broker? if so, please report this with --verbosity debug output",
             false,
         ),
+        // rumqttc's own limit for TCP + TLS + CONNECT/CONNACK, which we set to --timeout.
         ConnectionError::Timeout(_) => Diagnosis::new(
-            format!("connecting to {at} timed out"),
-            "check --endpoint, --port and firewalls",
+            format!(
+                "no CONNACK from {at} within {} (--timeout)",
+                humantime::format_duration(broker.timeout)
+            ),
+            "check --endpoint and --port (is an MQTT broker listening there?) and firewalls, or raise --timeout",
             true,
         ),
         ConnectionError::NotConnAck(packet) => Diagnosis::new(
@@ -529,19 +617,15 @@ fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str) -> Diagno
 
 /// The `rustls::Error` behind `error`, if any.
 ///
-/// `io::Error` hides the error it wraps from `source()`, so look inside with `get_ref()` too.
+/// rumqttc wraps the socket's `io::Error` in one of several variants, and tokio-rustls wraps
+/// rustls' error in that `io::Error`, where only `get_ref()` finds it.
 fn rustls_cause(error: &ConnectionError) -> Option<&rustls::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = next {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        next = match current.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as _),
-            None => current.source(),
-        };
+    if let ConnectionError::Tls(TlsError::TLS(tls)) = error {
+        return Some(tls);
     }
-    None
+    io_cause(error)
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 /// The socket error behind `error`, whichever layer reported it.
@@ -569,11 +653,18 @@ fn diagnose_io(io: &std::io::Error, broker: &Broker, at: &str, in_handshake: boo
             "check the name (AWS IoT: `aws iot describe-endpoint --endpoint-type iot:Data-ATS`)",
             true,
         ),
-        ErrorKind::UnexpectedEof if in_handshake => Diagnosis::new(
-            format!("the server at {at} closed the connection during the TLS handshake"),
-            "is --port a plain-MQTT port (e.g. 1883 instead of 8883)? otherwise the broker refused our --cert without saying why",
-            true,
-        ),
+        ErrorKind::UnexpectedEof
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+            if in_handshake =>
+        {
+            Diagnosis::new(
+                format!("the server at {at} hung up during the TLS handshake ({:?})", io.kind()),
+                "is --port a plain-MQTT port (e.g. 1883 instead of 8883)? otherwise the broker refused our --cert without saying why",
+                true,
+            )
+        }
         // What a broker that crashes or restarts looks like from here: the socket just ends.
         ErrorKind::UnexpectedEof
         | ErrorKind::ConnectionReset
@@ -610,7 +701,11 @@ fn diagnose_tls(error: &rustls::Error, broker: &Broker, at: &str) -> Diagnosis {
                 format!(
                     "{failed}: {theirs} is not valid for the name '{}' (it is for {})",
                     broker.host,
-                    presented.join(", ")
+                    presented
+                        .iter()
+                        .map(|name| name_in_words(name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "connect with a name the certificate was issued for (--endpoint)".to_owned(),
             ),
@@ -665,6 +760,15 @@ fn diagnose_tls(error: &rustls::Error, broker: &Broker, at: &str) -> Diagnosis {
         ),
     };
     Diagnosis::new(what, fix, false)
+}
+
+/// rustls lists a certificate's names as `DnsName("example.com")` or `IpAddress(..)`: keep the
+/// name.
+fn name_in_words(name: &str) -> &str {
+    match (name.find("(\""), name.rfind("\")")) {
+        (Some(start), Some(end)) if start + 2 <= end => &name[start + 2..end],
+        _ => name,
+    }
 }
 
 /// "has expired (on <date>)" or "is not valid before <date>", with dates when rustls gives them.
@@ -813,4 +917,36 @@ fn disconnect_code_in_words(code: DisconnectReasonCode, client_id: &str) -> (Str
         }
     };
     (what.to_owned(), fix.to_owned(), retry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let mut backoff = Backoff::new();
+        let pauses: Vec<Duration> = (0..12).map(|_| backoff.next_pause()).collect();
+        // Never zero: rumqttc must not be polled again at once after an error.
+        assert!(pauses[0] >= Duration::from_millis(50) && pauses[0] <= FIRST_PAUSE);
+        assert!(pauses[1] >= Duration::from_millis(100) && pauses[1] <= 2 * FIRST_PAUSE);
+        for pause in &pauses[8..] {
+            assert!(
+                *pause >= LONGEST_PAUSE / 2 && *pause <= LONGEST_PAUSE,
+                "{pause:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn certificate_names_lose_their_wrapping() {
+        assert_eq!(
+            name_in_words(r#"DnsName("broker.example.com")"#),
+            "broker.example.com"
+        );
+        assert_eq!(
+            name_in_words("IpAddress(127.0.0.1)"),
+            "IpAddress(127.0.0.1)"
+        );
+    }
 }

@@ -224,22 +224,26 @@ fn send(events: &mpsc::UnboundedSender<Event>, event: Event) {
 fn suback_code_in_words(code: &SubscribeReasonCode, filter: &SharedFilter) -> String {
     match code {
         SubscribeReasonCode::NotAuthorized => format!(
-            "not authorized (0x87): the IoT policy lacks iot:Subscribe on topicfilter/{filter}"
+            "not authorized (0x87): the broker does not let this client subscribe to it \
+             (AWS IoT: the certificate's policy needs iot:Subscribe on topicfilter/{filter})"
         ),
         SubscribeReasonCode::TopicFilterInvalid => {
             format!("topic filter invalid (0x8F): check --group_identifier and --topic ({filter})")
         }
         SubscribeReasonCode::SharedSubscriptionsNotSupported => {
-            "shared subscriptions not supported (0x9E): this broker cannot run this sample"
+            "shared subscriptions not supported (0x9E): use a broker with MQTT 5 shared subscriptions \
+             (AWS IoT Core, mosquitto 2, EMQX, HiveMQ), or ask its operator to enable them"
                 .to_owned()
         }
-        SubscribeReasonCode::QuotaExceeded => "quota exceeded (0x97)".to_owned(),
+        SubscribeReasonCode::QuotaExceeded => {
+            "quota exceeded (0x97): fewer --subscribers, or raise the broker's limits".to_owned()
+        }
         SubscribeReasonCode::WildcardSubscriptionsNotSupported => {
-            "wildcard subscriptions not supported (0xA2)".to_owned()
+            "wildcard subscriptions not supported (0xA2): use a --topic without + or #".to_owned()
         }
         SubscribeReasonCode::ImplementationSpecific => {
-            "implementation-specific error (0x83)".to_owned()
+            "implementation-specific error (0x83): see the broker's log".to_owned()
         }
-        other => format!("{other:?}"),
+        other => format!("{other:?}: see the broker's log"),
     }
 }
