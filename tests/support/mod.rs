@@ -71,8 +71,9 @@ pub struct Mosquitto {
 /// How a test broker differs from the default one (mTLS, any client certificate of our CA).
 #[derive(Debug, Clone, Default)]
 pub struct Setup {
-    /// Serve this certificate and key instead of the PKI's `localhost`/`127.0.0.1` one.
-    pub server_identity: Option<(PathBuf, PathBuf)>,
+    /// Serve a certificate made from these parameters (names, dates), signed by the broker's CA,
+    /// instead of the PKI's `localhost`/`127.0.0.1` one.
+    pub server_params: Option<rcgen::CertificateParams>,
     /// A plain-TCP listener, no TLS at all.
     pub plain: bool,
     /// More lines for mosquitto.conf, after ours. mosquitto takes the last value of a yes/no
@@ -90,7 +91,15 @@ impl Mosquitto {
     pub fn start_with(binary: &Path, setup: Setup) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = Pki::new("mosquitto test CA").expect("CA");
-        let files = pki.write_files(dir.path()).expect("PKI files");
+        let mut files = pki.write_files(dir.path()).expect("PKI files");
+        if let Some(params) = &setup.server_params {
+            let key = rcgen::KeyPair::generate().expect("server key");
+            let cert = pki.issue(params, &key).expect("server certificate");
+            files.server_cert = dir.path().join("custom-server.pem.crt");
+            files.server_key = dir.path().join("custom-server.pem.key");
+            pki::write_file(&files.server_cert, &cert, false).expect("write server cert");
+            pki::write_file(&files.server_key, &key.serialize_pem(), true).expect("write key");
+        }
         // A free port can be taken by a parallel test between our look and mosquitto's bind;
         // then mosquitto exits at once and we try another port.
         for _attempt in 0..5 {
@@ -237,12 +246,7 @@ fn config_with(port: u16, files: &pki::PkiFiles, log: &Path, setup: &Setup) -> S
             extra = setup.extra,
         );
     }
-    let mut files = files.clone();
-    if let Some((cert, key)) = &setup.server_identity {
-        files.server_cert = cert.clone();
-        files.server_key = key.clone();
-    }
-    format!("{}{}\n", config(port, &files, log), setup.extra)
+    format!("{}{}\n", config(port, files, log), setup.extra)
 }
 
 /// mosquitto.conf for mTLS on 127.0.0.1:`port`.
