@@ -20,8 +20,10 @@
 //! [`Connection`] wraps the event loop and does what an application has to do instead:
 //!
 //! * it pauses before each attempt, 100 ms doubling to 5 s, with random jitter so that the members
-//!   of a restarted broker do not all knock at the same instant ([`Backoff`]);
-//! * it gives up once the broker has been unreachable for `--timeout`;
+//!   of a restarted broker do not all knock at the same instant (`Backoff`);
+//! * it gives up once the broker has been unreachable for `--timeout`, counting a connection that
+//!   breaks again within 10 s of a reconnect as still down (`STABLE`: mosquitto silently closes
+//!   the older of two connections with one client id, and each reconnect would "succeed");
 //! * it stops at once on errors no retry can fix: a rejected certificate, "not authorized", or
 //!   "session taken over" (two clients with one client id would otherwise kick each other out
 //!   forever);

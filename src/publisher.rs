@@ -21,7 +21,7 @@
 //! rumqttc drops, on a reconnect to a new session, every message it still held: those written but
 //! not yet PUBACKed and those still waiting in its queue. The broker may never have seen them. So the
 //! publisher sends them again, which takes knowing *which* numbers they were. rumqttc reports packet
-//! ids, not our numbers; the [`AckTracker`] turns one into the other, and its doc says how it
+//! ids, not our numbers; the `AckTracker` turns one into the other, and its doc says how it
 //! stays right across a reconnect. A message sent again may reach the group twice (the broker had
 //! routed it but its PUBACK was lost with the connection); the report counts that as duplicated,
 //! which is honest: at-least-once is what QoS 1 promises.
