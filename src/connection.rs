@@ -78,6 +78,11 @@ const MAX_INCOMING_PACKET: u32 = 256 * 1024;
 /// How many requests may wait in rumqttc's queue before `publish().await` waits for room.
 const REQUEST_QUEUE: usize = 1024;
 
+/// The most QoS 1 messages in flight (sent, not yet PUBACKed) on one connection. The broker's
+/// CONNACK may lower it (Receive Maximum: 20 on mosquitto, 100 on AWS IoT Core). rumqttc's default
+/// is 65,535, and it allocates a slot for each up front: about 7 MB per connection for nothing.
+const MAX_IN_FLIGHT: u16 = 1000;
+
 /// The first pause before a reconnect attempt, and the longest one.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
@@ -99,7 +104,13 @@ pub async fn connect(
         // subscribe again and re-send what was not acknowledged.
         .set_clean_start(true)
         .set_max_packet_size(Some(MAX_INCOMING_PACKET))
+        .set_outgoing_inflight_upper_limit(MAX_IN_FLIGHT)
         .set_connection_timeout(broker.timeout.as_secs().max(1));
+    // Small packets must go out at once. With Nagle's algorithm on, a PUBLISH written while the
+    // previous one is unacknowledged at TCP level waits for the peer's delayed ACK (40 ms on Linux).
+    let mut network = options.network_options();
+    network.set_tcp_nodelay(true);
+    options.set_network_options(network);
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
 
     let connack = tokio::time::timeout(broker.timeout, async {

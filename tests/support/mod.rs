@@ -264,6 +264,8 @@ fn config(port: u16, files: &pki::PkiFiles, log: &Path) -> String {
          max_queued_messages 0\n\
          # as root, mosquitto drops to user mosquitto, who could not read our 0600 keys\n\
          user root\n\
+         # send small packets (PUBACKs) at once instead of waiting out TCP's delayed ACK\n\
+         set_tcp_nodelay true\n\
          log_dest file {log}\n\
          log_type error\n\
          log_type warning\n\
