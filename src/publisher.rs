@@ -162,7 +162,7 @@ async fn publish_all(
             }
         }
     }
-    tracing::info!("[{id}] all {} messages published", publication.count);
+    tracing::debug!("[{id}] all {} messages published", publication.count);
     Ok(())
 }
 
