@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{client_identity, mosquitto_or_skip, run_tool, with, KeyForm, Mosquitto};
+use support::{client_identity, mosquitto_or_skip, run_tool, spawn_tool, with, KeyForm, Mosquitto};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -213,6 +213,31 @@ fn twenty_members_share_two_thousand_messages() {
     );
 }
 
+/// The upper end the sample promises: 10,000 messages, at both QoS levels.
+#[test]
+fn ten_thousand_messages_reach_three_members_exactly_once() {
+    let Some(mosquitto) =
+        mosquitto_or_skip("ten_thousand_messages_reach_three_members_exactly_once")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    for qos in ["1", "0"] {
+        let args = with(
+            broker.args(),
+            &["--subscribers", "3", "--count", "10000", "--qos", qos, "-q"],
+        );
+        let run = run_tool(&args, LIMIT);
+        assert_eq!(run.code, Some(0), "QoS {qos}: {run}");
+        assert!(
+            run.stdout.contains(
+                "10000 published · 10000 delivered exactly once to group 'rust-sample' (3 members) · 0 missing · 0 duplicated"
+            ),
+            "QoS {qos}: {run}"
+        );
+    }
+}
+
 #[test]
 fn every_private_key_form_connects() {
     let Some(mosquitto) = mosquitto_or_skip("every_private_key_form_connects") else {
@@ -273,33 +298,29 @@ fn human_report_names_missing_messages() {
         return;
     };
     // Two runs in the same group at once: the broker spreads both runs' messages over all four
-    // members, so each run sees foreign messages and misses some of its own.
+    // members, so each run sees foreign messages and misses some of its own. The short run starts
+    // only once the long one delivers, and ends well before it.
     let broker = Mosquitto::start(&mosquitto);
-    let args = with(
+    let group = ["--group_identifier", "busy", "--timeout", "2s"];
+    let long = with(
         broker.args(),
-        &[
-            "--count",
-            "40",
-            "--interval",
-            "20ms",
-            "--timeout",
-            "2s",
-            "--group_identifier",
-            "busy",
-        ],
+        &[&group[..], &["--count", "60", "--interval", "50ms"]].concat(),
     );
-    let first = {
-        let args = args.clone();
-        std::thread::spawn(move || run_tool(&args, LIMIT))
-    };
-    let second = run_tool(&args, LIMIT);
-    let first = first.join().expect("first run");
+    let short = with(
+        broker.args(),
+        &[&group[..], &["--count", "20", "--interval", "20ms"]].concat(),
+    );
+    let mut first = spawn_tool(&long);
+    assert!(
+        first.wait_for_stderr(|line| line.contains(" received #"), LIMIT),
+        "the long run never delivered"
+    );
+    let second = run_tool(&short, LIMIT);
+    let first = first.finish(LIMIT);
     for run in [&first, &second] {
-        // Each run saw the other's messages as foreign and missed some of its own.
         assert_eq!(run.code, Some(3), "{run}");
-        assert!(run.stdout.contains(" missing"), "{run}");
         assert!(run.stdout.contains("missing: "), "{run}");
-        assert!(run.stdout.contains("foreign"), "{run}");
+        assert!(run.stdout.contains(" foreign"), "{run}");
     }
 }
 
