@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use mqtt5_shared_subscription::connection::{self, Broker};
 use mqtt5_shared_subscription::pki::{self, Pki};
 use mqtt5_shared_subscription::tls::{self, TlsFiles};
-use support::{mosquitto_or_skip, run_tool, spawn_tool, with, Mosquitto, Run, Setup};
+use support::{
+    assert_one_line_error, mosquitto_or_skip, run_tool, spawn_tool, with, Mosquitto, Run, Setup,
+};
 
 /// Far more than any case needs; each asserts its own, tighter, bound too.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -39,22 +41,7 @@ fn assert_fault(args: Vec<String>, words: &[&str]) -> Run {
 }
 
 fn check_fault(run: &Run, words: &[&str]) {
-    assert_eq!(run.code, Some(1), "{run}");
-    let errors: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|line| line.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "expected exactly one error line\n{run}");
-    eprintln!("{}", errors[0]);
-    for word in words {
-        assert!(
-            errors[0].contains(word),
-            "error line lacks {word:?}: {}",
-            errors[0]
-        );
-    }
-    assert!(!run.stderr.contains("panicked"), "{run}");
+    assert_one_line_error(run, 1, words);
     assert!(
         !run.stdout.contains(r#""event":"summary""#),
         "a report after a fault\n{run}"

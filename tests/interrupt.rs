@@ -5,82 +5,50 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// Starts a slow demo run, sends `signal` once messages flow, and returns (exit code, stdout, stderr).
-fn interrupt_with(signal: &str) -> (Option<i32>, String, String) {
-    let mut child = Command::new(support::BIN)
-        .args([
-            "--demo",
-            "--count",
-            "2000",
-            "--interval",
-            "5ms",
-            "--client_id",
-            "ctrl-c",
-        ])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines_tx, lines) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+use support::{spawn_tool, Run};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Starts a slow demo run, sends `signal` once messages flow, and returns how it ended.
+fn interrupt_with(signal: &str) -> Run {
+    let args: Vec<String> = [
+        "--demo",
+        "--count",
+        "2000",
+        "--interval",
+        "5ms",
+        "--client_id",
+        "ctrl-c",
+    ]
+    .map(String::from)
+    .into();
+    let mut run = spawn_tool(&args);
     // Wait until messages are flowing, so the run is really in the middle.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the run logs receipts")
-        .contains(" received #")
-    {
-        assert!(Instant::now() < deadline, "no receipts within 30 s");
-    }
+    assert!(
+        run.wait_for_stderr(|line| line.contains(" received #"), LIMIT),
+        "no receipts within {LIMIT:?}"
+    );
     let status = Command::new("sh")
-        .args(["-c", &format!("kill -{signal} {}", child.id())])
+        .args(["-c", &format!("kill -{signal} {}", run.id())])
         .status()
         .expect("send signal");
     assert!(status.success());
-
-    let signalled = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status.code();
-        }
-        if signalled.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the run did not end within 20 s of SIG{signal}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut out = String::new();
-    let _ = stdout.read_to_string(&mut out);
-    (code, out, reader.join().unwrap_or_default())
+    run.finish(LIMIT)
 }
 
 fn check_partial_report(signal: &str) {
-    let (code, stdout, stderr) = interrupt_with(signal);
-    let context = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
-    assert_eq!(code, Some(130), "{context}");
-    assert!(stderr.contains("interrupted"), "{context}");
+    let run = interrupt_with(signal);
+    assert_eq!(run.code, Some(130), "{run}");
+    assert!(run.stderr.contains("interrupted"), "{run}");
     // The partial report: a verdict line with fewer than all 2000 published, and the reason.
-    let verdict = stdout
+    let verdict = run
+        .stdout
         .lines()
         .find(|l| l.contains(" published · "))
-        .unwrap_or_else(|| panic!("no verdict line\n{context}"));
+        .unwrap_or_else(|| panic!("no verdict line\n{run}"));
     let published: u32 = verdict
         .split(' ')
         .next()
@@ -88,12 +56,13 @@ fn check_partial_report(signal: &str) {
         .expect("published count");
     assert!(published > 0 && published < 2000, "{verdict}");
     assert!(
-        stdout.contains("never published (the run stopped early)"),
-        "{context}"
+        run.stdout
+            .contains("never published (the run stopped early)"),
+        "{run}"
     );
     // Every member left the group and disconnected: no error, no panic.
-    assert!(!stderr.contains("error:"), "{context}");
-    assert!(!stderr.contains("panicked"), "{context}");
+    assert!(!run.stderr.contains("error:"), "{run}");
+    assert!(!run.stderr.contains("panicked"), "{run}");
 }
 
 #[test]

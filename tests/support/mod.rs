@@ -522,6 +522,11 @@ fn forward_lines(
 }
 
 impl Spawned {
+    /// The process id, e.g. to send it a signal.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Reads output until a stdout line makes `wanted` true; false if none did within `limit`.
     pub fn wait_for_stdout(&mut self, wanted: impl FnMut(&str) -> bool, limit: Duration) -> bool {
         self.wait_for(false, wanted, limit)
