@@ -25,9 +25,13 @@
 //!   * [`cert_file`]: `--cert` and `--ca_file`, and the device certificate's validity dates;
 //!   * [`key_file`]: `--key` in its three forms, and decrypting an encrypted one;
 //!   * [`input_file`]: PEM or DER, and what a file holds when it is not what the flag wants;
-//! * [`connection`]: rumqttc's client/event-loop split, CONNACK, clean DISCONNECT, errors in words;
-//! * [`subscriber`]: one group member: SUBSCRIBE, check the SUBACK code, receive, leave cleanly;
-//! * [`publisher`]: numbered messages, pipelined, each PUBACK matched to its number;
+//! * [`connection`]: rumqttc's client/event-loop split, CONNACK, reconnecting with backoff (and
+//!   what rumqttc drops when it reconnects), clean DISCONNECT; `connection/diagnosis.rs` puts each
+//!   connection error in words and decides whether another attempt could help;
+//! * [`subscriber`]: one group member: SUBSCRIBE, check the SUBACK code, receive, subscribe again
+//!   after a reconnect, leave cleanly;
+//! * [`publisher`]: numbered messages, pipelined, each PUBACK matched to its number, and what was
+//!   not acknowledged sent again after a reconnect;
 //! * [`message`]: the payload and the MQTT 5 user properties that tell our messages from others';
 //! * [`run`]: the tasks, the one channel they report through, and when the run is over;
 //! * [`report`]: missing and duplicated messages, the per-member table, the `--json` summary;
