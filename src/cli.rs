@@ -99,7 +99,7 @@ pub struct Args {
     pub qos: QoS,
 
     /// Pause between publishes, e.g. 0, 50ms, 1s
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = parse_interval)]
     pub interval: Duration,
 
     /// The longest any step may wait (connect, SUBACK, PUBACK, final deliveries)
@@ -169,12 +169,27 @@ fn parse_subscribers(value: &str) -> Result<u16, String> {
     }
 }
 
+/// The longest `--timeout` or `--interval`: a day is more than any run needs, and the cap keeps
+/// `Instant + Duration` from overflowing (it panics) on values like `300000000000years`.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 fn parse_timeout(value: &str) -> Result<Duration, String> {
     let timeout = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if timeout < Duration::from_millis(100) {
         return Err("must be at least 100ms, e.g. 10s".into());
     }
+    if timeout > MAX_DURATION {
+        return Err("must be at most 24h, e.g. 10s".into());
+    }
     Ok(timeout)
+}
+
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if interval > MAX_DURATION {
+        return Err("must be at most 24h, e.g. 50ms".into());
+    }
+    Ok(interval)
 }
 
 impl Args {
@@ -237,11 +252,13 @@ impl Args {
                 _ => "info".into(),
             },
         };
-        // Our crate at the chosen level; libraries one step quieter unless tracing everything.
-        if level == "trace" {
-            "trace".into()
-        } else {
-            format!("warn,mqtt5_shared_subscription={level}")
+        // Our crate at the chosen level. Libraries (rumqttc, rustls, tokio) log at `warn`, or at
+        // `error` when ours is `error`, so their chatter never drowns our lines; `trace` shows
+        // everything, libraries included.
+        match level.as_str() {
+            "trace" => "trace".into(),
+            "error" => "error".into(),
+            _ => format!("warn,mqtt5_shared_subscription={level}"),
         }
     }
 }
@@ -249,6 +266,8 @@ impl Args {
 fn split_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16), Failure> {
     let trimmed = endpoint.trim();
     let without_scheme = match trimmed.split_once("://") {
+        // The scheme is dropped, not obeyed: this tool always speaks TLS, so even `mqtt://` and
+        // `tcp://` (plain TCP elsewhere) lead to a TLS connection on the port.
         Some(("mqtts" | "ssl" | "tls" | "mqtt" | "tcp", rest)) => rest,
         Some((scheme, _)) => {
             return Err(Failure::input(format!(
@@ -321,6 +340,28 @@ mod tests {
             .contains("at least one member"));
         assert!(parse_subscribers("1001").is_err());
         assert_eq!(parse_subscribers("1"), Ok(1));
+    }
+
+    #[test]
+    fn durations_are_capped_at_a_day() {
+        assert!(parse_timeout("300000000000years")
+            .unwrap_err()
+            .contains("at most 24h"));
+        assert!(parse_interval("25h").unwrap_err().contains("at most 24h"));
+        assert_eq!(parse_timeout("24h"), Ok(MAX_DURATION));
+        assert_eq!(parse_interval("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn libraries_log_at_warn_or_error() {
+        let filter = |args: &[&str]| {
+            let mut all = vec!["x", "--demo"];
+            all.extend_from_slice(args);
+            Args::parse_from(all).log_filter()
+        };
+        assert_eq!(filter(&["--verbosity", "error"]), "error");
+        assert_eq!(filter(&["-q"]), "warn,mqtt5_shared_subscription=warn");
+        assert_eq!(filter(&["-v"]), "warn,mqtt5_shared_subscription=debug");
     }
 
     #[test]

@@ -736,6 +736,20 @@ fn qos_2_and_zero_counts_are_refused_with_the_reason() {
 }
 
 #[test]
+fn absurd_timeouts_and_intervals_are_refused_not_a_panic() {
+    // `Instant + Duration` panics on overflow; a value like this once crashed the run later.
+    let setup = Setup::new();
+    let mut args = setup.args(&setup.cert(), &setup.key(), &setup.ca(), &[]);
+    assert_eq!(args[10], "--timeout");
+    args[11] = "300000000000years".to_owned();
+    let run = run_command(tool_command(&args), LIMIT);
+    assert_one_line_error(&run, 2, &["--timeout", "at most 24h"]);
+
+    let run = setup.run_flags(&["--interval", "25h"]);
+    assert_one_line_error(&run, 2, &["--interval", "at most 24h"]);
+}
+
+#[test]
 fn an_endpoint_url_is_split_into_host_and_port() {
     let setup = Setup::new();
     // The port inside the URL wins over --port: the run tries exactly that one.
