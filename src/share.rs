@@ -13,8 +13,9 @@
 //! Publishers know nothing about groups: they publish to `test/topic`, and members receive the
 //! message on `test/topic` too. Only the SUBSCRIBE (and UNSUBSCRIBE) carries `$share/...`.
 //!
-//! Brokers are lax about malformed filters (mosquitto 2.0 grants `$share//t` and `$share/g` without
-//! complaint, see FACTS.md), so we check the parts ourselves and say what is wrong before connecting.
+//! Brokers are lax about malformed filters: mosquitto 2.0 grants `$share//t` (empty share name)
+//! and `$share/g` (no topic) with a SUBACK reason code of success, though MQTT 5 (§4.8.2) forbids
+//! both. So we check the parts ourselves and say what is wrong before connecting.
 
 use std::fmt;
 

@@ -14,11 +14,13 @@
 //!
 //! We build the config once, before any network, for two reasons: a bad file fails in
 //! milliseconds with a message naming the flag, not after a connect timeout; and every connection
-//! (N members plus the publisher) shares one `Arc<ClientConfig>` instead of re-reading the files, as
-//! rumqttc's `TlsConfiguration::Simple` would on every reconnect.
+//! (N members plus the publisher) shares one `Arc<ClientConfig>`. rumqttc's
+//! `TlsConfiguration::Simple` instead holds the PEM bytes and parses them again on every connect
+//! and reconnect.
 //!
-//! The crypto provider is chosen explicitly (`ring`). rustls refuses to guess when more than one
-//! provider is compiled in, and guessing wrong panics on the first connect (see FACTS.md).
+//! The crypto provider is chosen explicitly (`ring`). With two providers compiled in (e.g. `ring`
+//! and `aws-lc-rs`, when a dependency turns on the other one), rustls cannot pick one and panics
+//! on the first connect.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
