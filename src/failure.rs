@@ -20,7 +20,8 @@ use std::fmt;
 pub enum Failure {
     /// A flag or an input file is wrong. Reported before any network traffic.
     Input(anyhow::Error),
-    /// The network, TLS or the broker said no, or a step took longer than `--timeout`.
+    /// The network, TLS or the broker said no, a step took longer than `--timeout`, or the run
+    /// could not start (e.g. the demo broker).
     Connection(anyhow::Error),
 }
 
@@ -28,8 +29,8 @@ impl Failure {
     /// The process exit code for this failure (see the table in the module doc).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Input(_) => 2,
-            Failure::Connection(_) => 1,
+            Failure::Input(_) => EXIT_INPUT,
+            Failure::Connection(_) => EXIT_CONNECTION,
         }
     }
 
@@ -48,6 +49,10 @@ impl fmt::Display for Failure {
     }
 }
 
+/// Exit code for a connection, TLS, broker refusal or timeout: [`Failure::Connection`].
+pub const EXIT_CONNECTION: u8 = 1;
+/// Exit code for a usage error or a bad input file, before any network: [`Failure::Input`].
+pub const EXIT_INPUT: u8 = 2;
 /// Exit code for a run whose messages were not all delivered exactly once.
 pub const EXIT_DELIVERY_FAILED: u8 = 3;
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells expect).

@@ -20,6 +20,8 @@
 //!
 //! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then, by idea:
 //!
+//! * [`cli`]: the flags and their defaults, AWS's underscore spellings (`--ca_file`), and the
+//!   checks that end a bad run with exit 2 before any network;
 //! * [`share`]: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
 //! * [`tls`]: certificate, key and CA into a `rustls::ClientConfig`; ALPN on port 443;
 //!   * [`cert_file`]: `--cert` and `--ca_file`, and the device certificate's validity dates;
@@ -34,9 +36,12 @@
 //!   not acknowledged sent again after a reconnect;
 //! * [`message`]: the payload and the MQTT 5 user properties that tell our messages from others';
 //! * [`run`]: the tasks, the one channel they report through, and when the run is over;
+//! * [`event`]: what the tasks report (connected, subscribed, received, …), printed as log lines
+//!   or, with `--json`, as NDJSON;
 //! * [`report`]: missing and duplicated messages, the per-member table, the `--json` summary;
 //! * [`failure`] and [`shutdown`]: exit codes, Ctrl-C;
-//! * [`pki`] and `demo`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account.
+//! * [`pki`] and `demo`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
+//!   `demo_unavailable.rs` is the stand-in compiled without the `demo` feature.
 
 pub mod cert_file;
 pub mod cli;

@@ -183,6 +183,9 @@ fn diagnose_io(io: &std::io::Error, broker: &Broker, at: &str, in_handshake: boo
             "check --endpoint and --port (AWS IoT: 8883, or 443), and that the broker runs",
             true,
         ),
+        // std has no `ErrorKind` for a DNS failure: a getaddrinfo error comes back as an
+        // uncategorized error whose message starts "failed to lookup address information", so the
+        // text is all we can match on.
         _ if io.to_string().contains("failed to lookup address") => Diagnosis::new(
             format!("cannot resolve --endpoint '{}' ({io})", broker.host),
             "check the name (AWS IoT: `aws iot describe-endpoint --endpoint-type iot:Data-ATS`)",
