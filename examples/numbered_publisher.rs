@@ -6,7 +6,7 @@
 //! broker picks one member of each `$share` group for every message.
 use std::{env, fs, sync::Arc};
 
-use rumqttc::v5::mqttbytes::{v5::Packet, QoS};
+use rumqttc::v5::mqttbytes::{v5::Packet, v5::PubAckReason, QoS};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 
@@ -62,7 +62,12 @@ async fn main() -> Result<()> {
     let mut acknowledged = 0;
     while acknowledged < count {
         if let Event::Incoming(Packet::PubAck(ack)) = eventloop.poll().await? {
-            acknowledged += 1;
+            // A PUBACK can also say no (e.g. NotAuthorized): the broker did not take the message.
+            // NoMatchingSubscribers is a yes: it was taken, though nobody subscribes to the topic.
+            match ack.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => acknowledged += 1,
+                refused => return Err(format!("PUBLISH refused: {refused:?}").into()),
+            }
             println!("PUBACK {acknowledged}/{count}: {:?}", ack.reason);
         }
     }

@@ -7,7 +7,7 @@
 //! to one of them, not both.
 use std::{env, fs, sync::Arc};
 
-use rumqttc::v5::mqttbytes::{v5::Packet, QoS};
+use rumqttc::v5::mqttbytes::{v5::Packet, v5::SubscribeReasonCode, QoS};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 
@@ -55,10 +55,13 @@ async fn main() -> Result<()> {
     let mut received = 0;
     while received < wanted {
         match eventloop.poll().await? {
-            // A refused subscription is an event, not an error: check its reason code.
-            Event::Incoming(Packet::SubAck(suback)) => {
-                println!("subscribed to {filter}: {:?}", suback.return_codes)
-            }
+            // A refusal is an event, not an error: check the reason code (one per filter).
+            Event::Incoming(Packet::SubAck(ack)) => match ack.return_codes.as_slice() {
+                [ok @ SubscribeReasonCode::Success(_)] => {
+                    println!("subscribed to {filter}: {ok:?}")
+                }
+                code => return Err(format!("SUBSCRIBE {filter} refused: {code:?}").into()),
+            },
             Event::Incoming(Packet::Publish(message)) => {
                 received += 1;
                 println!("received: {}", String::from_utf8_lossy(&message.payload));
