@@ -42,6 +42,7 @@ use tokio::task::JoinHandle;
 
 use crate::connection::Target;
 use crate::failure::Failure;
+use crate::input_file::shell_quote;
 use crate::pki::{Pki, PkiFiles};
 use crate::share::SharedFilter;
 use crate::tls::TlsFiles;
@@ -267,8 +268,9 @@ impl Demo {
     }
 
     /// Stops the broker, or with `--keep-running` says how to join it and waits for Ctrl-C first.
-    pub async fn finish(self, filter: &SharedFilter, interrupted: bool) {
-        if self.keep_running.is_some() && !interrupted {
+    /// `run_finished`: the run ended on its own, not by Ctrl-C or an error.
+    pub async fn finish(self, filter: &SharedFilter, run_finished: bool) {
+        if self.keep_running.is_some() && run_finished {
             eprintln!("{}", self.how_to_join(filter));
             crate::shutdown::signalled().await;
         }
@@ -278,25 +280,29 @@ impl Demo {
     /// The command lines that add members to the group from other terminals.
     fn how_to_join(&self, filter: &SharedFilter) -> String {
         let port = self.broker.addr().port();
+        // Quoted for the shell: a directory with spaces, or a topic such as `$aws/things/x`
+        // (the shell would expand `$aws` to nothing), must reach the program as it is.
+        let path = |p: &Path| shell_quote(&p.display().to_string());
         let (ca, cert, key) = (
-            self.files.ca.display(),
-            self.files.client_cert.display(),
-            self.files.client_key.display(),
+            path(&self.files.ca),
+            path(&self.files.client_cert),
+            path(&self.files.client_key),
         );
         let this = std::env::current_exe()
-            .map(|path| path.display().to_string())
+            .map(|exe| path(&exe))
             .unwrap_or_else(|_| "mqtt5-shared-subscription".into());
-        let (group, topic) = (filter.group(), filter.topic());
+        let (group, topic) = (shell_quote(filter.group()), shell_quote(filter.topic()));
+        let filter = shell_quote(&filter.to_string());
         format!(
             "\nThe demo broker keeps running on 127.0.0.1:{port}; its certificates are in {dir}.\n\
-             Add members to group '{group}' from other terminals (each stays until Ctrl-C):\n\n  \
+             Add members to group {group} from other terminals (each stays until Ctrl-C):\n\n  \
              mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {port} --cafile {ca} --cert {cert} --key {key} \
-             -q 1 -i member-$RANDOM -t '{filter}' -v\n\n  \
+             -q 1 -i member-$RANDOM -t {filter} -v\n\n  \
              cargo run --example shared_member -- 127.0.0.1 {port} {cert} {key} {ca} {group} {topic}\n\n\
-             Then run the sample again into the same group, and watch the split change (the messages the\n\
-             extra members take show as missing: exit code 3):\n\n  \
+             Then run the sample again into the same group, and watch the split change: the messages the\n\
+             extra members take show as missing (exit code 3) once --timeout has passed without them:\n\n  \
              {this} --endpoint 127.0.0.1 --port {port} --cert {cert} --key {key} --ca_file {ca} \
-             --group_identifier {group} --topic {topic}\n\n\
+             --group_identifier {group} --topic {topic} --timeout 5s\n\n\
              Ctrl-C stops the broker.",
             dir = self
                 .keep_running

@@ -18,7 +18,7 @@ impl Demo {
         match self.0 {}
     }
 
-    pub async fn finish(self, _filter: &SharedFilter, _interrupted: bool) {}
+    pub async fn finish(self, _filter: &SharedFilter, _run_finished: bool) {}
 }
 
 /// Explains how to get a binary with `--demo`.

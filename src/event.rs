@@ -28,7 +28,8 @@ pub enum Event {
         filter: String,
         qos: u8,
     },
-    /// The broker took message `seq`: PUBACK at QoS 1, written to the socket at QoS 0.
+    /// The broker took message `seq`: its PUBACK at QoS 1; at QoS 0, rumqttc handed it to the
+    /// connection (all QoS 0 promises: a connection that breaks right then loses it).
     Published {
         seq: u32,
         /// The PUBACK said "no matching subscribers" (0x10): the broker accepted the message while
@@ -103,17 +104,45 @@ impl Event {
                 payload,
                 ..
             } => tracing::warn!(
-                "[{client_id}] received a foreign message on {topic} (not from this run): {payload:?}"
+                "[{client_id}] received a foreign message on {topic} (not from this run): {:?}",
+                shortened(payload)
             ),
         }
+    }
+}
+
+/// A foreign payload can be anyone's 256 KiB message: log its start only.
+fn shortened(payload: &str) -> String {
+    const SHOWN: usize = 80;
+    match payload.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &payload[..cut]),
+        None => payload.to_owned(),
     }
 }
 
 /// Prints `value` as one line of JSON on stdout.
 pub fn print_json_line(value: &impl Serialize) {
     match serde_json::to_string(value) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => print_stdout(&format!("{line}\n")),
         // Our types always serialize; if that ever changes, say so instead of losing the event.
         Err(error) => tracing::error!("cannot serialize an event to JSON: {error}"),
+    }
+}
+
+/// Writes `text` to stdout as it is.
+///
+/// `println!` panics when stdout is closed, and Rust programs ignore SIGPIPE, so
+/// `... --json | head -1` would end in a panic. A reader that went away is not our error: drop
+/// the output, and let the exit code still tell how the run went.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::error!("cannot write to stdout: {error}");
+        }
     }
 }

@@ -37,13 +37,18 @@ impl InputFile<'_> {
 
     /// The path, quoted for a shell command we suggest (paths with spaces are common on laptops).
     pub fn shell_path(&self) -> String {
-        let path = self.path.display().to_string();
-        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
-        if path.chars().all(plain) {
-            path
-        } else {
-            format!("'{}'", path.replace('\'', r"'\''"))
-        }
+        shell_quote(&self.path.display().to_string())
+    }
+}
+
+/// `word` as a POSIX shell would need it in a command line we print: as it is when that is safe,
+/// else in single quotes (inside which `$`, spaces and `*` mean nothing to the shell).
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

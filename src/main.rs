@@ -71,12 +71,13 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         if json {
             event::print_json_line(&outcome.summary);
         } else {
-            print!("{}", outcome.summary.render());
+            event::print_stdout(&outcome.summary.render());
         }
     }
     if let Some(demo) = demo {
-        let interrupted = outcome.as_ref().map_or(true, |o| o.interrupted);
-        demo.finish(&filter, interrupted).await;
+        // --keep-running keeps the broker up only after a run that finished on its own.
+        let finished = matches!(&outcome, Ok(outcome) if !outcome.interrupted);
+        demo.finish(&filter, finished).await;
     }
     let outcome = outcome?;
     Ok(match (outcome.interrupted, outcome.summary.verdict) {

@@ -131,10 +131,7 @@ fn keep_running_prints_a_command_that_joins_the_same_broker() {
         .map(String::from)
         .collect();
     assert_eq!(words[0], support::BIN, "{sample_command}");
-    let joined = run_tool(
-        &[&words[1..], &["--timeout".into(), "10s".into()]].concat(),
-        LIMIT,
-    );
+    let joined = run_tool(&words[1..], LIMIT);
     assert_eq!(joined.code, Some(0), "{joined}");
     assert!(
         joined.stdout.contains("10 delivered exactly once"),
