@@ -12,7 +12,7 @@
 //! The [`Tally`] is fed every event as it happens; [`Tally::summary`] freezes it into a
 //! [`Summary`], which prints as a table and a verdict line, or as the `--json` summary object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ pub struct Tally {
     receipts: Vec<u32>,
     /// Members in the order they were started, with the message numbers each received.
     members: Vec<(String, Vec<u32>)>,
+    /// Where each member's client id is in `members`: a receipt must not scan 1000 names.
+    member_index: HashMap<String, usize>,
     foreign: u64,
     /// `unrouted[seq - 1]`: the PUBACK said "no matching subscribers", the broker dropped it on
     /// arrival. Such a message will never arrive, so nobody needs to wait for it.
@@ -52,6 +54,11 @@ impl Tally {
             members: member_ids
                 .iter()
                 .map(|id| (id.clone(), Vec::new()))
+                .collect(),
+            member_index: member_ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| (id.clone(), index))
                 .collect(),
             foreign: 0,
             unrouted: vec![false; count as usize],
@@ -87,8 +94,8 @@ impl Tally {
                 };
                 self.receipts[slot] += 1;
                 self.settle(slot);
-                if let Some((_, seqs)) = self.members.iter_mut().find(|(id, _)| id == client_id) {
-                    seqs.push(*seq);
+                if let Some(&member) = self.member_index.get(client_id) {
+                    self.members[member].1.push(*seq);
                 }
             }
             Event::Received { seq: None, .. } => self.foreign += 1,
@@ -113,6 +120,11 @@ impl Tally {
     /// unrouted by the broker: nothing left to wait for.
     pub fn all_accounted_for(&self) -> bool {
         self.unsettled == 0
+    }
+
+    /// How many messages are not accounted for yet.
+    pub fn outstanding(&self) -> u32 {
+        self.unsettled
     }
 
     /// Freezes the tally into the report.
@@ -337,7 +349,7 @@ impl Summary {
         }
         if self.unpublished > 0 {
             hints.push(format!(
-                "{} messages were never published (the run stopped early)",
+                "{} messages were never published, or never acknowledged by the broker (the run stopped early)",
                 self.unpublished
             ));
         }
@@ -489,6 +501,51 @@ mod tests {
         // The JSON summary keeps its fixed fields: reconnects are in the events, not here.
         let json = serde_json::to_value(&summary).expect("json");
         assert!(json.get("reconnects").is_none() && json.get("unrouted").is_none());
+    }
+
+    /// The `--json` summary's fields are a contract with CI scripts: exactly these, no more.
+    #[test]
+    fn json_summary_has_exactly_the_documented_fields() {
+        let ids = vec!["a".to_string()];
+        let mut tally = Tally::new(1, &ids);
+        tally.record(&Event::Published {
+            seq: 1,
+            no_matching_subscribers: false,
+        });
+        tally.record(&received("a", 1));
+        let json = serde_json::to_value(tally.summary(context())).expect("serializes");
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = vec![
+            "event",
+            "group",
+            "topic",
+            "qos",
+            "published",
+            "received",
+            "unique",
+            "missing",
+            "duplicated",
+            "foreign",
+            "members",
+            "elapsed_ms",
+            "verdict",
+        ];
+        let mut keys_sorted = keys.clone();
+        keys_sorted.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys_sorted, expected);
+        let member: Vec<&String> = json["members"]["a"]
+            .as_object()
+            .expect("member object")
+            .keys()
+            .collect();
+        assert_eq!(member, ["count", "messages"]);
+        assert_eq!(json["verdict"], "ok");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!                                                  │ all SUBACKed
 //!   publisher ──connect──PUBLISH T #1..#count ─────┘ (only now: a group with no member loses messages)
 //!        │                         │
-//!        └── Published{seq} ───────┴── Received{member, seq} ──▶ this loop: log + tally
+//!        └── Published{seq} ───────┴── Received{client_id, seq} ──▶ this loop: log + tally
 //!                                                   ▲   │ every message accounted for, or --timeout
 //!   any client: connection broke ──backoff, reconnect┘   ▼
 //!     Reconnected{client}: a member SUBSCRIBEs again,  members UNSUBSCRIBE, DISCONNECT ──▶ Summary
@@ -145,6 +145,9 @@ pub async fn run(
             tasks.spawn(async move { (Role::Publisher, task.await) });
         }
 
+        // `events_tx` lives until this function returns (the publisher gets a clone later), so
+        // `recv()` never sees a closed channel: the loop ends when the last task has ended, and
+        // the drain after the loop counts what those tasks sent just before.
         tokio::select! {
             Some(event) = events.recv() => {
                 if let Event::Subscribed { client_id, .. } = &event {
@@ -159,9 +162,29 @@ pub async fn run(
                 let Some(joined) = joined else { break }; // every task has ended
                 match joined {
                     Ok((Role::Publisher, Ok(()))) => {
+                        // The publisher's events are all queued by now; count them first, so the
+                        // line below says what is really still outstanding.
+                        while let Ok(event) = events.try_recv() {
+                            record(&event, &mut tally, plan.json);
+                        }
+                        if !tally.all_accounted_for() && !finish.is_cancelled() {
+                            tracing::info!(
+                                "publishing done; waiting up to {} (--timeout) for {} messages not received yet",
+                                humantime::format_duration(plan.timeout),
+                                tally.outstanding()
+                            );
+                        }
+                        if tally.all_accounted_for() {
+                            finish.cancel();
+                        }
                         deliveries_deadline = Some(Instant::now() + plan.timeout);
                     }
                     Ok((_, Ok(()))) => {}
+                    // Every message is accounted for and the clients are only leaving: a failed
+                    // UNSUBSCRIBE or DISCONNECT does not change the verdict, so it is no failure.
+                    Ok((_, Err(error))) if finish.is_cancelled() && tally.all_accounted_for() => {
+                        tracing::warn!("{error:#}");
+                    }
                     Ok((_, Err(error))) => {
                         first_error.get_or_insert(error);
                         finish.cancel();
