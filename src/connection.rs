@@ -41,7 +41,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use rand::Rng;
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, Publish};
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions, Request};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
 use tokio::time::Instant;
 
@@ -105,7 +105,10 @@ pub async fn connect(
         .set_clean_start(true)
         .set_max_packet_size(Some(MAX_INCOMING_PACKET))
         .set_outgoing_inflight_upper_limit(MAX_IN_FLIGHT)
-        .set_connection_timeout(broker.timeout.as_secs().max(1));
+        // rumqttc counts whole seconds: round up, so `--timeout 2.5s` gives it 3 s, not 2.
+        .set_connection_timeout(
+            broker.timeout.as_secs() + u64::from(broker.timeout.subsec_nanos() > 0),
+        );
     // Small packets must go out at once. With Nagle's algorithm on, a PUBLISH written while the
     // previous one is unacknowledged at TCP level waits for the peer's delayed ACK (40 ms on Linux).
     let mut network = options.network_options();
@@ -488,11 +491,6 @@ impl Backoff {
         self.next = (self.next * 2).min(LONGEST_PAUSE);
         rand::rng().random_range(ceiling / 2..=ceiling)
     }
-}
-
-/// Turns a rumqttc error into one sentence that says what the user should change.
-pub fn explain(error: &ConnectionError, broker: &Broker) -> String {
-    diagnose(error, broker, "").sentence()
 }
 
 #[cfg(test)]

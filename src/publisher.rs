@@ -14,7 +14,8 @@
 //! Python sample waited for each PUBACK and slept a second: 15 s for 10 messages.
 //!
 //! A message counts as *published* when the broker took responsibility for it: its PUBACK at
-//! QoS 1, or when it was written to the socket at QoS 0 (which is all QoS 0 promises).
+//! QoS 1; at QoS 0, when rumqttc hands it to the connection (all QoS 0 promises: a connection that
+//! breaks right then loses it).
 //!
 //! ## When the connection breaks
 //!
@@ -65,7 +66,11 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (mut connection, connack) = Connection::open(&broker, &publication.client_id).await?;
+    // Ctrl-C while connecting must not wait out --timeout.
+    let (mut connection, connack) = tokio::select! {
+        _ = stop.cancelled() => return Ok(()),
+        opened = Connection::open(&broker, &publication.client_id) => opened?,
+    };
     let _ = events.send(Event::Connected {
         client_id: publication.client_id.clone(),
         session_present: connack.session_present,

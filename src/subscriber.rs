@@ -12,9 +12,10 @@
 //!    reconnects; the broker then starts a new session that has forgotten our subscription, and
 //!    rumqttc does not renew it, so we SUBSCRIBE again (and check the SUBACK again). Until then the
 //!    group has one member less, and while it has none the broker drops what is published;
-//! 4. UNSUBSCRIBE and wait for the UNSUBACK, still counting what arrives meanwhile. The broker
-//!    sends a member its messages in order on one connection, so once the UNSUBACK is in, every
-//!    message the broker routed to this member has arrived: nothing in flight is lost from the tally;
+//! 4. UNSUBSCRIBE and wait for the UNSUBACK, still counting what arrives meanwhile. The brokers we
+//!    know (mosquitto, mqtt5) send a member its messages in order on one connection, so once the
+//!    UNSUBACK is in, nothing routed to this member is still in flight. (MQTT 5 §3.10.4 lets a
+//!    broker deliver messages it had buffered even later; those would show as missing);
 //! 5. DISCONNECT cleanly, so the broker does not treat it as a crash.
 //!
 //! Note what a member does *not* set: the MQTT 5 "No Local" option. On a shared subscription it is
@@ -49,7 +50,11 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (mut connection, connack) = Connection::open(&broker, &member.client_id).await?;
+    // Ctrl-C while connecting or subscribing must not wait out --timeout.
+    let (mut connection, connack) = tokio::select! {
+        _ = finish.cancelled() => return Ok(()),
+        opened = Connection::open(&broker, &member.client_id) => opened?,
+    };
     send(
         &events,
         Event::Connected {
@@ -58,7 +63,10 @@ pub async fn run(
         },
     );
 
-    subscribe(&broker, &mut connection, &member, &events).await?;
+    tokio::select! {
+        _ = finish.cancelled() => return connection.close().await,
+        subscribed = subscribe(&broker, &mut connection, &member, &events) => subscribed?,
+    }
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
     loop {
@@ -128,6 +136,15 @@ fn check_suback(
 ) -> anyhow::Result<()> {
     match suback.return_codes.first() {
         Some(SubscribeReasonCode::Success(granted)) => {
+            // A broker may grant less than asked; at QoS 0 it may then drop messages we count on.
+            if (*granted as u8) < (member.qos as u8) {
+                tracing::warn!(
+                    "[{}] asked for QoS {} on {filter} but the broker granted QoS {}; messages may be lost",
+                    member.client_id,
+                    member.qos as u8,
+                    *granted as u8
+                );
+            }
             send(
                 events,
                 Event::Subscribed {
@@ -187,7 +204,11 @@ async fn leave(
                 }
                 Polled::Event(event) => handle(&event, member, events),
                 // Broke while leaving: the subscription ended with the session. Nothing to wait for.
-                Polled::Lost | Polled::Reconnected(_) => break,
+                Polled::Lost => break,
+                Polled::Reconnected(reconnected) => {
+                    send(events, Event::reconnected(&member.client_id, &reconnected));
+                    break;
+                }
             }
         }
     }
