@@ -78,7 +78,8 @@ async fn two_members_split_the_publishers_messages() {
             first.contains("subscribed to $share/ex-group/ex/topic"),
             "{first}"
         );
-        assert!(first.contains("Success"), "SUBACK refused: {first}");
+        // The example prints the granted QoS; a refusal would have ended it with an error.
+        assert!(first.contains("AtLeastOnce"), "unexpected SUBACK: {first}");
         members.push((child, lines));
     }
 
