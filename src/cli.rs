@@ -5,6 +5,10 @@
 //! Everything a user can get wrong here is caught by [`Args::plan`] with a message that names the
 //! flag, and ends the process with exit code 2 before a single packet is sent.
 
+// The doc comments on `Args` are clap's `--help` text, written for a terminal: `<group>` and
+// `[n]` there are plain text, not HTML or links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

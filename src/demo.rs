@@ -80,7 +80,7 @@ impl DemoBroker {
     /// Starts an MQTT 5 broker inside this process: TLS only, on 127.0.0.1 with a free port, server
     /// certificate and key from `files`, client certificates required and verified against `files.ca`.
     ///
-    /// Returns once the broker accepts connections, or an error after [`START_TIMEOUT`].
+    /// Returns once the broker accepts connections, or an error after `START_TIMEOUT`.
     pub async fn start(files: &PkiFiles) -> anyhow::Result<DemoBroker> {
         // mqtt5 builds its rustls `ServerConfig` with the process-wide crypto provider, and rustls
         // panics if it cannot tell which one that is (e.g. when another crate pulls in aws-lc-rs).
@@ -170,7 +170,7 @@ impl DemoBroker {
         self.addr
     }
 
-    /// Stops the broker and waits (at most [`STOP_TIMEOUT`]) until its task has ended.
+    /// Stops the broker and waits (at most `STOP_TIMEOUT`) until its task has ended.
     pub async fn stop(mut self) {
         // Nothing for the caller to do about a broker that stopped badly; the run is over anyway.
         match self.stop_task().await {
@@ -179,7 +179,7 @@ impl DemoBroker {
         }
     }
 
-    /// Signals shutdown and waits for the broker's task to end, at most [`STOP_TIMEOUT`].
+    /// Signals shutdown and waits for the broker's task to end, at most `STOP_TIMEOUT`.
     async fn stop_task(&mut self) -> anyhow::Result<()> {
         self.shutdown.shutdown();
         match tokio::time::timeout(STOP_TIMEOUT, &mut self.task).await {

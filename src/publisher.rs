@@ -245,20 +245,7 @@ struct Confirmed {
 /// the feeder queued, in order (`queued`), and pairs each `Outgoing::Publish(pkid)` with the first
 /// of them.
 ///
-/// A reconnect breaks the plain order, and this is where care is needed. When the connection
-/// breaks, rumqttc moves what it held into its `pending` list and the new, clean session clears that
-/// list: the messages in flight (written, not PUBACKed), one held back on a packet id collision, and
-/// those it had already taken from its queue. Messages the feeder queued *after* the break are
-/// still in rumqttc's queue and go out on the new connection, in order. `connection.rs` takes the
-/// pending list out before it is cleared and hands it over ([`Reconnected::unsent`]), and reading
-/// the numbers in those messages tells exactly which of `queued` are gone. [`AckTracker::reconnected`]
-/// then forgets every old packet id (a new connection never acknowledges an old one), drops the gone
-/// numbers from `queued`, and returns every number that must be sent again. The feeder queues them
-/// behind what is still in rumqttc's queue, announcing each as usual, so the order holds again.
-///
-/// One more subtlety: events rumqttc read just before the break (a PUBACK, say) are handed out
-/// after the reconnect, before the new CONNACK. They are still old-connection events, and are
-/// paired using the old packet ids, which is why the tracker forgets those only at the CONNACK.
+/// A reconnect breaks that order: see [`AckTracker::reconnected`].
 struct AckTracker {
     /// Numbers announced by the feeder, in queue order, that rumqttc has not written yet. Filled
     /// from `announced` whenever it runs dry.
@@ -307,7 +294,7 @@ impl AckTracker {
                     _ => self.next_written()?,
                 };
                 if publication.qos == QoS::AtMostOnce {
-                    return Ok(self.done(seq, false));
+                    return Ok(self.mark_done(seq, false));
                 }
                 self.in_flight.insert(*pkid, seq);
                 Ok(None)
@@ -317,7 +304,7 @@ impl AckTracker {
                     return Ok(None);
                 };
                 let no_matching_subscribers = check_puback(puback, seq, publication)?;
-                Ok(self.done(seq, no_matching_subscribers))
+                Ok(self.mark_done(seq, no_matching_subscribers))
             }
             _ => Ok(None),
         }
@@ -343,8 +330,8 @@ impl AckTracker {
         slot.and_then(|slot| self.done.get(slot)).copied() == Some(true)
     }
 
-    /// Marks `seq` done, the first time only.
-    fn done(&mut self, seq: u32, no_matching_subscribers: bool) -> Option<Confirmed> {
+    /// Marks `seq` done; returns it the first time only.
+    fn mark_done(&mut self, seq: u32, no_matching_subscribers: bool) -> Option<Confirmed> {
         let slot = (seq as usize).checked_sub(1)?;
         if std::mem::replace(self.done.get_mut(slot)?, true) {
             return None;
@@ -357,7 +344,20 @@ impl AckTracker {
     }
 
     /// The new session knows none of the old packet ids: returns, in order, every number that
-    /// must be sent again (see the type's doc).
+    /// must be sent again.
+    ///
+    /// 1. When the connection broke, rumqttc moved what it held into its `pending` list, and the
+    ///    new, clean session cleared that list: messages in flight (written, not PUBACKed), one
+    ///    held back on a packet id collision, and those already taken from its queue.
+    ///    `connection.rs` rescued them ([`Reconnected::unsent`]); the numbers inside say exactly
+    ///    which of `queued` are gone. Messages queued after the break are still in rumqttc's queue
+    ///    and go out on the new connection, in order.
+    /// 2. Every old packet id is forgotten (a new connection never acknowledges an old one), and
+    ///    every number not yet acknowledged is returned. The feeder queues them behind what is
+    ///    still in rumqttc's queue, announcing each as usual, so the order holds again.
+    /// 3. Events rumqttc read just before the break (a PUBACK, say) come out after the reconnect
+    ///    but before the new CONNACK, still with old packet ids. That is why this runs only at the
+    ///    CONNACK, not when the connection breaks.
     fn reconnected(&mut self, reconnected: &Reconnected, run_id: &str) -> Vec<u32> {
         self.take_announced();
         let dropped: BTreeSet<u32> = reconnected

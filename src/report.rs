@@ -22,35 +22,45 @@ use crate::event::Event;
 
 /// Running counts, fed one event at a time.
 pub struct Tally {
-    count: u32,
-    /// `published[seq - 1]`: the broker took message `seq`.
-    published: Vec<bool>,
-    /// `receipts[seq - 1]`: how many times the group received message `seq`.
-    receipts: Vec<u32>,
+    /// `slots[seq - 1]`: what happened to message `seq`.
+    slots: Vec<Slot>,
     /// Members in the order they were started, with the message numbers each received.
     members: Vec<(String, Vec<u32>)>,
     /// Where each member's client id is in `members`: a receipt must not scan 1000 names.
     member_index: HashMap<String, usize>,
     foreign: u64,
-    /// `unrouted[seq - 1]`: the PUBACK said "no matching subscribers", the broker dropped it on
-    /// arrival. Such a message will never arrive, so nobody needs to wait for it.
-    unrouted: Vec<bool>,
     /// How many times a connection broke and came back, all clients together.
     reconnects: u32,
-    /// `settled[seq - 1]`: published, and received or reported unrouted: nothing to wait for.
-    settled: Vec<bool>,
-    /// Messages not settled yet. A counter, because the run asks after every event whether it is
-    /// done, and scanning all `count` slots each time made 100,000-message runs quadratic.
+    /// Messages not settled yet (see [`Slot::settled`]). A counter, because the run asks after
+    /// every event whether it is done, and scanning every slot each time made 100,000-message runs
+    /// quadratic.
     unsettled: u32,
+}
+
+/// What happened to one message.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// The broker took it.
+    published: bool,
+    /// The PUBACK said "no matching subscribers": the broker dropped it on arrival, so it will
+    /// never arrive and nobody needs to wait for it.
+    unrouted: bool,
+    /// How many times the group received it.
+    receipts: u32,
+}
+
+impl Slot {
+    /// Nothing left to wait for: published, and received or reported unrouted.
+    fn settled(&self) -> bool {
+        self.published && (self.receipts > 0 || self.unrouted)
+    }
 }
 
 impl Tally {
     /// A tally for messages `1..=count` and the given member client ids.
     pub fn new(count: u32, member_ids: &[String]) -> Tally {
         Tally {
-            count,
-            published: vec![false; count as usize],
-            receipts: vec![0; count as usize],
+            slots: vec![Slot::default(); count as usize],
             members: member_ids
                 .iter()
                 .map(|id| (id.clone(), Vec::new()))
@@ -61,9 +71,7 @@ impl Tally {
                 .map(|(index, id)| (id.clone(), index))
                 .collect(),
             foreign: 0,
-            unrouted: vec![false; count as usize],
             reconnects: 0,
-            settled: vec![false; count as usize],
             unsettled: count,
         }
     }
@@ -75,11 +83,10 @@ impl Tally {
                 seq,
                 no_matching_subscribers,
             } => {
-                if let Some(slot) = self.slot(*seq) {
-                    self.published[slot] = true;
-                    self.unrouted[slot] |= *no_matching_subscribers;
-                    self.settle(slot);
-                }
+                self.update(*seq, |slot| {
+                    slot.published = true;
+                    slot.unrouted |= *no_matching_subscribers;
+                });
             }
             Event::Reconnected { .. } => self.reconnects += 1,
             Event::Received {
@@ -87,13 +94,11 @@ impl Tally {
                 seq: Some(seq),
                 ..
             } => {
-                let Some(slot) = self.slot(*seq) else {
+                if !self.update(*seq, |slot| slot.receipts += 1) {
                     // Carries our run id but a number we never sent: treat as foreign.
                     self.foreign += 1;
                     return;
-                };
-                self.receipts[slot] += 1;
-                self.settle(slot);
+                }
                 if let Some(&member) = self.member_index.get(client_id) {
                     self.members[member].1.push(*seq);
                 }
@@ -103,17 +108,21 @@ impl Tally {
         }
     }
 
-    fn slot(&self, seq: u32) -> Option<usize> {
-        (1..=self.count).contains(&seq).then(|| seq as usize - 1)
-    }
-
-    /// Marks `slot` settled once it is published and received (or unrouted), counting it once.
-    fn settle(&mut self, slot: usize) {
-        let done = self.published[slot] && (self.receipts[slot] > 0 || self.unrouted[slot]);
-        if done && !self.settled[slot] {
-            self.settled[slot] = true;
+    /// Applies `change` to message `seq`'s slot and keeps `unsettled` right; false if we never
+    /// sent a message with that number.
+    fn update(&mut self, seq: u32, change: impl FnOnce(&mut Slot)) -> bool {
+        let Some(slot) = (seq as usize)
+            .checked_sub(1)
+            .and_then(|i| self.slots.get_mut(i))
+        else {
+            return false;
+        };
+        let was_settled = slot.settled();
+        change(slot);
+        if !was_settled && slot.settled() {
             self.unsettled -= 1;
         }
+        true
     }
 
     /// True once every message was published and either received at least once or reported
@@ -129,15 +138,16 @@ impl Tally {
 
     /// Freezes the tally into the report.
     pub fn summary(&self, context: SummaryContext) -> Summary {
-        let seqs_where = |pred: &dyn Fn(usize) -> bool| -> Vec<u32> {
-            (0..self.count as usize)
-                .filter(|i| pred(*i))
-                .map(|i| i as u32 + 1)
+        let seqs_where = |pred: &dyn Fn(&Slot) -> bool| -> Vec<u32> {
+            (1..)
+                .zip(&self.slots)
+                .filter(|(_, slot)| pred(slot))
+                .map(|(seq, _)| seq)
                 .collect()
         };
-        let missing = seqs_where(&|i| self.published[i] && self.receipts[i] == 0);
-        let duplicated = seqs_where(&|i| self.receipts[i] > 1);
-        let unpublished = seqs_where(&|i| !self.published[i]).len() as u32;
+        let missing = seqs_where(&|s| s.published && s.receipts == 0);
+        let duplicated = seqs_where(&|s| s.receipts > 1);
+        let unpublished = seqs_where(&|s| !s.published).len() as u32;
         let verdict = if !missing.is_empty() {
             Verdict::Missing
         } else if !duplicated.is_empty() {
@@ -165,9 +175,9 @@ impl Tally {
             group: context.group,
             topic: context.topic,
             qos: context.qos,
-            published: self.published.iter().filter(|p| **p).count() as u32,
-            received: self.receipts.iter().sum(),
-            unique: self.receipts.iter().filter(|r| **r > 0).count() as u32,
+            published: self.slots.iter().filter(|s| s.published).count() as u32,
+            received: self.slots.iter().map(|s| s.receipts).sum(),
+            unique: self.slots.iter().filter(|s| s.receipts > 0).count() as u32,
             missing,
             duplicated,
             foreign: self.foreign,
@@ -176,7 +186,7 @@ impl Tally {
             verdict,
             member_order: self.members.iter().map(|(id, _)| id.clone()).collect(),
             unpublished,
-            unrouted: seqs_where(&|i| self.unrouted[i]),
+            unrouted: seqs_where(&|s| s.unrouted),
             reconnects: self.reconnects,
         }
     }
