@@ -110,6 +110,22 @@ pub struct Args {
     #[arg(long, default_value = "60s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
+    /// Don't hold the publisher while a member is reconnecting, and don't send again what the
+    /// broker routed to nobody (PUBACK 0x10): watch the broker's raw behaviour through an outage
+    #[arg(long)]
+    pub no_hold: bool,
+
+    /// Keep each client's session this long after its connection breaks (MQTT 5 Session Expiry
+    /// Interval, with Clean Start off): the broker keeps the subscriptions and queues QoS 1
+    /// messages while a member is away. 0 starts every connection clean
+    #[arg(long, default_value = "0s", value_parser = parse_session_expiry)]
+    pub session_expiry: Duration,
+
+    /// MQTT keep-alive: a PINGREQ after this much silence; a connection whose PINGRESP does not
+    /// come within the next period counts as broken (AWS IoT Core accepts 30s to 20m)
+    #[arg(long, default_value = "30s", value_parser = parse_keep_alive)]
+    pub keep_alive: Duration,
+
     /// Print events and the summary as JSON lines (NDJSON) on stdout
     #[arg(long)]
     pub json: bool,
@@ -188,6 +204,27 @@ fn parse_timeout(value: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+/// rumqttc panics on a keep-alive below 5 s, and MQTT counts it in whole seconds up to 65,535.
+fn parse_keep_alive(value: &str) -> Result<Duration, String> {
+    let keep_alive = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if keep_alive < Duration::from_secs(5) {
+        return Err("must be at least 5s (the MQTT client library's minimum), e.g. 30s".into());
+    }
+    if keep_alive.subsec_nanos() != 0 || keep_alive > Duration::from_secs(u64::from(u16::MAX)) {
+        return Err("whole seconds from 5s to 65535s (MQTT's limit), e.g. 30s".into());
+    }
+    Ok(keep_alive)
+}
+
+/// MQTT 5 counts the Session Expiry Interval in whole seconds, in a u32 (0xFFFFFFFF: never expires).
+fn parse_session_expiry(value: &str) -> Result<Duration, String> {
+    let expiry = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if expiry.subsec_nanos() != 0 || expiry >= Duration::from_secs(u64::from(u32::MAX)) {
+        return Err("whole seconds below 136 years, e.g. 5m".into());
+    }
+    Ok(expiry)
+}
+
 fn parse_interval(value: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if interval > MAX_DURATION {
@@ -217,6 +254,7 @@ impl Args {
             message: self.message.clone(),
             interval: self.interval,
             timeout: self.timeout,
+            hold: !self.no_hold,
             json: self.json,
         })
     }

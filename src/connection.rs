@@ -14,21 +14,30 @@
 //! ## When the connection breaks
 //!
 //! After an error, rumqttc's next `poll()` reconnects at once, and so on forever: against a stopped
-//! broker that is about 48,000 attempts in 4 seconds. And because every session here starts clean,
-//! the new session knows nothing of the old one: the broker forgot our subscription, and rumqttc
-//! *drops* every request it still held, including QoS 1 messages the broker never acknowledged.
-//! [`Connection`] wraps the event loop and does what an application has to do instead:
+//! broker that is about 48,000 attempts in 4 seconds. And when the session starts clean (the
+//! default), the new session knows nothing of the old one: the broker forgot our subscription, and
+//! rumqttc *drops* every request it still held, including QoS 1 messages the broker never
+//! acknowledged. [`Connection`] wraps the event loop and does what an application has to do
+//! instead:
 //!
+//! * it notices a dead path: rumqttc's keep-alive pings after `--keep-alive` of silence and fails
+//!   when the PINGRESP is still missing a keep-alive later, so a stalled connection is found within
+//!   about two keep-alives; a poll that returns nothing at all for longer counts as broken too;
 //! * it pauses before each attempt, 100 ms doubling to 5 s, with random jitter so that the members
 //!   of a restarted broker do not all knock at the same instant (`Backoff`);
+//! * it bounds each attempt by a keep-alive, so an attempt into a path that swallows packets fails
+//!   and the next one starts, instead of hanging;
 //! * it gives up once the broker has been unreachable for `--timeout`, counting a connection that
 //!   breaks again within 10 s of a reconnect as still down (`STABLE`: mosquitto silently closes
 //!   the older of two connections with one client id, and each reconnect would "succeed");
 //! * it stops at once on errors no retry can fix: a rejected certificate, "not authorized", or
 //!   "session taken over" (two clients with one client id would otherwise kick each other out
 //!   forever);
-//! * it reports the new CONNACK as [`Polled::Reconnected`], with the messages rumqttc dropped, so a
-//!   member can subscribe again and the publisher can send them again.
+//! * it reports the break as [`Polled::Lost`], so the run can hold the publisher, and the new
+//!   CONNACK as [`Polled::Reconnected`], with the messages rumqttc held, so a member can subscribe
+//!   again (unless the broker kept its session) and the publisher can send them again.
+//!
+//! Its state is one `Link` value: up, down, or draining the old connection's last events.
 //!
 //! What each error means, and whether it is worth another attempt, is in `connection/diagnosis.rs`.
 //!
@@ -69,6 +78,27 @@ pub struct Broker {
     /// The longest one step (connect, SUBACK, PUBACK, ...) may take, and the longest the broker may
     /// stay unreachable before a connection gives up.
     pub timeout: Duration,
+    /// MQTT keep-alive (`--keep-alive`). Also bounds one reconnect attempt: on a dead path the
+    /// TLS handshake would otherwise wait forever.
+    pub keep_alive: Duration,
+    /// `--session-expiry`. Zero: every connection starts a clean session. Otherwise Clean Start
+    /// is off and the broker keeps the session (subscriptions, queued QoS 1 messages) this long
+    /// after a connection breaks.
+    pub session_expiry: Duration,
+}
+
+impl Broker {
+    /// A broker with the defaults of the command line: keep-alive 30 s, clean sessions.
+    pub fn new(host: &str, port: u16, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Broker {
+        Broker {
+            host: host.to_owned(),
+            port,
+            tls,
+            timeout,
+            keep_alive: Duration::from_secs(30),
+            session_expiry: Duration::ZERO,
+        }
+    }
 }
 
 /// Largest packet we accept from the broker. rumqttc's default is 10 KiB; AWS IoT Core allows
@@ -98,17 +128,26 @@ pub async fn connect(
         .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             broker.tls.clone(),
         )))
-        .set_keep_alive(Duration::from_secs(30))
-        // A fresh session every time: no queued messages from an earlier run leak in. A reconnect
-        // therefore always gets `session_present == false` (MQTT 5 §3.2.2.1.1) and has to
-        // subscribe again and re-send what was not acknowledged.
-        .set_clean_start(true)
+        // rumqttc asserts at least 5 s; `cli.rs` refuses less before we get here.
+        .set_keep_alive(broker.keep_alive)
+        // By default a fresh session every time: no queued messages from an earlier run leak in.
+        // A reconnect then always gets `session_present == false` (MQTT 5 §3.2.2.1.1) and has to
+        // subscribe again and re-send what was not acknowledged. With --session-expiry the
+        // broker keeps the session across a break instead, and `session_present` says it did.
+        .set_clean_start(broker.session_expiry.is_zero())
         .set_max_packet_size(Some(MAX_INCOMING_PACKET))
         .set_outgoing_inflight_upper_limit(MAX_IN_FLIGHT)
         // rumqttc counts whole seconds: round up, so `--timeout 2.5s` gives it 3 s, not 2.
         .set_connection_timeout(
             broker.timeout.as_secs() + u64::from(broker.timeout.subsec_nanos() > 0),
         );
+    if !broker.session_expiry.is_zero() {
+        // After `set_max_packet_size`: both live in the CONNECT properties, and this adds to them.
+        // `cli.rs` keeps the value below u32::MAX seconds.
+        options.set_session_expiry_interval(Some(
+            u32::try_from(broker.session_expiry.as_secs()).unwrap_or(u32::MAX - 1),
+        ));
+    }
     // Small packets must go out at once. With Nagle's algorithm on, a PUBLISH written while the
     // previous one is unacknowledged at TCP level waits for the peer's delayed ACK (40 ms on Linux).
     let mut network = options.network_options();
@@ -167,10 +206,22 @@ pub struct Connection {
     eventloop: EventLoop,
     broker: Broker,
     client_id: String,
-    /// `Some` from the moment the connection broke until the new CONNACK.
-    outage: Option<Outage>,
-    /// The outage that ended last, and when, until the connection has stayed up for [`STABLE`].
-    recovered: Option<(Instant, Outage)>,
+    link: Link,
+}
+
+/// Where a [`Connection`] stands. One value, so the states cannot contradict each other.
+enum Link {
+    /// Connected since `since`. `after` is the outage this connection ended, kept until the
+    /// connection has stayed up for [`STABLE`]: a break sooner than that continues it.
+    Up {
+        since: Instant,
+        after: Option<Outage>,
+    },
+    /// Broken: the next poll pauses (backoff), then tries to reconnect.
+    Down(Outage),
+    /// An attempt got through. rumqttc now hands out the old connection's last events (read just
+    /// before the error), then the new CONNACK; no pause and no attempt limit until then.
+    Draining(Outage),
 }
 
 /// How long a connection must stay up before a new break counts as a new outage, with a fresh
@@ -189,10 +240,11 @@ const STABLE: Duration = Duration::from_secs(10);
 pub enum Polled {
     /// A packet went out or came in: rumqttc's event, unchanged.
     Event(Event),
-    /// The connection just broke (already logged). The next `poll` pauses and reconnects.
-    Lost,
-    /// A new CONNACK after a break. The broker started a new session: subscribe again, and send
-    /// `unsent` again.
+    /// The connection just broke (already logged), for the reason given in words. The next
+    /// `poll` pauses and reconnects.
+    Lost(String),
+    /// A new CONNACK after a break. Unless `session_present`, the broker started a new session:
+    /// subscribe again, and send `unsent` again.
     Reconnected(Reconnected),
 }
 
@@ -203,11 +255,12 @@ pub struct Reconnected {
     pub attempts: u32,
     /// From the moment the connection broke to the new CONNACK.
     pub downtime: Duration,
-    /// Always `false` here, as every session starts clean; kept to show what to check.
+    /// The broker kept our session (only with `--session-expiry`): our subscriptions are still
+    /// there, and QoS 1 messages it queued for us while we were away come now.
     pub session_present: bool,
-    /// Messages rumqttc held when the connection broke and then dropped, because the new session
-    /// does not know them: QoS 1 messages written but not yet PUBACKed, one held back on a packet
-    /// id collision, and messages still waiting in its queue. In no particular order.
+    /// Messages rumqttc held when the connection broke, taken out of its hands: QoS 1 messages
+    /// written but not yet PUBACKed, one held back on a packet id collision, and messages still
+    /// waiting in its queue. In no particular order. The publisher decides what to send again.
     pub unsent: Vec<Publish>,
 }
 
@@ -228,9 +281,6 @@ struct Outage {
     /// How often it broke again soon after reconnecting.
     relapses: u32,
     backoff: Backoff,
-    /// An attempt got through. rumqttc now hands out the old connection's last events (read just
-    /// before the error) and then the new CONNACK.
-    connected: bool,
     unsent: Vec<Publish>,
 }
 
@@ -246,7 +296,6 @@ impl Outage {
             total_attempts: 0,
             relapses: 0,
             backoff: Backoff::new(),
-            connected: false,
             unsent,
         }
     }
@@ -258,7 +307,6 @@ impl Outage {
         self.last_error = None;
         self.attempts = 0;
         self.relapses += 1;
-        self.connected = false;
         self.unsent = unsent;
         self
     }
@@ -273,8 +321,10 @@ impl Connection {
             eventloop,
             broker: broker.clone(),
             client_id: client_id.to_owned(),
-            outage: None,
-            recovered: None,
+            link: Link::Up {
+                since: Instant::now(),
+                after: None,
+            },
         };
         Ok((connection, connack))
     }
@@ -287,7 +337,7 @@ impl Connection {
 
     /// True unless the connection broke and has not reconnected yet.
     pub fn is_up(&self) -> bool {
-        self.outage.is_none()
+        matches!(self.link, Link::Up { .. })
     }
 
     /// The next event; across a broken connection, [`Polled::Lost`] and later
@@ -298,8 +348,8 @@ impl Connection {
     /// starts the attempt again.
     pub async fn poll(&mut self) -> anyhow::Result<Polled> {
         loop {
-            let polled = match &mut self.outage {
-                Some(outage) if !outage.connected => {
+            let polled = match &mut self.link {
+                Link::Down(outage) => {
                     // rumqttc would reconnect inside this poll() at once; pause first.
                     let deadline = outage.since + self.broker.timeout;
                     if Instant::now() >= deadline {
@@ -309,29 +359,66 @@ impl Connection {
                     tokio::time::sleep_until(deadline.min(Instant::now() + pause)).await;
                     outage.attempts += 1;
                     outage.total_attempts += 1;
-                    // Keep a hanging attempt (a host that drops packets) within --timeout too,
-                    // but give the last attempt, right at the deadline, a fair second.
+                    // One attempt into a dead path (a host that drops packets, a stalled link)
+                    // would hang in the TLS handshake: give each one a keep-alive at most, and
+                    // the last, right at the deadline, a fair second.
                     let limit = deadline
                         .saturating_duration_since(Instant::now())
+                        .min(self.broker.keep_alive)
                         .max(Duration::from_secs(1));
                     match tokio::time::timeout(limit, self.eventloop.poll()).await {
                         Ok(polled) => polled,
-                        Err(_) => return Err(self.gave_up()),
+                        Err(_) => {
+                            outage.last_error = Some(format!(
+                                "an attempt got no CONNACK from {}:{} within {}",
+                                self.broker.host,
+                                self.broker.port,
+                                humantime::format_duration(limit)
+                            ));
+                            continue;
+                        }
                     }
                 }
-                _ => self.eventloop.poll().await,
+                Link::Draining(_) => self.eventloop.poll().await,
+                Link::Up { .. } => {
+                    // rumqttc pings after a keep-alive of silence and fails when the PINGRESP
+                    // is still missing a keep-alive later. But its ping waits behind a write
+                    // that a dead path never takes (a full socket buffer): nothing at all for
+                    // two and a half keep-alives means the connection is gone.
+                    let silence = self.broker.keep_alive * 5 / 2;
+                    match tokio::time::timeout(silence, self.eventloop.poll()).await {
+                        Ok(polled) => polled,
+                        Err(_) => {
+                            // Drop the socket, and move what rumqttc held into `pending`.
+                            self.eventloop.clean();
+                            let unsent = self.take_unsent();
+                            let cause = format!(
+                                "nothing came or went for {} although the keep-alive pings every {}",
+                                humantime::format_duration(silence),
+                                humantime::format_duration(self.broker.keep_alive)
+                            );
+                            return Ok(self.broke(cause, unsent));
+                        }
+                    }
+                }
             };
             let error = match polled {
                 Ok(Event::Incoming(Packet::ConnAck(connack))) => {
-                    if let Some(outage) = self.outage.take() {
-                        return Ok(self.reconnected(outage, &connack));
-                    }
-                    return Ok(Polled::Event(Event::Incoming(Packet::ConnAck(connack))));
+                    return Ok(match self.take_link() {
+                        Link::Down(outage) | Link::Draining(outage) => {
+                            self.reconnected(outage, &connack)
+                        }
+                        up => {
+                            self.link = up;
+                            Polled::Event(Event::Incoming(Packet::ConnAck(connack)))
+                        }
+                    });
                 }
                 Ok(event) => {
-                    if let Some(outage) = &mut self.outage {
-                        outage.connected = true;
-                    }
+                    self.link = match self.take_link() {
+                        Link::Down(outage) => Link::Draining(outage),
+                        other => other,
+                    };
                     return Ok(Polled::Event(event));
                 }
                 Err(error) => error,
@@ -341,36 +428,56 @@ impl Connection {
                 return Err(anyhow!(diagnosis.sentence()));
             }
             let unsent = self.take_unsent();
-            if let Some(outage) = &mut self.outage {
+            match self.take_link() {
                 // An attempt failed: pause longer, and try again.
-                outage.connected = false;
-                outage.last_error = Some(diagnosis.what);
-                outage.unsent.extend(unsent);
-                continue;
+                Link::Down(mut outage) | Link::Draining(mut outage) => {
+                    outage.last_error = Some(diagnosis.what);
+                    outage.unsent.extend(unsent);
+                    self.link = Link::Down(outage);
+                }
+                up => {
+                    self.link = up;
+                    return Ok(self.broke(diagnosis.what, unsent));
+                }
             }
-            let outage = match self.recovered.take() {
-                Some((at, outage)) if at.elapsed() < STABLE => {
-                    tracing::warn!(
-                        "[{}] connection lost again {} after reconnecting: {}; reconnecting",
-                        self.client_id,
-                        humantime::format_duration(round_ms(at.elapsed())),
-                        diagnosis.what
-                    );
-                    outage.relapse(diagnosis.what, unsent)
-                }
-                _ => {
-                    tracing::warn!(
-                        "[{}] connection lost: {}; reconnecting, for up to {} (--timeout)",
-                        self.client_id,
-                        diagnosis.what,
-                        humantime::format_duration(self.broker.timeout)
-                    );
-                    Outage::new(diagnosis.what, unsent)
-                }
-            };
-            self.outage = Some(outage);
-            return Ok(Polled::Lost);
         }
+    }
+
+    /// Takes the link out to move it into its next state; the placeholder never stays.
+    fn take_link(&mut self) -> Link {
+        let placeholder = Link::Up {
+            since: Instant::now(),
+            after: None,
+        };
+        std::mem::replace(&mut self.link, placeholder)
+    }
+
+    /// The connection was up and just broke: start an outage, or continue the last one if it
+    /// ended less than [`STABLE`] ago.
+    fn broke(&mut self, cause: String, unsent: Vec<Publish>) -> Polled {
+        let outage = match self.take_link() {
+            Link::Up {
+                since,
+                after: Some(outage),
+            } if since.elapsed() < STABLE => {
+                tracing::warn!(
+                    "[{}] connection lost again {} after reconnecting: {cause}; reconnecting",
+                    self.client_id,
+                    humantime::format_duration(round_ms(since.elapsed())),
+                );
+                outage.relapse(cause.clone(), unsent)
+            }
+            _ => {
+                tracing::warn!(
+                    "[{}] connection lost: {cause}; reconnecting, for up to {} (--timeout)",
+                    self.client_id,
+                    humantime::format_duration(self.broker.timeout)
+                );
+                Outage::new(cause.clone(), unsent)
+            }
+        };
+        self.link = Link::Down(outage);
+        Polled::Lost(cause)
     }
 
     /// [`poll`](Connection::poll), but returns `None` once `deadline` passes while the connection
@@ -421,7 +528,7 @@ impl Connection {
     }
 
     fn reconnected(&mut self, mut outage: Outage, connack: &ConnAck) -> Polled {
-        if connack.session_present {
+        if connack.session_present && self.broker.session_expiry.is_zero() {
             tracing::warn!(
                 "[{}] the broker resumed a session although we asked for a clean start; sending unacknowledged messages again anyway",
                 self.client_id
@@ -433,12 +540,15 @@ impl Connection {
             session_present: connack.session_present,
             unsent: std::mem::take(&mut outage.unsent),
         };
-        self.recovered = Some((Instant::now(), outage));
+        self.link = Link::Up {
+            since: Instant::now(),
+            after: Some(outage),
+        };
         Polled::Reconnected(reconnected)
     }
 
     fn gave_up(&self) -> anyhow::Error {
-        let Some(outage) = &self.outage else {
+        let (Link::Down(outage) | Link::Draining(outage)) = &self.link else {
             return anyhow!("[{}] gave up reconnecting", self.client_id);
         };
         let timeout = humantime::format_duration(self.broker.timeout);

@@ -6,7 +6,8 @@
 //! events in the log is the order the tally saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `received`, `reconnected`; the last line is the `summary`
+//! `connected`, `subscribed`, `published`, `received`, `connection_lost`, `reconnected`, `holding`,
+//! `resumed`, `unacknowledged`; the last line is the `summary`
 //! from `report.rs`. Without it, events are log lines on stderr and stdout gets only the report.
 
 use serde::Serialize;
@@ -36,7 +37,14 @@ pub enum Event {
         /// no member was subscribed, so it went to nobody. Only in the JSON when true.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         no_matching_subscribers: bool,
+        /// With `no_matching_subscribers`: the publisher sends it again once every member is
+        /// back (see `run.rs`, "the group comes first"), so it is not lost yet. Only when true.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        resending: bool,
     },
+    /// The publisher stopped (the run ended, or it failed) with these messages sent but never
+    /// acknowledged by a PUBACK. Only sent when there are some.
+    Unacknowledged { seqs: Vec<u32> },
     /// A member received a message. `seq` is `None` for a foreign message (not from this run).
     Received {
         client_id: String,
@@ -46,8 +54,15 @@ pub enum Event {
         /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
         dup: bool,
     },
-    /// A client's connection broke and came back (see `connection.rs`). The broker started a new
-    /// session: a member subscribes again, the publisher re-sends what was not yet PUBACKed.
+    /// A client's connection broke (see `connection.rs`); it is reconnecting.
+    ConnectionLost {
+        client_id: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A client's connection broke and came back (see `connection.rs`). Unless `session_present`,
+    /// the broker started a new session: a member subscribes again; the publisher re-sends what
+    /// was not yet PUBACKed either way.
     Reconnected {
         client_id: String,
         /// Attempts it took, the successful one included.
@@ -55,6 +70,20 @@ pub enum Event {
         /// From the break to the new CONNACK.
         downtime_ms: u64,
         session_present: bool,
+    },
+    /// A member dropped out of the group: the publisher sends nothing until every member is back
+    /// and subscribed, or `--timeout` passes (`run.rs`).
+    Holding {
+        /// Members not connected and subscribed right now.
+        waiting_for: Vec<String>,
+    },
+    /// The publisher goes on.
+    Resumed {
+        /// How long it held.
+        held_ms: u64,
+        /// Members still missing: the hold ran out (`--timeout`) and the run goes on without them.
+        /// Empty when the whole group came back.
+        without: Vec<String>,
     },
 }
 
@@ -89,7 +118,33 @@ impl Event {
             Event::Subscribed {
                 client_id, filter, ..
             } => tracing::info!("[{client_id}] subscribed to {filter}"),
+            Event::Published {
+                seq,
+                resending: true,
+                ..
+            } => tracing::info!(
+                "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
+            ),
             Event::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
+            Event::Unacknowledged { seqs } => tracing::warn!(
+                "[publisher] stopped with {} messages sent but never acknowledged",
+                seqs.len()
+            ),
+            // `connection.rs` already logged it, with the reason.
+            Event::ConnectionLost { .. } => {}
+            Event::Holding { waiting_for } => tracing::warn!(
+                "holding the publisher until {} connected and subscribed again (at most --timeout)",
+                waiting_for.join(", ")
+            ),
+            Event::Resumed { held_ms, without } if without.is_empty() => tracing::info!(
+                "the group is complete again: publishing on after holding {}",
+                humantime::format_duration(std::time::Duration::from_millis(*held_ms))
+            ),
+            Event::Resumed { held_ms, without } => tracing::warn!(
+                "held for {} (--timeout) and {} still not back: publishing on without them",
+                humantime::format_duration(std::time::Duration::from_millis(*held_ms)),
+                without.join(", ")
+            ),
             Event::Received {
                 client_id,
                 seq: Some(seq),

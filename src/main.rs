@@ -14,6 +14,7 @@ use mqtt5_shared_subscription::cli::Args;
 use mqtt5_shared_subscription::connection::Broker;
 use mqtt5_shared_subscription::failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};
 use mqtt5_shared_subscription::report::Verdict;
+use mqtt5_shared_subscription::run::{Ending, Outcome};
 use mqtt5_shared_subscription::{demo, event, run, shutdown, tls};
 
 #[tokio::main]
@@ -60,13 +61,16 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         host: target.host,
         port: target.port,
         timeout: plan.timeout,
+        keep_alive: args.keep_alive,
+        session_expiry: args.session_expiry,
     };
 
     // 4. Members join the group, the publisher publishes, the tally counts.
     let (json, filter) = (plan.json, plan.filter.clone());
     let outcome = run::run(broker, plan, shutdown::signalled()).await;
 
-    // 5. The report, and an exit code that says whether every message arrived exactly once.
+    // 5. The report (in every ending once the publisher started: what got through is never
+    //    lost), and an exit code that says whether every message arrived exactly once.
     if let Ok(outcome) = &outcome {
         if json {
             event::print_json_line(&outcome.summary);
@@ -76,13 +80,20 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
     }
     if let Some(demo) = demo {
         // --keep-running keeps the broker up only after a run that finished on its own.
-        let finished = matches!(&outcome, Ok(outcome) if !outcome.interrupted);
+        let finished = matches!(
+            &outcome,
+            Ok(Outcome {
+                ending: Ending::Finished,
+                ..
+            })
+        );
         demo.finish(&filter, finished).await;
     }
     let outcome = outcome?;
-    Ok(match (outcome.interrupted, outcome.summary.verdict) {
-        (true, _) => EXIT_INTERRUPTED,
-        (false, Verdict::Ok) => 0,
-        (false, _) => EXIT_DELIVERY_FAILED,
-    })
+    match outcome.ending {
+        Ending::Interrupted => Ok(EXIT_INTERRUPTED),
+        Ending::Failed(error) => Err(Failure::Connection(error)),
+        Ending::Finished if outcome.summary.verdict == Verdict::Ok => Ok(0),
+        Ending::Finished => Ok(EXIT_DELIVERY_FAILED),
+    }
 }

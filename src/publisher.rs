@@ -26,23 +26,40 @@
 //! stays right across a reconnect. A message sent again may reach the group twice (the broker had
 //! routed it but its PUBACK was lost with the connection); the report counts that as duplicated,
 //! which is honest: at-least-once is what QoS 1 promises.
+//!
+//! ## When the group is not complete
+//!
+//! A message published while a member is away goes to the members that are left, and while none
+//! is left, to nobody: the broker answers PUBACK 0x10, "no matching subscribers", and drops it. So
+//! the publisher follows a *gate* that the run opens only while every member is connected and
+//! subscribed (`run.rs`): the feeder queues nothing, new or re-sent, while it is closed. A message
+//! that still went to nobody (it was on its way when a member dropped) is sent again once the gate
+//! opens, at most [`MAX_RESENDS`] times. `--no-hold` leaves the gate open and sends nothing again,
+//! to show what the broker does on its own.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
-use rumqttc::v5::mqttbytes::v5::{Packet, PubAck, PubAckReason};
+use anyhow::bail;
+use rumqttc::v5::mqttbytes::v5::PubAckReason;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event as MqttEvent};
-use rumqttc::Outgoing;
-use tokio::sync::mpsc;
+use rumqttc::v5::AsyncClient;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{Broker, Connection, Polled, Reconnected};
+use crate::connection::{Broker, Connection, Polled};
 use crate::event::Event;
-use crate::message::{self, Origin};
+use crate::message;
 use crate::report::compact_list;
+
+mod ack_tracker;
+use ack_tracker::{AckTracker, Confirmed};
+
+/// How often one message answered "no matching subscribers" (PUBACK 0x10) is sent again. Each
+/// re-send waits for the whole group, so more than one is needed only when a member drops again
+/// right then; the bound keeps a group that keeps falling apart from looping forever.
+pub const MAX_RESENDS: u32 = 3;
 
 /// What to publish.
 #[derive(Clone)]
@@ -56,14 +73,19 @@ pub struct Publication {
     /// Pause between two publishes; zero sends as fast as the broker acknowledges.
     pub interval: Duration,
     pub run_id: String,
+    /// Send again what went to nobody (PUBACK 0x10); off with `--no-hold`.
+    pub resend_unrouted: bool,
 }
 
 /// Publishes every message, waits for the broker to take each one, and disconnects.
 /// Stops early, without error, when `stop` is cancelled.
+///
+/// `gate` is true while the run lets it publish (every member is subscribed); see the module doc.
 pub async fn run(
     broker: Broker,
     publication: Publication,
     events: mpsc::UnboundedSender<Event>,
+    gate: watch::Receiver<bool>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     // Ctrl-C while connecting must not wait out --timeout.
@@ -77,7 +99,7 @@ pub async fn run(
     });
 
     // The feeder tells the tracker each number it queues (`queued`), and takes numbers to send
-    // again after a reconnect (`again`).
+    // again (`again`).
     let (queued_tx, queued_rx) = mpsc::unbounded_channel();
     let (again_tx, again_rx) = mpsc::unbounded_channel();
     let feeder = tokio::spawn(feed(
@@ -85,94 +107,148 @@ pub async fn run(
         publication.clone(),
         queued_tx,
         again_rx,
+        gate.clone(),
         stop.clone(),
     ));
-    let mut acks = AckTracker::new(publication.count, queued_rx);
-    let published = publish_all(
-        &broker,
-        &publication,
-        &mut connection,
-        &mut acks,
-        &again_tx,
-        &events,
-        &stop,
-    )
-    .await;
+    let mut acks = AckTracker::new(publication.count, publication.qos, queued_rx);
+    let mut publisher = Publisher {
+        broker: &broker,
+        publication: &publication,
+        acks: &mut acks,
+        again: &again_tx,
+        events: &events,
+        resends: HashMap::new(),
+    };
+    let published = publisher.publish_all(&mut connection, gate, &stop).await;
     feeder.abort();
+    // The books must balance in every ending: say what went out and was never acknowledged.
+    let unacknowledged = acks.unacknowledged();
+    if !unacknowledged.is_empty() {
+        let _ = events.send(Event::Unacknowledged {
+            seqs: unacknowledged,
+        });
+    }
     published?;
     connection.close().await
 }
 
-/// Polls until every message is acknowledged (or `stop`), sending lost messages again after a
-/// reconnect.
-async fn publish_all(
-    broker: &Broker,
-    publication: &Publication,
-    connection: &mut Connection,
-    acks: &mut AckTracker,
-    again: &mpsc::UnboundedSender<Vec<u32>>,
-    events: &mpsc::UnboundedSender<Event>,
-    stop: &CancellationToken,
-) -> anyhow::Result<()> {
-    let id = &publication.client_id;
-    // A PUBACK may take up to --timeout; with a slow --interval the next publish may come later still.
-    let patience = broker.timeout + publication.interval;
-    let mut deadline = Instant::now() + patience;
-    let mut told_about_no_subscribers = false;
-    while acks.acknowledged < publication.count {
-        let polled = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            polled = connection.poll_until(deadline) => polled?,
-        };
-        let Some(polled) = polled else {
-            bail!(
-                "[{id}] no PUBACK within {} (--timeout); {} of {} messages acknowledged",
-                humantime::format_duration(patience),
-                acks.acknowledged,
-                publication.count
-            );
-        };
-        match polled {
-            Polled::Event(event) => {
-                let Some(confirmed) = acks.confirmed(&event, publication)? else {
+/// The polling side of the publisher: what it needs to know while it waits for PUBACKs.
+struct Publisher<'a> {
+    broker: &'a Broker,
+    publication: &'a Publication,
+    acks: &'a mut AckTracker,
+    /// Numbers the feeder must send again.
+    again: &'a mpsc::UnboundedSender<Vec<u32>>,
+    events: &'a mpsc::UnboundedSender<Event>,
+    /// How often each message was sent again after a PUBACK 0x10.
+    resends: HashMap<u32, u32>,
+}
+
+impl Publisher<'_> {
+    /// Polls until every message is acknowledged (or `stop`), sending lost messages again after a
+    /// reconnect.
+    async fn publish_all(
+        &mut self,
+        connection: &mut Connection,
+        mut gate: watch::Receiver<bool>,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let id = &self.publication.client_id;
+        // A PUBACK may take up to --timeout; with a slow --interval the next publish may come
+        // later still. While the gate is closed nothing is sent, so nothing is awaited: the run
+        // opens it again within --timeout, and the wait starts over then.
+        let patience = self.broker.timeout + self.publication.interval;
+        let mut deadline = Instant::now() + patience;
+        let mut gate_open = true;
+        while self.acks.acknowledged() < self.publication.count {
+            let polled = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                changed = gate.changed() => {
+                    if changed.is_err() {
+                        return Ok(()); // the run is gone
+                    }
+                    gate_open = *gate.borrow_and_update();
+                    deadline = Instant::now() + patience;
                     continue;
-                };
-                deadline = Instant::now() + patience;
-                if confirmed.no_matching_subscribers && !told_about_no_subscribers {
-                    told_about_no_subscribers = true;
-                    tracing::warn!(
-                        "[{id}] the broker took #{} but no member was subscribed (PUBACK 0x10, no matching subscribers): it went to nobody; the report counts all such messages",
-                        confirmed.seq
-                    );
                 }
-                let _ = events.send(Event::Published {
-                    seq: confirmed.seq,
-                    no_matching_subscribers: confirmed.no_matching_subscribers,
-                });
-            }
-            Polled::Lost => {} // connection.rs logged it and reconnects on the next poll
-            Polled::Reconnected(reconnected) => {
-                deadline = Instant::now() + patience;
-                let _ = events.send(Event::reconnected(id, &reconnected));
-                let resend = acks.reconnected(&reconnected, &publication.run_id);
-                if !resend.is_empty() {
-                    tracing::info!(
-                        "[{id}] sending {} messages again that the old connection left unacknowledged: {}",
-                        resend.len(),
-                        compact_list(&resend, 10)
-                    );
-                    // The feeder only ends once it cannot queue anymore; then polling fails too.
-                    let _ = again.send(resend);
+                polled = connection.poll_until(if gate_open { deadline } else { far_future() }) => polled?,
+            };
+            let Some(polled) = polled else {
+                bail!(
+                    "[{id}] no PUBACK within {} (--timeout); {} of {} messages acknowledged",
+                    humantime::format_duration(patience),
+                    self.acks.acknowledged(),
+                    self.publication.count
+                );
+            };
+            match polled {
+                Polled::Event(event) => {
+                    let Some(confirmed) = self.acks.confirmed(&event)? else {
+                        continue;
+                    };
+                    deadline = Instant::now() + patience;
+                    self.confirmed(confirmed)?;
+                }
+                Polled::Lost(reason) => {
+                    let _ = self.events.send(Event::ConnectionLost {
+                        client_id: id.clone(),
+                        reason,
+                    });
+                }
+                Polled::Reconnected(reconnected) => {
+                    deadline = Instant::now() + patience;
+                    let _ = self.events.send(Event::reconnected(id, &reconnected));
+                    let resend = self
+                        .acks
+                        .reconnected(&reconnected, &self.publication.run_id);
+                    if !resend.is_empty() {
+                        tracing::info!(
+                            "[{id}] sending {} messages again that the old connection left unacknowledged: {}",
+                            resend.len(),
+                            compact_list(&resend, 10)
+                        );
+                        // The feeder only ends once it cannot queue anymore; then polling fails too.
+                        let _ = self.again.send(resend);
+                    }
                 }
             }
         }
+        tracing::debug!("[{id}] all {} messages published", self.publication.count);
+        Ok(())
     }
-    tracing::debug!("[{id}] all {} messages published", publication.count);
-    Ok(())
+
+    /// Judges the PUBACK's reason code, sends a message routed to nobody again, and tells the run.
+    fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
+        let seq = confirmed.seq;
+        let no_matching_subscribers = check_puback(confirmed.reason, seq, self.publication)?;
+        let mut resending = false;
+        if no_matching_subscribers && self.publication.resend_unrouted {
+            let resends = self.resends.entry(seq).or_default();
+            if *resends < MAX_RESENDS {
+                *resends += 1;
+                resending = true;
+                self.acks.will_resend(seq);
+                // The feeder waits for the gate: this goes out once the group is complete.
+                let _ = self.again.send(vec![seq]);
+            }
+        }
+        if no_matching_subscribers && !resending {
+            tracing::warn!(
+                "[{}] the broker took #{seq} but no member was subscribed (PUBACK 0x10, no matching subscribers): it went to nobody",
+                self.publication.client_id,
+            );
+        }
+        let _ = self.events.send(Event::Published {
+            seq,
+            no_matching_subscribers,
+            resending,
+        });
+        Ok(())
+    }
 }
 
 /// Queues messages 1..=count, `interval` apart, and first of all any message the publisher asks
-/// to send again.
+/// to send again; but only while the gate is open.
 ///
 /// Before queueing a message it announces its number on `queued`, so by the time rumqttc writes the
 /// message and reports its packet id, the tracker knows which number that is.
@@ -181,6 +257,7 @@ async fn feed(
     publication: Publication,
     queued: mpsc::UnboundedSender<u32>,
     mut again: mpsc::UnboundedReceiver<Vec<u32>>,
+    mut gate: watch::Receiver<bool>,
     stop: CancellationToken,
 ) {
     let mut fresh = 1..=publication.count;
@@ -202,6 +279,11 @@ async fn feed(
             }
         };
         for seq in seqs {
+            // Hold while a member is away. `wait_for` returns at once when the gate is open.
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                open = gate.wait_for(|open| *open) => if open.is_err() { return },
+            }
             if queued.send(seq).is_err() {
                 return;
             }
@@ -221,6 +303,11 @@ async fn feed(
     }
 }
 
+/// A deadline that does not come: a day on, the longest `--timeout`.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(24 * 60 * 60)
+}
+
 /// Completes at `when`, or at once for `None`.
 async fn due(when: Option<Instant>) {
     if let Some(when) = when {
@@ -228,165 +315,14 @@ async fn due(when: Option<Instant>) {
     }
 }
 
-/// A message the broker took responsibility for.
-struct Confirmed {
-    seq: u32,
-    /// The PUBACK said 0x10: nobody was subscribed, the broker dropped it.
-    no_matching_subscribers: bool,
-}
-
-/// Matches rumqttc's packet ids back to our sequence numbers, across reconnects.
-///
-/// rumqttc reports `Outgoing::Publish(pkid)` when it writes a message and `Incoming::PubAck` with
-/// the same pkid when the broker takes it. Packet ids are reused (they cycle through the broker's
-/// Receive Maximum), so they cannot name a message for long; our number is in the message's user
-/// properties, but rumqttc's events do not carry the message. What ties the two together is
-/// *order*: rumqttc writes messages in the order they were queued. So the tracker keeps the numbers
-/// the feeder queued, in order (`queued`), and pairs each `Outgoing::Publish(pkid)` with the first
-/// of them.
-///
-/// A reconnect breaks that order: see [`AckTracker::reconnected`].
-struct AckTracker {
-    /// Numbers announced by the feeder, in queue order, that rumqttc has not written yet. Filled
-    /// from `announced` whenever it runs dry.
-    queued: VecDeque<u32>,
-    announced: mpsc::UnboundedReceiver<u32>,
-    /// Written, waiting for the PUBACK.
-    in_flight: HashMap<u16, u32>,
-    /// rumqttc holds back a message whose pkid is still in flight ("collision") and writes it
-    /// once that pkid is acknowledged; remember which number it carried.
-    held_back: Option<(u16, u32)>,
-    /// `done[seq - 1]`: the broker took message `seq`.
-    done: Vec<bool>,
-    /// How many of `done` are true.
-    acknowledged: u32,
-}
-
-impl AckTracker {
-    fn new(count: u32, announced: mpsc::UnboundedReceiver<u32>) -> AckTracker {
-        AckTracker {
-            queued: VecDeque::new(),
-            announced,
-            in_flight: HashMap::new(),
-            held_back: None,
-            done: vec![false; count as usize],
-            acknowledged: 0,
-        }
-    }
-
-    /// Returns the message the broker just took responsibility for, if any.
-    fn confirmed(
-        &mut self,
-        event: &MqttEvent,
-        publication: &Publication,
-    ) -> anyhow::Result<Option<Confirmed>> {
-        match event {
-            MqttEvent::Outgoing(Outgoing::AwaitAck(pkid)) => {
-                self.held_back = Some((*pkid, self.next_written()?));
-                Ok(None)
-            }
-            MqttEvent::Outgoing(Outgoing::Publish(pkid)) => {
-                let seq = match self.held_back {
-                    Some((held, seq)) if held == *pkid => {
-                        self.held_back = None;
-                        seq
-                    }
-                    _ => self.next_written()?,
-                };
-                if publication.qos == QoS::AtMostOnce {
-                    return Ok(self.mark_done(seq, false));
-                }
-                self.in_flight.insert(*pkid, seq);
-                Ok(None)
-            }
-            MqttEvent::Incoming(Packet::PubAck(puback)) => {
-                let Some(seq) = self.in_flight.remove(&puback.pkid) else {
-                    return Ok(None);
-                };
-                let no_matching_subscribers = check_puback(puback, seq, publication)?;
-                Ok(self.mark_done(seq, no_matching_subscribers))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The number of the message rumqttc just took from its queue: the oldest one announced.
-    fn next_written(&mut self) -> anyhow::Result<u32> {
-        self.take_announced();
-        self.queued.pop_front().ok_or_else(|| {
-            anyhow!("internal error: rumqttc wrote a message the publisher did not queue")
-        })
-    }
-
-    fn take_announced(&mut self) {
-        while let Ok(seq) = self.announced.try_recv() {
-            self.queued.push_back(seq);
-        }
-    }
-
-    /// True once the broker took message `seq`.
-    fn is_done(&self, seq: u32) -> bool {
-        let slot = (seq as usize).checked_sub(1);
-        slot.and_then(|slot| self.done.get(slot)).copied() == Some(true)
-    }
-
-    /// Marks `seq` done; returns it the first time only.
-    fn mark_done(&mut self, seq: u32, no_matching_subscribers: bool) -> Option<Confirmed> {
-        let slot = (seq as usize).checked_sub(1)?;
-        if std::mem::replace(self.done.get_mut(slot)?, true) {
-            return None;
-        }
-        self.acknowledged += 1;
-        Some(Confirmed {
-            seq,
-            no_matching_subscribers,
-        })
-    }
-
-    /// The new session knows none of the old packet ids: returns, in order, every number that
-    /// must be sent again.
-    ///
-    /// 1. When the connection broke, rumqttc moved what it held into its `pending` list, and the
-    ///    new, clean session cleared that list: messages in flight (written, not PUBACKed), one
-    ///    held back on a packet id collision, and those already taken from its queue.
-    ///    `connection.rs` rescued them ([`Reconnected::unsent`]); the numbers inside say exactly
-    ///    which of `queued` are gone. Messages queued after the break are still in rumqttc's queue
-    ///    and go out on the new connection, in order.
-    /// 2. Every old packet id is forgotten (a new connection never acknowledges an old one), and
-    ///    every number not yet acknowledged is returned. The feeder queues them behind what is
-    ///    still in rumqttc's queue, announcing each as usual, so the order holds again.
-    /// 3. Events rumqttc read just before the break (a PUBACK, say) come out after the reconnect
-    ///    but before the new CONNACK, still with old packet ids. That is why this runs only at the
-    ///    CONNACK, not when the connection breaks.
-    fn reconnected(&mut self, reconnected: &Reconnected, run_id: &str) -> Vec<u32> {
-        self.take_announced();
-        let dropped: BTreeSet<u32> = reconnected
-            .unsent
-            .iter()
-            .filter_map(|publish| match message::identify(publish, run_id) {
-                Origin::Ours(seq) => Some(seq),
-                Origin::Foreign => None,
-            })
-            .collect();
-        // Gone with rumqttc's pending list; the rest of `queued` is still in its queue.
-        self.queued.retain(|seq| !dropped.contains(seq));
-        let mut again = dropped;
-        // Written but never acknowledged: also in `unsent`, but our own books say so too.
-        again.extend(self.in_flight.drain().map(|(_, seq)| seq));
-        again.extend(self.held_back.take().map(|(_, seq)| seq));
-        again.retain(|seq| !self.is_done(*seq));
-        again.into_iter().collect()
-    }
-}
-
 /// A PUBACK with a failure reason code means the broker refused message `seq`.
 ///
 /// Returns true for "no matching subscribers" (0x10), which is not a failure: the broker took the
 /// message, but nobody was subscribed. Our members subscribe before we publish, so this happens
-/// only while the group has no member connected (a broker restart): the message will be missing.
-fn check_puback(puback: &PubAck, seq: u32, publication: &Publication) -> anyhow::Result<bool> {
+/// only while the group has no member connected (a broker restart).
+fn check_puback(reason: PubAckReason, seq: u32, publication: &Publication) -> anyhow::Result<bool> {
     let topic = &publication.topic;
-    match puback.reason {
+    match reason {
         PubAckReason::Success => Ok(false),
         PubAckReason::NoMatchingSubscribers => Ok(true),
         PubAckReason::NotAuthorized => bail!(

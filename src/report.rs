@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::event::Event;
 
@@ -35,18 +36,34 @@ pub struct Tally {
     /// every event whether it is done, and scanning every slot each time made 100,000-message runs
     /// quadratic.
     unsettled: u32,
+    /// Every connection that broke, in order, and when it came back.
+    outages: Vec<OutageSummary>,
+    /// When the run started: the clock of `outages`.
+    started: Instant,
 }
 
 /// What happened to one message.
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    /// The broker took it.
+    /// The publisher sent it at least once. We learn it from its PUBACK, from the publisher's
+    /// list of unacknowledged messages when it stops, or from a member that received it.
+    sent: bool,
+    /// The broker took it for good: its final PUBACK at QoS 1, written at QoS 0.
     published: bool,
-    /// The PUBACK said "no matching subscribers": the broker dropped it on arrival, so it will
-    /// never arrive and nobody needs to wait for it.
+    /// The final PUBACK said "no matching subscribers": the broker dropped it on arrival, so it
+    /// will never arrive and nobody needs to wait for it.
     unrouted: bool,
+    /// Sent again after a PUBACK 0x10, this many times.
+    resent: u32,
+    /// Sent, and the publisher stopped before any PUBACK came for it.
+    unacknowledged: bool,
     /// How many times the group received it.
     receipts: u32,
+    /// Which member got it first: `members[first_member - 1]`; 0 for none yet.
+    first_member: u32,
+    /// The same member got it again, flagged DUP: the broker delivered it again after a reconnect
+    /// because our PUBACK never reached it (QoS 1 with a kept session).
+    redelivered: bool,
 }
 
 impl Slot {
@@ -73,6 +90,8 @@ impl Tally {
             foreign: 0,
             reconnects: 0,
             unsettled: count,
+            outages: Vec::new(),
+            started: Instant::now(),
         }
     }
 
@@ -82,30 +101,88 @@ impl Tally {
             Event::Published {
                 seq,
                 no_matching_subscribers,
+                resending,
             } => {
                 self.update(*seq, |slot| {
-                    slot.published = true;
-                    slot.unrouted |= *no_matching_subscribers;
+                    slot.sent = true;
+                    if *resending {
+                        // Not final: it goes out again once the group is complete.
+                        slot.resent += 1;
+                    } else {
+                        slot.published = true;
+                        slot.unrouted = *no_matching_subscribers;
+                    }
                 });
             }
-            Event::Reconnected { .. } => self.reconnects += 1,
+            Event::Unacknowledged { seqs } => {
+                for seq in seqs {
+                    self.update(*seq, |slot| {
+                        slot.sent = true;
+                        slot.unacknowledged = true;
+                    });
+                }
+            }
+            Event::ConnectionLost { client_id, reason } => self.outages.push(OutageSummary {
+                client_id: client_id.clone(),
+                down_at_ms: self.now_ms(),
+                up_at_ms: None,
+                attempts: 0,
+                reason: reason.clone(),
+            }),
+            Event::Reconnected {
+                client_id,
+                attempts,
+                ..
+            } => {
+                self.reconnects += 1;
+                let up_at_ms = self.now_ms();
+                let open = self
+                    .outages
+                    .iter_mut()
+                    .rev()
+                    .find(|outage| outage.client_id == *client_id && outage.up_at_ms.is_none());
+                if let Some(outage) = open {
+                    outage.up_at_ms = Some(up_at_ms);
+                    outage.attempts = *attempts;
+                }
+            }
             Event::Received {
                 client_id,
                 seq: Some(seq),
+                dup,
                 ..
             } => {
-                if !self.update(*seq, |slot| slot.receipts += 1) {
+                let member = self.member_index.get(client_id).copied();
+                // Members are numbered from 1 in `first_member`; 0 means nobody yet.
+                let number = member.map_or(u32::MAX, |index| index as u32 + 1);
+                let counted = self.update(*seq, |slot| {
+                    slot.sent = true;
+                    slot.receipts += 1;
+                    if slot.first_member == 0 {
+                        slot.first_member = number;
+                    } else if *dup && slot.first_member == number {
+                        slot.redelivered = true;
+                    }
+                });
+                if !counted {
                     // Carries our run id but a number we never sent: treat as foreign.
                     self.foreign += 1;
                     return;
                 }
-                if let Some(&member) = self.member_index.get(client_id) {
+                if let Some(member) = member {
                     self.members[member].1.push(*seq);
                 }
             }
             Event::Received { seq: None, .. } => self.foreign += 1,
-            Event::Connected { .. } | Event::Subscribed { .. } => {}
+            Event::Connected { .. }
+            | Event::Subscribed { .. }
+            | Event::Holding { .. }
+            | Event::Resumed { .. } => {}
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Applies `change` to message `seq`'s slot and keeps `unsettled` right; false if we never
@@ -145,9 +222,10 @@ impl Tally {
                 .map(|(seq, _)| seq)
                 .collect()
         };
-        let missing = seqs_where(&|s| s.published && s.receipts == 0);
+        // Sent and never received; received implies sent, so `unique + missing == published`.
+        let missing = seqs_where(&|s| s.sent && s.receipts == 0);
         let duplicated = seqs_where(&|s| s.receipts > 1);
-        let unpublished = seqs_where(&|s| !s.published).len() as u32;
+        let unpublished = seqs_where(&|s| !s.sent).len() as u32;
         let verdict = if !missing.is_empty() {
             Verdict::Missing
         } else if !duplicated.is_empty() {
@@ -175,7 +253,9 @@ impl Tally {
             group: context.group,
             topic: context.topic,
             qos: context.qos,
-            published: self.slots.iter().filter(|s| s.published).count() as u32,
+            count: self.slots.len() as u32,
+            published: self.slots.iter().filter(|s| s.sent).count() as u32,
+            acknowledged: self.slots.iter().filter(|s| s.published).count() as u32,
             received: self.slots.iter().map(|s| s.receipts).sum(),
             unique: self.slots.iter().filter(|s| s.receipts > 0).count() as u32,
             missing,
@@ -184,9 +264,15 @@ impl Tally {
             members,
             elapsed_ms: context.elapsed.as_millis() as u64,
             verdict,
+            retried: seqs_where(&|s| s.resent > 0),
+            redelivered: seqs_where(&|s| s.redelivered),
+            unacknowledged: seqs_where(&|s| s.unacknowledged && !s.published),
+            outages: self.outages.clone(),
+            held_ms: context.held.as_millis() as u64,
+            went_on_without: context.went_on_without,
             member_order: self.members.iter().map(|(id, _)| id.clone()).collect(),
             unpublished,
-            unrouted: seqs_where(&|s| s.unrouted),
+            unrouted: seqs_where(&|s| s.unrouted && s.receipts == 0),
             reconnects: self.reconnects,
         }
     }
@@ -198,6 +284,24 @@ pub struct SummaryContext {
     pub topic: String,
     pub qos: u8,
     pub elapsed: Duration,
+    /// How long the publisher held for the group, all holds together.
+    pub held: Duration,
+    /// Members the run went on without after a hold ran out of --timeout.
+    pub went_on_without: Vec<String>,
+}
+
+/// One connection that broke, in the summary's `outages`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutageSummary {
+    pub client_id: String,
+    /// When it broke, since the run started.
+    pub down_at_ms: u64,
+    /// When its new CONNACK came; `null` if it never did.
+    pub up_at_ms: Option<u64>,
+    /// Reconnect attempts, the successful one included.
+    pub attempts: u32,
+    /// Why it broke, in words.
+    pub reason: String,
 }
 
 /// The outcome of a run. Its JSON form is the `--json` summary line, field for field.
@@ -208,8 +312,13 @@ pub struct Summary {
     pub group: String,
     pub topic: String,
     pub qos: u8,
-    /// Messages the broker took (PUBACKed at QoS 1, sent at QoS 0).
+    /// Messages the run set out to publish (`--count`).
+    pub count: u32,
+    /// Messages sent at least once. (Before the publisher held for the group, this counted
+    /// messages PUBACKed; now that is `acknowledged`.)
     pub published: u32,
+    /// Messages the broker took for good: PUBACKed at QoS 1, written at QoS 0.
+    pub acknowledged: u32,
     /// Receipts of this run's messages across the group, duplicates included.
     pub received: u32,
     /// Distinct message numbers received.
@@ -221,18 +330,30 @@ pub struct Summary {
     pub members: BTreeMap<String, MemberSummary>,
     pub elapsed_ms: u64,
     pub verdict: Verdict,
+    /// Messages the broker routed to nobody (PUBACK 0x10, "no matching subscribers") and the
+    /// publisher sent again once the group was complete. Delivered ones count as delivered.
+    pub retried: Vec<u32>,
+    /// Duplicates that were the broker delivering a message again to the same member (DUP flag),
+    /// as opposed to one message reaching two members.
+    pub redelivered: Vec<u32>,
+    /// Sent, but the publisher stopped before the broker acknowledged them (QoS 1).
+    pub unacknowledged: Vec<u32>,
+    /// Every connection that broke during the run.
+    pub outages: Vec<OutageSummary>,
+    /// How long the publisher held while a member was away.
+    pub held_ms: u64,
+    /// Members the run went on without when a hold ran out of --timeout.
+    pub went_on_without: Vec<String>,
     /// Members in start order, for the table (JSON objects have no order).
     #[serde(skip)]
     pub member_order: Vec<String>,
     /// Messages the publisher never got to (run stopped early).
     #[serde(skip)]
     pub unpublished: u32,
-    /// Messages the broker took while no member was subscribed (PUBACK 0x10), in order.
-    #[serde(skip)]
+    /// Messages the broker took while no member was subscribed (PUBACK 0x10) and that never
+    /// arrived, in order.
     pub unrouted: Vec<u32>,
-    /// Connections that broke and came back during the run. Kept out of the JSON summary, whose
-    /// fields are fixed; the `reconnected` events carry the details.
-    #[serde(skip)]
+    /// Connections that broke and came back during the run.
     pub reconnects: u32,
 }
 
@@ -284,6 +405,14 @@ impl Summary {
                 compact_list(&member.messages, 12)
             );
         }
+        let outages = self.outage_lines();
+        if !outages.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "outages:");
+            for line in outages {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", self.verdict_line());
         for hint in self.hints() {
@@ -324,13 +453,19 @@ impl Summary {
                     compact_list(&self.unrouted, 10)
                 ));
             }
-            if self.reconnects > 0 {
+            if !self.unacknowledged.is_empty() {
+                hints.push(format!(
+                    "sent but never acknowledged by the broker (the run stopped first): {}",
+                    compact_list(&self.unacknowledged, 10)
+                ));
+            }
+            if self.reconnects > 0 || !self.outages.is_empty() {
                 hints.push(format!(
                     "{} during the run: messages published while members were disconnected are dropped by the broker, \
                      and so are those it had queued for a member whose connection broke",
                     self.reconnects_in_words()
                 ));
-            } else {
+            } else if self.unacknowledged.is_empty() {
                 hints.push(format!(
                     "another subscriber outside this run may share group '{}' and got its share, or the broker dropped them; \
                      try a unique --group_identifier",
@@ -343,12 +478,37 @@ impl Summary {
                 "duplicated: {}",
                 compact_list(&self.duplicated, 20)
             ));
-            if self.reconnects > 0 {
+            if !self.redelivered.is_empty() {
+                hints.push(format!(
+                    "redelivered by the broker to the same member after a reconnect (DUP flag; our PUBACK was lost with the connection): {}",
+                    compact_list(&self.redelivered, 10)
+                ));
+            }
+            if self.reconnects > 0 && self.redelivered.len() < self.duplicated.len() {
                 hints.push(
                     "after a reconnect the publisher sends again what the broker had not acknowledged; \
                      a message the broker had already routed then arrives twice (QoS 1 is at least once)"
                         .to_owned(),
                 );
+            }
+        }
+        if !self.retried.is_empty() {
+            hints.push(format!(
+                "sent again once the group was complete, because the broker first routed them to nobody (PUBACK 0x10): {}",
+                compact_list(&self.retried, 10)
+            ));
+        }
+        if self.held_ms > 0 {
+            let held = humantime::format_duration(Duration::from_millis(self.held_ms));
+            if self.went_on_without.is_empty() {
+                hints.push(format!(
+                    "the publisher held for {held} while members were reconnecting"
+                ));
+            } else {
+                hints.push(format!(
+                    "the publisher held for {held}, then went on without {} (--timeout)",
+                    self.went_on_without.join(", ")
+                ));
             }
         }
         if self.reconnects > 0 && self.missing.is_empty() && self.duplicated.is_empty() {
@@ -359,17 +519,45 @@ impl Summary {
         }
         if self.unpublished > 0 {
             hints.push(format!(
-                "{} messages were never published, or never acknowledged by the broker (the run stopped early)",
-                self.unpublished
+                "{} of {} messages were never sent (the run stopped early)",
+                self.unpublished, self.count
             ));
         }
         hints
     }
 
+    /// One line per broken connection: who, when, for how long.
+    fn outage_lines(&self) -> Vec<String> {
+        self.outages
+            .iter()
+            .map(|outage| {
+                let at = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+                match outage.up_at_ms {
+                    Some(up) => format!(
+                        "{} down at {}, back at {} after {} attempts: {}",
+                        outage.client_id,
+                        at(outage.down_at_ms),
+                        at(up),
+                        outage.attempts,
+                        outage.reason
+                    ),
+                    None => format!(
+                        "{} down at {}, never back: {}",
+                        outage.client_id,
+                        at(outage.down_at_ms),
+                        outage.reason
+                    ),
+                }
+            })
+            .collect()
+    }
+
     fn reconnects_in_words(&self) -> String {
-        match self.reconnects {
-            1 => "1 reconnect".to_owned(),
-            n => format!("{n} reconnects"),
+        match (self.reconnects, self.outages.len()) {
+            (1, _) => "1 reconnect".to_owned(),
+            (0, 1) => "1 broken connection".to_owned(),
+            (0, n) => format!("{n} broken connections"),
+            (n, _) => format!("{n} reconnects"),
         }
     }
 }
@@ -419,6 +607,8 @@ mod tests {
             topic: "t".into(),
             qos: 1,
             elapsed: Duration::from_millis(5),
+            held: Duration::ZERO,
+            went_on_without: Vec::new(),
         }
     }
 
@@ -430,6 +620,7 @@ mod tests {
             tally.record(&Event::Published {
                 seq,
                 no_matching_subscribers: false,
+                resending: false,
             });
             tally.record(&received(if seq % 2 == 0 { "a" } else { "b" }, seq));
         }
@@ -450,6 +641,7 @@ mod tests {
             tally.record(&Event::Published {
                 seq,
                 no_matching_subscribers: false,
+                resending: false,
             });
         }
         tally.record(&received("a", 1));
@@ -488,6 +680,7 @@ mod tests {
             tally.record(&Event::Published {
                 seq,
                 no_matching_subscribers: seq == 3,
+                resending: false,
             });
         }
         for seq in [1, 2, 4] {
@@ -508,9 +701,121 @@ mod tests {
             !report.contains("another subscriber outside this run"),
             "{report}"
         );
-        // The JSON summary keeps its fixed fields: reconnects are in the events, not here.
         let json = serde_json::to_value(&summary).expect("json");
-        assert!(json.get("reconnects").is_none() && json.get("unrouted").is_none());
+        assert_eq!(json["reconnects"], 1);
+        assert_eq!(json["unrouted"], serde_json::json!([3]));
+    }
+
+    fn published(tally: &mut Tally, seq: u32, no_matching_subscribers: bool, resending: bool) {
+        tally.record(&Event::Published {
+            seq,
+            no_matching_subscribers,
+            resending,
+        });
+    }
+
+    #[test]
+    fn a_message_sent_again_after_0x10_counts_once_delivered() {
+        let ids = vec!["a".to_string()];
+        let mut tally = Tally::new(2, &ids);
+        published(&mut tally, 1, false, false);
+        published(&mut tally, 2, true, true);
+        tally.record(&received("a", 1));
+        // #2 went to nobody but is on its way again: the run must wait for it.
+        assert!(!tally.all_accounted_for());
+        published(&mut tally, 2, false, false);
+        tally.record(&received("a", 2));
+        assert!(tally.all_accounted_for());
+        let summary = tally.summary(context());
+        assert_eq!(summary.verdict, Verdict::Ok);
+        assert_eq!(summary.retried, vec![2]);
+        assert!(summary.unrouted.is_empty());
+        assert_eq!((summary.published, summary.unique), (2, 2));
+        assert!(summary
+            .render()
+            .contains("routed them to nobody (PUBACK 0x10): 2"));
+    }
+
+    #[test]
+    fn the_books_balance_when_the_run_stops_early() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let mut tally = Tally::new(10, &ids);
+        for seq in 1..=4 {
+            published(&mut tally, seq, false, false);
+            tally.record(&received("a", seq));
+        }
+        // Received before its PUBACK came (or before the publisher said anything about it).
+        tally.record(&received("b", 5));
+        // The publisher stopped with #5 and #6 sent and unacknowledged.
+        tally.record(&Event::Unacknowledged { seqs: vec![5, 6] });
+        let summary = tally.summary(context());
+        assert_eq!(summary.published, 6, "#5 was received, #6 sent: both count");
+        assert_eq!(summary.acknowledged, 4);
+        assert_eq!(
+            summary.unique + summary.missing.len() as u32,
+            summary.published
+        );
+        assert_eq!(summary.missing, vec![6]);
+        assert_eq!(summary.unacknowledged, vec![5, 6]);
+        assert!(summary
+            .render()
+            .contains("4 of 10 messages were never sent"));
+    }
+
+    #[test]
+    fn a_redelivery_to_the_same_member_is_told_apart_from_a_second_member() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let mut tally = Tally::new(2, &ids);
+        for seq in 1..=2 {
+            published(&mut tally, seq, false, false);
+            tally.record(&received("a", seq));
+        }
+        let mut again = received("a", 1);
+        if let Event::Received { dup, .. } = &mut again {
+            *dup = true;
+        }
+        tally.record(&again);
+        tally.record(&received("b", 2));
+        let summary = tally.summary(context());
+        assert_eq!(summary.duplicated, vec![1, 2]);
+        assert_eq!(summary.redelivered, vec![1]);
+        assert_eq!(summary.verdict, Verdict::Duplicated);
+    }
+
+    #[test]
+    fn outages_say_who_was_down_and_for_how_long() {
+        let ids = vec!["a".to_string()];
+        let mut tally = Tally::new(1, &ids);
+        tally.record(&Event::ConnectionLost {
+            client_id: "a".into(),
+            reason: "the broker closed the connection".into(),
+        });
+        tally.record(&Event::ConnectionLost {
+            client_id: "p".into(),
+            reason: "reset".into(),
+        });
+        tally.record(&Event::Reconnected {
+            client_id: "a".into(),
+            attempts: 4,
+            downtime_ms: 1200,
+            session_present: false,
+        });
+        let summary = tally.summary(context());
+        assert_eq!(summary.outages.len(), 2);
+        assert_eq!(summary.outages[0].attempts, 4);
+        assert!(summary.outages[0].up_at_ms.is_some());
+        assert!(summary.outages[1].up_at_ms.is_none());
+        let report = summary.render();
+        assert!(
+            report.contains(
+                "a down at 0.0s, back at 0.0s after 4 attempts: the broker closed the connection"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains("p down at 0.0s, never back: reset"),
+            "{report}"
+        );
     }
 
     /// The `--json` summary's fields are a contract with CI scripts: exactly these, no more.
@@ -521,6 +826,7 @@ mod tests {
         tally.record(&Event::Published {
             seq: 1,
             no_matching_subscribers: false,
+            resending: false,
         });
         tally.record(&received("a", 1));
         let json = serde_json::to_value(tally.summary(context())).expect("serializes");
@@ -544,6 +850,18 @@ mod tests {
             "members",
             "elapsed_ms",
             "verdict",
+            // Added with the hold and the outages; the ones above keep their meaning, except
+            // `published`, which now counts messages sent (`acknowledged` is the old meaning).
+            "count",
+            "acknowledged",
+            "retried",
+            "redelivered",
+            "unacknowledged",
+            "unrouted",
+            "reconnects",
+            "outages",
+            "held_ms",
+            "went_on_without",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();

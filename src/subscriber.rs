@@ -11,7 +11,10 @@
 //! 3. report each PUBLISH it receives, until told to stop. If the connection breaks, `connection.rs`
 //!    reconnects; the broker then starts a new session that has forgotten our subscription, and
 //!    rumqttc does not renew it, so we SUBSCRIBE again (and check the SUBACK again). Until then the
-//!    group has one member less, and while it has none the broker drops what is published;
+//!    group has one member less, and while it has none the broker drops what is published: so the
+//!    run holds the publisher until we are back (`run.rs`). With `--session-expiry` the broker
+//!    may keep the session instead (`session_present`): the subscription is still there, and the
+//!    QoS 1 messages it queued for us while we were away arrive now;
 //! 4. UNSUBSCRIBE and wait for the UNSUBACK, still counting what arrives meanwhile. The brokers we
 //!    know (mosquitto, mqtt5) send a member its messages in order on one connection, so once the
 //!    UNSUBACK is in, nothing routed to this member is still in flight. (MQTT 5 §3.10.4 lets a
@@ -76,10 +79,19 @@ pub async fn run(
         };
         match polled {
             Polled::Event(event) => handle(&event, &member, &events),
-            Polled::Lost => {} // connection.rs logged it and reconnects on the next poll
+            Polled::Lost(reason) => lost(&member, reason, &events),
             Polled::Reconnected(reconnected) => {
                 send(&events, Event::reconnected(&member.client_id, &reconnected));
-                subscribe(&broker, &mut connection, &member, &events).await?;
+                if reconnected.session_present {
+                    // --session-expiry: the broker kept the session, and the subscription in it.
+                    // It now sends what it queued for us while we were away.
+                    tracing::info!(
+                        "[{}] the broker kept our session and its subscription: not subscribing again",
+                        member.client_id
+                    );
+                } else {
+                    subscribe(&broker, &mut connection, &member, &events).await?;
+                }
             }
         }
     }
@@ -117,7 +129,8 @@ async fn subscribe(
                     return check_suback(&suback, member, &filter, events);
                 }
                 Polled::Event(event) => handle(&event, member, events),
-                Polled::Lost => {}
+                Polled::Lost(reason) => lost(member, reason, events),
+                // Even a kept session may not hold a SUBSCRIBE the broker never answered.
                 Polled::Reconnected(reconnected) => {
                     send(events, Event::reconnected(&member.client_id, &reconnected));
                     continue 'subscribe;
@@ -204,7 +217,10 @@ async fn leave(
                 }
                 Polled::Event(event) => handle(&event, member, events),
                 // Broke while leaving: the subscription ended with the session. Nothing to wait for.
-                Polled::Lost => break,
+                Polled::Lost(reason) => {
+                    lost(member, reason, events);
+                    break;
+                }
                 Polled::Reconnected(reconnected) => {
                     send(events, Event::reconnected(&member.client_id, &reconnected));
                     break;
@@ -232,6 +248,18 @@ fn handle(event: &MqttEvent, member: &Member, events: &mpsc::UnboundedSender<Eve
             topic: String::from_utf8_lossy(&publish.topic).into_owned(),
             payload: String::from_utf8_lossy(&publish.payload).into_owned(),
             dup: publish.dup,
+        },
+    );
+}
+
+/// The connection broke (`connection.rs` logged it and reconnects on the next poll): the run must
+/// know, to hold the publisher until this member is back.
+fn lost(member: &Member, reason: String, events: &mpsc::UnboundedSender<Event>) {
+    send(
+        events,
+        Event::ConnectionLost {
+            client_id: member.client_id.clone(),
+            reason,
         },
     );
 }

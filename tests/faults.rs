@@ -350,12 +350,12 @@ fn broker_of(files: &pki::PkiFiles, port: u16) -> Broker {
         key: files.client_key.clone(),
         ca: Some(files.ca.clone()),
     };
-    Broker {
-        host: "127.0.0.1".into(),
+    Broker::new(
+        "127.0.0.1",
         port,
-        tls: tls::client_config(&tls_files, port).expect("tls"),
-        timeout: Duration::from_secs(5),
-    }
+        tls::client_config(&tls_files, port).expect("tls"),
+        Duration::from_secs(5),
+    )
 }
 
 /// What the scripted broker answers.

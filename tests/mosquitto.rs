@@ -344,12 +344,12 @@ mod stranger {
             key: broker.files.client_key.clone(),
             ca: Some(broker.files.ca.clone()),
         };
-        let target = Broker {
-            host: "127.0.0.1".into(),
-            port: broker.port,
-            tls: tls::client_config(&files, broker.port).expect("tls"),
-            timeout: Duration::from_secs(10),
-        };
+        let target = Broker::new(
+            "127.0.0.1",
+            broker.port,
+            tls::client_config(&files, broker.port).expect("tls"),
+            Duration::from_secs(10),
+        );
         let (client, mut eventloop, _) = connection::connect(&target, "stranger")
             .await
             .expect("stranger connects");
