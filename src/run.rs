@@ -161,12 +161,9 @@ impl Group {
         let (client_id, membership) = match event {
             Event::Subscribed { client_id, .. } => (client_id, Membership::Subscribed),
             Event::ConnectionLost { client_id, .. } => (client_id, Membership::Away),
-            // A kept session (--session-expiry) kept the subscription too.
-            Event::Reconnected {
-                client_id,
-                session_present: true,
-                ..
-            } => (client_id, Membership::Subscribed),
+            // Connected again, but not back in the group until its SUBACK (even with a kept
+            // session: see `subscriber.rs`).
+            Event::Reconnected { client_id, .. } => (client_id, Membership::Joining),
             _ => return,
         };
         if let Some(state) = self.members.get_mut(client_id) {

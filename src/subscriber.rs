@@ -14,7 +14,8 @@
 //!    group has one member less, and while it has none the broker drops what is published: so the
 //!    run holds the publisher until we are back (`run.rs`). With `--session-expiry` the broker
 //!    may keep the session instead (`session_present`): the subscription is still there, and the
-//!    QoS 1 messages it queued for us while we were away arrive now;
+//!    QoS 1 messages it queued for us while we were away arrive now. We subscribe again even
+//!    then, because a restarted mosquitto 2.0 restores a shared subscription that routes nothing;
 //! 4. UNSUBSCRIBE and wait for the UNSUBACK, still counting what arrives meanwhile. The brokers we
 //!    know (mosquitto, mqtt5) send a member its messages in order on one connection, so once the
 //!    UNSUBACK is in, nothing routed to this member is still in flight. (MQTT 5 §3.10.4 lets a
@@ -83,15 +84,19 @@ pub async fn run(
             Polled::Reconnected(reconnected) => {
                 send(&events, Event::reconnected(&member.client_id, &reconnected));
                 if reconnected.session_present {
-                    // --session-expiry: the broker kept the session, and the subscription in it.
-                    // It now sends what it queued for us while we were away.
+                    // --session-expiry: the broker kept the session, and by MQTT 5 the
+                    // subscription in it; it now sends what it queued for us while we were away.
+                    // But mosquitto 2.0.11, restarted with `persistence true`, restores a kept
+                    // `$share` subscription that routes nothing (PUBACK 0x10 for every message;
+                    // measured in tests/outages.rs). A SUBSCRIBE to the same filter replaces the
+                    // subscription (MQTT 5 §3.8.4), so renewing it costs one round trip and no
+                    // messages.
                     tracing::info!(
-                        "[{}] the broker kept our session and its subscription: not subscribing again",
+                        "[{}] the broker kept our session; subscribing again all the same, as a restarted broker may not route a restored $share subscription",
                         member.client_id
                     );
-                } else {
-                    subscribe(&broker, &mut connection, &member, &events).await?;
                 }
+                subscribe(&broker, &mut connection, &member, &events).await?;
             }
         }
     }

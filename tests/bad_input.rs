@@ -750,6 +750,31 @@ fn absurd_timeouts_and_intervals_are_refused_not_a_panic() {
 }
 
 #[test]
+fn keep_alive_and_session_expiry_out_of_range_are_refused() {
+    // rumqttc panics on a keep-alive below 5 s: refuse it as a usage error instead.
+    let setup = Setup::new();
+    for (flags, words) in [
+        (["--keep-alive", "2s"], &["--keep-alive", "at least 5s"][..]),
+        (
+            ["--keep-alive", "5500ms"],
+            &["--keep-alive", "whole seconds"],
+        ),
+        (["--keep-alive", "20h"], &["--keep-alive", "65535s"]),
+        (
+            ["--session-expiry", "1.5s"],
+            &["--session-expiry", "whole seconds"],
+        ),
+        (
+            ["--session-expiry", "200years"],
+            &["--session-expiry", "136 years"],
+        ),
+    ] {
+        let run = setup.run_flags(&flags);
+        assert_one_line_error(&run, 2, words);
+    }
+}
+
+#[test]
 fn an_endpoint_url_is_split_into_host_and_port() {
     let setup = Setup::new();
     // The port inside the URL wins over --port: the run tries exactly that one.

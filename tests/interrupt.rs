@@ -13,8 +13,8 @@ use support::{spawn_tool, Run};
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Starts a slow demo run, sends `signal` once messages flow, and returns how it ended.
-fn interrupt_with(signal: &str) -> Run {
-    let args: Vec<String> = [
+fn interrupt_with(signal: &str, more: &[&str]) -> Run {
+    let mut args: Vec<String> = [
         "--demo",
         "--count",
         "2000",
@@ -25,12 +25,15 @@ fn interrupt_with(signal: &str) -> Run {
     ]
     .map(String::from)
     .into();
+    args.extend(more.iter().map(|s| s.to_string()));
     let mut run = spawn_tool(&args);
     // Wait until messages are flowing, so the run is really in the middle.
-    assert!(
-        run.wait_for_stderr(|line| line.contains(" received #"), LIMIT),
-        "no receipts within {LIMIT:?}"
-    );
+    let flowing = if more.contains(&"--json") {
+        run.wait_for_stdout(|line| line.contains(r#""event":"received""#), LIMIT)
+    } else {
+        run.wait_for_stderr(|line| line.contains(" received #"), LIMIT)
+    };
+    assert!(flowing, "no receipts within {LIMIT:?}");
     let status = Command::new("sh")
         .args(["-c", &format!("kill -{signal} {}", run.id())])
         .status()
@@ -40,7 +43,7 @@ fn interrupt_with(signal: &str) -> Run {
 }
 
 fn check_partial_report(signal: &str) {
-    let run = interrupt_with(signal);
+    let run = interrupt_with(signal, &[]);
     assert_eq!(run.code, Some(130), "{run}");
     assert!(run.stderr.contains("interrupted"), "{run}");
     // The partial report: a verdict line with fewer than all 2000 published, and the reason.
@@ -56,9 +59,8 @@ fn check_partial_report(signal: &str) {
         .expect("published count");
     assert!(published > 0 && published < 2000, "{verdict}");
     assert!(
-        run.stdout.contains(
-            "never published, or never acknowledged by the broker (the run stopped early)"
-        ),
+        run.stdout
+            .contains("of 2000 messages were never sent (the run stopped early)"),
         "{run}"
     );
     // Every member left the group and disconnected: no error, no panic.
@@ -74,4 +76,34 @@ fn ctrl_c_prints_the_partial_report_and_exits_130() {
 #[test]
 fn sigterm_prints_the_partial_report_and_exits_130() {
     check_partial_report("TERM");
+}
+
+/// The books balance when the run is cut short: every message received counts as sent, every
+/// sent one is received or missing, and nothing received is numbered above what was sent.
+#[test]
+fn an_interrupted_run_keeps_its_books_balanced() {
+    let run = interrupt_with("INT", &["--json"]);
+    assert_eq!(run.code, Some(130), "{run}");
+    let summary = run.summary();
+    let number = |key: &str| summary[key].as_u64().expect(key);
+    let missing = summary["missing"].as_array().expect("missing").len() as u64;
+    assert_eq!(number("unique") + missing, number("published"), "{summary}");
+    assert!(number("published") < 2000, "{summary}");
+    assert_eq!(number("count"), 2000, "{summary}");
+    let highest = summary["members"]
+        .as_object()
+        .expect("members")
+        .values()
+        .flat_map(|member| member["messages"].as_array().cloned().unwrap_or_default())
+        .filter_map(|seq| seq.as_u64())
+        .max()
+        .unwrap_or_default();
+    assert!(highest <= number("published"), "{summary}");
+    // Whatever was sent and never acknowledged is listed, and is a sent message.
+    for seq in summary["unacknowledged"]
+        .as_array()
+        .expect("unacknowledged")
+    {
+        assert!(seq.as_u64() <= Some(number("published")), "{summary}");
+    }
 }

@@ -19,6 +19,8 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use tempfile::TempDir;
 
+pub mod proxy;
+
 /// The binary under test, built by cargo for integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt5-shared-subscription");
 
@@ -130,6 +132,16 @@ impl Mosquitto {
     /// and (with `persistence false`) every session and queued message gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the broker with SIGTERM, as a service manager would: mosquitto closes every
+    /// connection and, with `persistence true`, saves its sessions to disk first.
+    pub fn stop(&mut self) {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(stopped.is_ok_and(|s| s.success()), "kill -TERM mosquitto");
         let _ = self.child.wait();
     }
 
@@ -357,6 +369,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// The `--json` events of `kind` (`"published"`, `"reconnected"`, ...), in order.
+    pub fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| event["event"] == kind)
+            .collect()
+    }
+
     /// The last stdout line parsed as JSON (the `--json` summary).
     pub fn summary(&self) -> serde_json::Value {
         let line = self.stdout.lines().last().unwrap_or_default();
