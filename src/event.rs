@@ -133,7 +133,7 @@ impl Event {
             // `connection.rs` already logged it, with the reason.
             Event::ConnectionLost { .. } => {}
             Event::Holding { waiting_for } => tracing::warn!(
-                "holding the publisher until {} connected and subscribed again (at most --timeout)",
+                "{} left the group: holding the publisher until every member is back and subscribed (at most --timeout)",
                 waiting_for.join(", ")
             ),
             Event::Resumed { held_ms, without } if without.is_empty() => tracing::info!(

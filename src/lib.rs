@@ -12,7 +12,8 @@
 //!
 //! 1. parse and check the flags (`cli`), build one TLS config from the certificate files (`tls`);
 //! 2. start N members, each connects and subscribes to the `$share` filter (`subscriber`);
-//! 3. once all are subscribed, a publisher sends numbered messages to the plain topic (`publisher`);
+//! 3. once all are subscribed, a publisher sends numbered messages to the plain topic
+//!    (`publisher`), and holds whenever a member drops out until it is back (`run`);
 //! 4. every receipt flows as an event to one loop that logs and tallies it (`run`, `event`);
 //! 5. when every message is accounted for, members leave, and the report gives the verdict (`report`).
 //!
@@ -27,15 +28,18 @@
 //!   * [`cert_file`]: `--cert` and `--ca_file`, and the device certificate's validity dates;
 //!   * [`key_file`]: `--key` in its three forms, and decrypting an encrypted one;
 //!   * [`input_file`]: PEM or DER, and what a file holds when it is not what the flag wants;
-//! * [`connection`]: rumqttc's client/event-loop split, CONNACK, reconnecting with backoff (and
-//!   what rumqttc drops when it reconnects), clean DISCONNECT; `connection/diagnosis.rs` puts each
+//! * [`connection`]: rumqttc's client/event-loop split, CONNACK, one `Link` state (up, down,
+//!   draining), reconnecting with backoff (and what rumqttc drops when it reconnects), keep-alive
+//!   on a dead path, kept sessions, clean DISCONNECT; `connection/diagnosis.rs` puts each
 //!   connection error in words and decides whether another attempt could help;
 //! * [`subscriber`]: one group member: SUBSCRIBE, check the SUBACK code, receive, subscribe again
 //!   after a reconnect, leave cleanly;
-//! * [`publisher`]: numbered messages, pipelined, each PUBACK matched to its number, and what was
-//!   not acknowledged sent again after a reconnect;
+//! * [`publisher`]: numbered messages, pipelined, held while the group is incomplete, and what was
+//!   not acknowledged (or went to nobody) sent again; `publisher/ack_tracker.rs` matches each
+//!   PUBACK to its number across packet-id reuse and reconnects;
 //! * [`message`]: the payload and the MQTT 5 user properties that tell our messages from others';
-//! * [`run`]: the tasks, the one channel they report through, and when the run is over;
+//! * [`run`]: the tasks, the one channel they report through, who is in the group, the run's
+//!   `Phase` and the gate that holds the publisher while a member is away;
 //! * [`event`]: what the tasks report (connected, subscribed, received, …), printed as log lines
 //!   or, with `--json`, as NDJSON;
 //! * [`report`]: missing and duplicated messages, the per-member table, the `--json` summary;

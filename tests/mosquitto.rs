@@ -105,6 +105,18 @@ fn five_members_json_summary_has_every_field() {
         "members",
         "elapsed_ms",
         "verdict",
+        // Added for outages; the fields above keep their names and meanings (`published` now
+        // counts messages sent, which in a fair-weather run is the same number).
+        "count",
+        "acknowledged",
+        "retried",
+        "redelivered",
+        "unacknowledged",
+        "unrouted",
+        "reconnects",
+        "outages",
+        "held_ms",
+        "went_on_without",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -126,6 +138,19 @@ fn five_members_json_summary_has_every_field() {
     assert_eq!(summary["foreign"], 0);
     assert_eq!(summary["verdict"], "ok");
     assert!(summary["elapsed_ms"].as_u64().is_some_and(|ms| ms > 0));
+    assert_eq!(summary["count"], 100);
+    assert_eq!(summary["acknowledged"], 100);
+    assert_eq!(summary["reconnects"], 0);
+    assert_eq!(summary["held_ms"], 0);
+    for empty in [
+        "retried",
+        "redelivered",
+        "unacknowledged",
+        "unrouted",
+        "outages",
+    ] {
+        assert_eq!(summary[empty], Value::Array(vec![]), "{empty}");
+    }
 
     // Five members, each with at least one message, together exactly 1..=100 once.
     let members = summary["members"].as_object().expect("members object");

@@ -138,8 +138,9 @@ impl Mosquitto {
     /// Stops the broker with SIGTERM, as a service manager would: mosquitto closes every
     /// connection and, with `persistence true`, saves its sessions to disk first.
     pub fn stop(&mut self) {
-        let stopped = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's own `kill`: a fresh machine may have no /usr/bin/kill.
+        let stopped = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status();
         assert!(stopped.is_ok_and(|s| s.success()), "kill -TERM mosquitto");
         let _ = self.child.wait();
