@@ -37,6 +37,8 @@
 //! * [`publisher`]: numbered messages, pipelined, held while the group is incomplete, and what was
 //!   not acknowledged (or went to nobody) sent again; `publisher/ack_tracker.rs` matches each
 //!   PUBACK to its number across packet-id reuse and reconnects;
+//! * [`receipts`]: what the group has received, so the publisher does not send again what a
+//!   member already has (a PUBACK lost in a crash is not a message lost);
 //! * [`message`]: the payload and the MQTT 5 user properties that tell our messages from others';
 //! * [`run`]: the tasks, the one channel they report through, who is in the group, the run's
 //!   `Phase` and the gate that holds the publisher while a member is away;
@@ -57,6 +59,7 @@ pub mod key_file;
 pub mod message;
 pub mod pki;
 pub mod publisher;
+pub mod receipts;
 pub mod report;
 pub mod run;
 pub mod share;

@@ -23,9 +23,10 @@
 //! not yet PUBACKed and those still waiting in its queue. The broker may never have seen them. So the
 //! publisher sends them again, which takes knowing *which* numbers they were. rumqttc reports packet
 //! ids, not our numbers; the `AckTracker` turns one into the other, and its doc says how it
-//! stays right across a reconnect. A message sent again may reach the group twice (the broker had
-//! routed it but its PUBACK was lost with the connection); the report counts that as duplicated,
-//! which is honest: at-least-once is what QoS 1 promises.
+//! stays right across a reconnect. A message the broker had routed just before the break, with
+//! its PUBACK lost on the way, would reach the group twice: at-least-once is all QoS 1 promises. So
+//! the publisher first asks `receipts.rs` whether a member already has it, and sends only what
+//! no member has (with `--no-hold`, everything, and the report counts the duplicates).
 //!
 //! ## When the group is not complete
 //!
@@ -38,6 +39,7 @@
 //! to show what the broker does on its own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -51,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::{Broker, Connection, Polled};
 use crate::event::Event;
 use crate::message;
+use crate::receipts::Receipts;
 use crate::report::compact_list;
 
 mod ack_tracker;
@@ -73,8 +76,11 @@ pub struct Publication {
     /// Pause between two publishes; zero sends as fast as the broker acknowledges.
     pub interval: Duration,
     pub run_id: String,
-    /// Send again what went to nobody (PUBACK 0x10); off with `--no-hold`.
-    pub resend_unrouted: bool,
+    /// Send again what went to nobody (PUBACK 0x10), and do not send again what a member already
+    /// received; off with `--no-hold`.
+    pub careful: bool,
+    /// What the group has received so far (see `receipts.rs`).
+    pub receipts: Arc<Receipts>,
 }
 
 /// Publishes every message, waits for the broker to take each one, and disconnects.
@@ -198,9 +204,12 @@ impl Publisher<'_> {
                 Polled::Reconnected(reconnected) => {
                     deadline = Instant::now() + patience;
                     let _ = self.events.send(Event::reconnected(id, &reconnected));
-                    let resend = self
+                    let mut resend = self
                         .acks
                         .reconnected(&reconnected, &self.publication.run_id);
+                    if self.publication.careful {
+                        self.skip_delivered(&mut resend);
+                    }
                     if !resend.is_empty() {
                         tracing::info!(
                             "[{id}] sending {} messages again that the old connection left unacknowledged: {}",
@@ -217,12 +226,41 @@ impl Publisher<'_> {
         Ok(())
     }
 
+    /// Takes out of `resend` what a member already received: the broker had routed it, and its
+    /// PUBACK was lost with the connection. Sending it again would deliver it twice. It counts as
+    /// published, as the broker did take it.
+    fn skip_delivered(&mut self, resend: &mut Vec<u32>) {
+        let delivered: Vec<u32> = resend
+            .iter()
+            .copied()
+            .filter(|seq| self.publication.receipts.has(*seq))
+            .collect();
+        if delivered.is_empty() {
+            return;
+        }
+        resend.retain(|seq| !delivered.contains(seq));
+        tracing::info!(
+            "[{}] not sending {} again: a member already received them, though their PUBACK was lost with the connection",
+            self.publication.client_id,
+            compact_list(&delivered, 10)
+        );
+        for seq in delivered {
+            if self.acks.delivered_elsewhere(seq) {
+                let _ = self.events.send(Event::Published {
+                    seq,
+                    no_matching_subscribers: false,
+                    resending: false,
+                });
+            }
+        }
+    }
+
     /// Judges the PUBACK's reason code, sends a message routed to nobody again, and tells the run.
     fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
         let seq = confirmed.seq;
         let no_matching_subscribers = check_puback(confirmed.reason, seq, self.publication)?;
         let mut resending = false;
-        if no_matching_subscribers && self.publication.resend_unrouted {
+        if no_matching_subscribers && self.publication.careful {
             let resends = self.resends.entry(seq).or_default();
             if *resends < MAX_RESENDS {
                 *resends += 1;

@@ -29,13 +29,14 @@
 //! until `--timeout` passes; then the run goes on with the members it has, and says so.
 //! `--no-hold` keeps the gate open, to watch the broker's own behaviour.
 //!
-//! The run moves through one [`Phase`] at a time: joining, publishing, holding, awaiting the last
+//! The run moves through one `Phase` at a time: joining, publishing, holding, awaiting the last
 //! deliveries, leaving. Whatever way it ends (every message accounted for, `--timeout`, Ctrl-C,
 //! a client that gave up) it ends with a summary once the publisher has started, so the books of
 //! what was sent and received are never lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -49,6 +50,7 @@ use crate::connection::Broker;
 use crate::event::Event;
 use crate::failure::Failure;
 use crate::publisher::{self, Publication};
+use crate::receipts::Receipts;
 use crate::report::{Summary, SummaryContext, Tally};
 use crate::share::SharedFilter;
 use crate::subscriber::{self, Member};
@@ -204,6 +206,7 @@ pub async fn run(
     let mut tally = Tally::new(plan.count, &member_ids);
     let mut tasks = JoinSet::new();
     let (gate, gate_rx) = watch::channel(true);
+    let receipts = Arc::new(Receipts::new(plan.count));
     let mut group = Group {
         members: member_ids
             .iter()
@@ -220,6 +223,7 @@ pub async fn run(
             filter: plan.filter.clone(),
             qos: plan.qos,
             run_id: plan.run_id.clone(),
+            receipts: receipts.clone(),
         };
         let task = subscriber::run(broker.clone(), member, events_tx.clone(), finish.clone());
         tasks.spawn(async move { (Role::Member, task.await) });
@@ -246,7 +250,8 @@ pub async fn run(
                 qos: plan.qos,
                 interval: plan.interval,
                 run_id: plan.run_id.clone(),
-                resend_unrouted: plan.hold,
+                careful: plan.hold,
+                receipts: receipts.clone(),
             };
             let task = publisher::run(
                 broker.clone(),

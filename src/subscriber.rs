@@ -25,6 +25,8 @@
 //! Note what a member does *not* set: the MQTT 5 "No Local" option. On a shared subscription it is
 //! a protocol error (MQTT 5 §3.8.3.1), and brokers disconnect the client for it.
 
+use std::sync::Arc;
+
 use anyhow::bail;
 use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode, UnsubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
@@ -36,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::{Broker, Connection, Polled};
 use crate::event::Event;
 use crate::message::{self, Origin};
+use crate::receipts::Receipts;
 use crate::share::SharedFilter;
 
 /// What a member needs to know.
@@ -45,6 +48,8 @@ pub struct Member {
     pub qos: QoS,
     /// Messages carrying this run id are ours; see `message.rs`.
     pub run_id: String,
+    /// Where the member notes each message of ours it received (see `receipts.rs`).
+    pub receipts: Arc<Receipts>,
 }
 
 /// Runs one member until `finish` is cancelled, sending what happens to `events`.
@@ -242,7 +247,10 @@ fn handle(event: &MqttEvent, member: &Member, events: &mpsc::UnboundedSender<Eve
         return;
     };
     let seq = match message::identify(publish, &member.run_id) {
-        Origin::Ours(seq) => Some(seq),
+        Origin::Ours(seq) => {
+            member.receipts.mark(seq);
+            Some(seq)
+        }
         Origin::Foreign => None,
     };
     send(

@@ -124,6 +124,12 @@ impl AckTracker {
         self.set(seq, Progress::Unrouted);
     }
 
+    /// A member received `seq` although its PUBACK never came: the broker had it. Settles it;
+    /// true the first time.
+    pub fn delivered_elsewhere(&mut self, seq: u32) -> bool {
+        self.settle(seq, PubAckReason::Success).is_some()
+    }
+
     /// Messages written at least once and never acknowledged, in order (for the books when the
     /// publisher stops early).
     pub fn unacknowledged(&self) -> Vec<u32> {
@@ -369,6 +375,18 @@ mod tests {
         assert_eq!(acked(&mut acks, 8), Some(1));
         assert_eq!(acked(&mut acks, 7), Some(2));
         assert_eq!(acks.acknowledged(), 2);
+    }
+
+    #[test]
+    fn a_message_a_member_already_has_is_settled_once_without_its_puback() {
+        let (mut acks, feeder) = tracker(2);
+        feeder.send(1).unwrap();
+        acks.confirmed(&written(1)).unwrap();
+        assert_eq!(acks.reconnected(&reconnect(&[1]), RUN), vec![1]);
+        assert!(acks.delivered_elsewhere(1));
+        assert!(!acks.delivered_elsewhere(1));
+        assert_eq!(acks.acknowledged(), 1);
+        assert!(acks.unacknowledged().is_empty());
     }
 
     #[test]
