@@ -6,8 +6,8 @@
 //! events in the log is the order the tally saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `received`, `connection_lost`, `reconnected`, `holding`,
-//! `resumed`, `unacknowledged`; the last line is the `summary`
+//! `connected`, `subscribed`, `published`, `resending`, `received`, `connection_lost`, `reconnected`,
+//! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`
 //! from `report.rs`. Without it, events are log lines on stderr and stdout gets only the report.
 
 use serde::Serialize;
@@ -37,11 +37,11 @@ pub enum Event {
         /// no member was subscribed, so it went to nobody. Only in the JSON when true.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         no_matching_subscribers: bool,
-        /// With `no_matching_subscribers`: the publisher sends it again once every member is
-        /// back (see `run.rs`, "the group comes first"), so it is not lost yet. Only when true.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        resending: bool,
     },
+    /// The broker routed message `seq` to nobody (PUBACK 0x10) and the publisher sends it again
+    /// once every member is back (see `run.rs`, "the group comes first"): not lost yet, and not
+    /// `published` yet either, so that each number is `published` exactly once.
+    Resending { seq: u32 },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
     /// acknowledged by a PUBACK. Only sent when there are some.
     Unacknowledged { seqs: Vec<u32> },
@@ -118,11 +118,7 @@ impl Event {
             Event::Subscribed {
                 client_id, filter, ..
             } => tracing::info!("[{client_id}] subscribed to {filter}"),
-            Event::Published {
-                seq,
-                resending: true,
-                ..
-            } => tracing::info!(
+            Event::Resending { seq } => tracing::info!(
                 "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
             ),
             Event::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),

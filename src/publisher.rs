@@ -116,19 +116,19 @@ pub async fn run(
         gate.clone(),
         stop.clone(),
     ));
-    let mut acks = AckTracker::new(publication.count, publication.qos, queued_rx);
     let mut publisher = Publisher {
         broker: &broker,
         publication: &publication,
-        acks: &mut acks,
-        again: &again_tx,
+        acks: AckTracker::new(publication.count, publication.qos, queued_rx),
+        again: again_tx,
         events: &events,
         resends: HashMap::new(),
+        told_about_no_subscribers: false,
     };
     let published = publisher.publish_all(&mut connection, gate, &stop).await;
     feeder.abort();
     // The books must balance in every ending: say what went out and was never acknowledged.
-    let unacknowledged = acks.unacknowledged();
+    let unacknowledged = publisher.acks.unacknowledged();
     if !unacknowledged.is_empty() {
         let _ = events.send(Event::Unacknowledged {
             seqs: unacknowledged,
@@ -142,12 +142,14 @@ pub async fn run(
 struct Publisher<'a> {
     broker: &'a Broker,
     publication: &'a Publication,
-    acks: &'a mut AckTracker,
+    acks: AckTracker,
     /// Numbers the feeder must send again.
-    again: &'a mpsc::UnboundedSender<Vec<u32>>,
+    again: mpsc::UnboundedSender<Vec<u32>>,
     events: &'a mpsc::UnboundedSender<Event>,
     /// How often each message was sent again after a PUBACK 0x10.
     resends: HashMap<u32, u32>,
+    /// A PUBACK 0x10 that is not sent again is worth one warning, not one per message.
+    told_about_no_subscribers: bool,
 }
 
 impl Publisher<'_> {
@@ -249,7 +251,6 @@ impl Publisher<'_> {
                 let _ = self.events.send(Event::Published {
                     seq,
                     no_matching_subscribers: false,
-                    resending: false,
                 });
             }
         }
@@ -259,27 +260,27 @@ impl Publisher<'_> {
     fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
         let seq = confirmed.seq;
         let no_matching_subscribers = check_puback(confirmed.reason, seq, self.publication)?;
-        let mut resending = false;
         if no_matching_subscribers && self.publication.careful {
             let resends = self.resends.entry(seq).or_default();
             if *resends < MAX_RESENDS {
                 *resends += 1;
-                resending = true;
                 self.acks.will_resend(seq);
                 // The feeder waits for the gate: this goes out once the group is complete.
                 let _ = self.again.send(vec![seq]);
+                let _ = self.events.send(Event::Resending { seq });
+                return Ok(());
             }
         }
-        if no_matching_subscribers && !resending {
+        if no_matching_subscribers && !self.told_about_no_subscribers {
+            self.told_about_no_subscribers = true;
             tracing::warn!(
-                "[{}] the broker took #{seq} but no member was subscribed (PUBACK 0x10, no matching subscribers): it went to nobody",
+                "[{}] the broker took #{seq} but no member was subscribed (PUBACK 0x10, no matching subscribers): it went to nobody; the report counts all such messages",
                 self.publication.client_id,
             );
         }
         let _ = self.events.send(Event::Published {
             seq,
             no_matching_subscribers,
-            resending,
         });
         Ok(())
     }

@@ -42,9 +42,17 @@ pub struct Tally {
     started: Instant,
 }
 
-/// What happened to one message.
+/// What happened to one message. Kept small (12 bytes), as a run holds one per message: a
+/// million-message run holds a million.
 #[derive(Clone, Copy, Default)]
 struct Slot {
+    /// How many times the group received it.
+    receipts: u32,
+    /// Which member got it first: `members[first_member - 1]`; 0 for none yet. Members are at
+    /// most 1000 (`cli.rs`), so a u16 holds them.
+    first_member: u16,
+    /// Sent again after a PUBACK 0x10, this many times (at most `publisher::MAX_RESENDS`).
+    resent: u8,
     /// The publisher sent it at least once. We learn it from its PUBACK, from the publisher's
     /// list of unacknowledged messages when it stops, or from a member that received it.
     sent: bool,
@@ -53,14 +61,8 @@ struct Slot {
     /// The final PUBACK said "no matching subscribers": the broker dropped it on arrival, so it
     /// will never arrive and nobody needs to wait for it.
     unrouted: bool,
-    /// Sent again after a PUBACK 0x10, this many times.
-    resent: u32,
     /// Sent, and the publisher stopped before any PUBACK came for it.
     unacknowledged: bool,
-    /// How many times the group received it.
-    receipts: u32,
-    /// Which member got it first: `members[first_member - 1]`; 0 for none yet.
-    first_member: u32,
     /// The same member got it again, flagged DUP: the broker delivered it again after a reconnect
     /// because our PUBACK never reached it (QoS 1 with a kept session).
     redelivered: bool,
@@ -101,17 +103,18 @@ impl Tally {
             Event::Published {
                 seq,
                 no_matching_subscribers,
-                resending,
             } => {
                 self.update(*seq, |slot| {
                     slot.sent = true;
-                    if *resending {
-                        // Not final: it goes out again once the group is complete.
-                        slot.resent += 1;
-                    } else {
-                        slot.published = true;
-                        slot.unrouted = *no_matching_subscribers;
-                    }
+                    slot.published = true;
+                    slot.unrouted = *no_matching_subscribers;
+                });
+            }
+            // Not final: it goes out again once the group is complete.
+            Event::Resending { seq } => {
+                self.update(*seq, |slot| {
+                    slot.sent = true;
+                    slot.resent = slot.resent.saturating_add(1);
                 });
             }
             Event::Unacknowledged { seqs } => {
@@ -154,7 +157,9 @@ impl Tally {
             } => {
                 let member = self.member_index.get(client_id).copied();
                 // Members are numbered from 1 in `first_member`; 0 means nobody yet.
-                let number = member.map_or(u32::MAX, |index| index as u32 + 1);
+                let number = member.map_or(u16::MAX, |index| {
+                    u16::try_from(index + 1).unwrap_or(u16::MAX)
+                });
                 let counted = self.update(*seq, |slot| {
                     slot.sent = true;
                     slot.receipts += 1;
@@ -613,6 +618,12 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_stays_small() {
+        // One per message: 12 bytes is 12 MB at a million messages.
+        assert_eq!(std::mem::size_of::<Slot>(), 12);
+    }
+
+    #[test]
     fn exactly_once_is_ok() {
         let ids = vec!["a".to_string(), "b".to_string()];
         let mut tally = Tally::new(4, &ids);
@@ -620,7 +631,6 @@ mod tests {
             tally.record(&Event::Published {
                 seq,
                 no_matching_subscribers: false,
-                resending: false,
             });
             tally.record(&received(if seq % 2 == 0 { "a" } else { "b" }, seq));
         }
@@ -641,7 +651,6 @@ mod tests {
             tally.record(&Event::Published {
                 seq,
                 no_matching_subscribers: false,
-                resending: false,
             });
         }
         tally.record(&received("a", 1));
@@ -680,7 +689,6 @@ mod tests {
             tally.record(&Event::Published {
                 seq,
                 no_matching_subscribers: seq == 3,
-                resending: false,
             });
         }
         for seq in [1, 2, 4] {
@@ -707,10 +715,13 @@ mod tests {
     }
 
     fn published(tally: &mut Tally, seq: u32, no_matching_subscribers: bool, resending: bool) {
+        if resending {
+            tally.record(&Event::Resending { seq });
+            return;
+        }
         tally.record(&Event::Published {
             seq,
             no_matching_subscribers,
-            resending,
         });
     }
 
@@ -826,7 +837,6 @@ mod tests {
         tally.record(&Event::Published {
             seq: 1,
             no_matching_subscribers: false,
-            resending: false,
         });
         tally.record(&received("a", 1));
         let json = serde_json::to_value(tally.summary(context())).expect("serializes");

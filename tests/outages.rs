@@ -118,11 +118,7 @@ fn print_numbers(what: &str, run: &Run) {
             format!("{down:?}..{up:?} ms")
         })
         .unwrap_or_default();
-    let resends = run
-        .events("published")
-        .iter()
-        .filter(|event| event["resending"] == true)
-        .count();
+    let resends = run.events("resending").len();
     eprintln!(
         "{what}: verdict {}, outages {back}, held {} ms, {} outages, {resends} sent again after 0x10 ({}), unacknowledged re-sends: {}",
         summary["verdict"],

@@ -67,15 +67,6 @@ fn run_until(broker: &Mosquitto, flags: &[&str], after: usize) -> support::Spawn
     run
 }
 
-/// The JSON events of `kind` in the run's stdout.
-fn events(run: &Run, kind: &str) -> Vec<Value> {
-    run.stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|event| event["event"] == kind)
-        .collect()
-}
-
 /// Messages that went missing although the restarted broker acknowledged them with a plain
 /// success: none should. A message is lost in a crash only if the old broker had it; one the new
 /// broker took while no member was subscribed says so (PUBACK 0x10). Anything else would mean the
@@ -134,7 +125,7 @@ fn broker_restart_mid_run_ends_in_an_honest_report() {
     let run = run.finish(LIMIT);
     // Worth seeing in the test log: how the outage went.
     eprintln!("run ended {:?} after the kill", killed.elapsed());
-    for event in events(&run, "reconnected") {
+    for event in run.events("reconnected") {
         eprintln!("{event}");
     }
 
@@ -183,7 +174,8 @@ fn broker_restart_mid_run_ends_in_an_honest_report() {
     );
 
     // Every client reconnected, and said so in the JSON stream.
-    let reconnected: BTreeSet<String> = events(&run, "reconnected")
+    let reconnected: BTreeSet<String> = run
+        .events("reconnected")
         .iter()
         .map(|event| {
             assert_eq!(event["session_present"], false, "{event}");
@@ -203,9 +195,10 @@ fn broker_restart_mid_run_ends_in_an_honest_report() {
         );
     }
     // Both members hold the subscription again: each subscribed twice.
-    assert_eq!(events(&run, "subscribed").len(), 4, "{run}");
+    assert_eq!(run.events("subscribed").len(), 4, "{run}");
     // The attempts were paced: a handful in half a second, not rumqttc's thousands.
-    let attempts: u64 = events(&run, "reconnected")
+    let attempts: u64 = run
+        .events("reconnected")
         .iter()
         .map(|event| event["attempts"].as_u64().unwrap_or_default())
         .sum();
@@ -258,7 +251,8 @@ fn fast_publisher_sends_again_what_was_not_acknowledged() {
     let expected_code = if summary["verdict"] == "ok" { 0 } else { 3 };
     assert_eq!(run.code, Some(expected_code), "{summary}\n{run}");
     // Each number was confirmed once, though some went out twice.
-    let mut published: Vec<u64> = events(&run, "published")
+    let mut published: Vec<u64> = run
+        .events("published")
         .iter()
         .map(|event| event["seq"].as_u64().expect("seq"))
         .collect();
