@@ -16,9 +16,9 @@ use clap::{ArgAction, Parser};
 use rand::Rng;
 use rumqttc::v5::mqttbytes::QoS;
 
-use crate::connection::Target;
 use crate::failure::Failure;
-use crate::run::Plan;
+use crate::mqtt::Target;
+use crate::run::{Format, Plan};
 use crate::share::SharedFilter;
 use crate::tls::TlsFiles;
 
@@ -255,7 +255,11 @@ impl Args {
             interval: self.interval,
             timeout: self.timeout,
             hold: !self.no_hold,
-            json: self.json,
+            format: if self.json {
+                Format::Json
+            } else {
+                Format::Text
+            },
         })
     }
 

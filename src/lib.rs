@@ -10,65 +10,64 @@
 //!
 //! ## The flow of one run
 //!
-//! 1. parse and check the flags (`cli`), build one TLS config from the certificate files (`tls`);
-//! 2. start N members, each connects and subscribes to the `$share` filter (`subscriber`);
-//! 3. once all are subscribed, a publisher sends numbered messages to the plain topic
-//!    (`publisher`), and holds whenever a member drops out until it is back (`run`);
-//! 4. every receipt flows as an event to one loop that logs and tallies it (`run`, `event`);
-//! 5. when every message is accounted for, members leave, and the report gives the verdict (`report`).
+//! 1. parse and check the flags (`cli.rs`), build one TLS config from the certificate files
+//!    (`tls/`);
+//! 2. start N members, each connects (`mqtt/`) and subscribes to the `$share` filter (`share.rs`,
+//!    `run/member.rs`);
+//! 3. once all are subscribed, a publisher sends numbered messages (`message.rs`) to the plain
+//!    topic (`run/publisher.rs`), and holds whenever a member drops out until it is back;
+//! 4. every receipt flows as an event to one loop that logs and tallies it (`run/`);
+//! 5. when every message is accounted for, members leave, and the report gives the verdict.
 //!
 //! ## Where to start reading
 //!
-//! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then, by idea:
+//! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then the
+//! folders, each with a `mod.rs` that says what it teaches. Arrows point one way: `run/` uses
+//! `mqtt/` and `tls/`, `mqtt/` uses `tls/`'s files only by name, and nothing uses `run/` but
+//! `main.rs` and `cli.rs`.
 //!
-//! * [`cli`]: the flags and their defaults, AWS's underscore spellings (`--ca_file`), and the
+//! * `cli.rs`: the flags and their defaults, AWS's underscore spellings (`--ca_file`), and the
 //!   checks that end a bad run with exit 2 before any network;
-//! * [`share`]: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
-//! * [`tls`]: certificate, key and CA into a `rustls::ClientConfig`; ALPN on port 443;
-//!   * [`cert_file`]: `--cert` and `--ca_file`, and the device certificate's validity dates;
-//!   * [`key_file`]: `--key` in its three forms, and decrypting an encrypted one;
-//!   * [`input_file`]: PEM or DER, and what a file holds when it is not what the flag wants;
-//! * [`connection`]: rumqttc's client/event-loop split, CONNACK, one `Link` state (up, down,
-//!   draining), reconnecting with backoff (and what rumqttc drops when it reconnects), keep-alive
-//!   on a dead path, kept sessions, clean DISCONNECT; `connection/diagnosis.rs` puts each
-//!   connection error in words and decides whether another attempt could help;
-//! * [`subscriber`]: one group member: SUBSCRIBE, check the SUBACK code, receive, subscribe again
-//!   after a reconnect, leave cleanly;
-//! * [`publisher`]: numbered messages, pipelined, held while the group is incomplete, and what was
-//!   not acknowledged (or went to nobody) sent again; `publisher/ack_tracker.rs` matches each
-//!   PUBACK to its number across packet-id reuse and reconnects;
-//! * [`receipts`]: what the group has received, so the publisher does not send again what a
-//!   member already has (a PUBACK lost in a crash is not a message lost);
-//! * [`message`]: the payload and the MQTT 5 user properties that tell our messages from others';
-//! * [`run`]: the tasks, the one channel they report through, who is in the group, the run's
-//!   `Phase` and the gate that holds the publisher while a member is away;
-//! * [`event`]: what the tasks report (connected, subscribed, received, …), printed as log lines
-//!   or, with `--json`, as NDJSON;
-//! * [`report`]: missing and duplicated messages, the per-member table, the `--json` summary;
-//! * [`failure`] and [`shutdown`]: exit codes, Ctrl-C;
-//! * [`pki`] and `demo`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
-//!   `demo_unavailable.rs` is the stand-in compiled without the `demo` feature.
+//! * `share.rs`: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
+//! * `message.rs`: the payload and the MQTT 5 user properties that tell our messages from
+//!   others', and the helpers that keep message numbers (1, 2, 3, …) in one place;
+//! * `tls/`: certificate, key and CA into a `rustls::ClientConfig`; PEM or DER; encrypted keys;
+//!   ALPN on port 443;
+//! * `mqtt/`: rumqttc's client/event-loop split, CONNACK, a `Connection` that reconnects with
+//!   backoff through a broker restart or a network cut, every reason code in words
+//!   (`reason_codes.rs`), and every connection error in words (`diagnosis.rs`);
+//! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
+//!   events they report, the tally, and the report: the sample's own logic;
+//! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
+//! * `failure.rs` and `shutdown.rs`: exit codes, Ctrl-C;
+//! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
+//!
+//! The modules are private: the items below are what `main.rs`, the examples and the tests use.
 
-pub mod cert_file;
-pub mod cli;
-pub mod connection;
-pub mod event;
-pub mod failure;
-pub mod input_file;
-pub mod key_file;
-pub mod message;
-pub mod pki;
-pub mod publisher;
-pub mod receipts;
-pub mod report;
-pub mod run;
-pub mod share;
-pub mod shutdown;
-pub mod subscriber;
-pub mod tls;
+mod cli;
+mod error_text;
+mod failure;
+mod message;
+mod mqtt;
+mod run;
+mod share;
+mod shutdown;
+mod tls;
 
 #[cfg(feature = "demo")]
-pub mod demo;
+mod demo;
 #[cfg(not(feature = "demo"))]
-#[path = "demo_unavailable.rs"]
-pub mod demo;
+#[path = "demo/unavailable.rs"]
+mod demo;
+
+pub use cli::Args;
+#[cfg(feature = "demo")]
+pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
+pub use failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};
+pub use mqtt::{connect, disconnect, Broker};
+pub use run::{run, Ending, Format, Outcome, Summary, Verdict};
+pub use shutdown::signalled;
+pub use tls::{client_config, TlsFiles, PASSPHRASE_ENV};
+
+/// `--demo`: start the embedded broker and its certificates (`demo/`).
+pub use demo::start as start_demo;

@@ -10,12 +10,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use mqtt5_shared_subscription::cli::Args;
-use mqtt5_shared_subscription::connection::Broker;
-use mqtt5_shared_subscription::failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};
-use mqtt5_shared_subscription::report::Verdict;
-use mqtt5_shared_subscription::run::{Ending, Outcome};
-use mqtt5_shared_subscription::{demo, event, run, shutdown, tls};
+use mqtt5_shared_subscription::{
+    client_config, run, signalled, start_demo, Args, Broker, Ending, Failure, Outcome, Verdict,
+    EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -46,7 +44,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
 
     // 2. Where is the broker? With --demo, we start one in this process first.
     let demo = if args.demo {
-        Some(demo::start(args.keep_running.as_deref()).await?)
+        Some(start_demo(args.keep_running.as_deref()).await?)
     } else {
         None
     };
@@ -57,7 +55,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
 
     // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
     let broker = Broker {
-        tls: tls::client_config(&target.files, target.port)?,
+        tls: client_config(&target.files, target.port)?,
         host: target.host,
         port: target.port,
         timeout: plan.timeout,
@@ -66,17 +64,13 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
     };
 
     // 4. Members join the group, the publisher publishes, the tally counts.
-    let (json, filter) = (plan.json, plan.filter.clone());
-    let outcome = run::run(broker, plan, shutdown::signalled()).await;
+    let (format, filter) = (plan.format, plan.filter.clone());
+    let outcome = run(broker, plan, signalled()).await;
 
     // 5. The report (in every ending once the publisher started: what got through is never
     //    lost), and an exit code that says whether every message arrived exactly once.
     if let Ok(outcome) = &outcome {
-        if json {
-            event::print_json_line(&outcome.summary);
-        } else {
-            event::print_stdout(&outcome.summary.render());
-        }
+        format.summary(&outcome.summary);
     }
     if let Some(demo) = demo {
         // --keep-running keeps the broker up only after a run that finished on its own.

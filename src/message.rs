@@ -13,6 +13,10 @@
 //!
 //! A received message counts for this run only if its `run-id` matches; everything else is
 //! *foreign*, counted separately, and never confused with ours.
+//!
+//! Message numbers start at 1, as people count. Two small helpers keep that in one place:
+//! [`PerMessage`] holds one value per number (the tally, the publisher's acknowledgements, the
+//! group's receipts), and [`compact_list`] writes a list of numbers for a log line or the report.
 
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 
@@ -67,6 +71,78 @@ pub fn identify(publish: &Publish, run_id: &str) -> Origin {
         },
         _ => Origin::Foreign,
     }
+}
+
+/// One `T` per message number `1..=count`. Numbers start at 1 and vectors at 0: this is the one
+/// place that knows, so no caller writes `seq - 1`.
+pub struct PerMessage<T>(Vec<T>);
+
+impl<T> PerMessage<T> {
+    /// `count` values, each made by `make`.
+    pub fn new(count: u32, make: impl FnMut() -> T) -> PerMessage<T> {
+        PerMessage(std::iter::repeat_with(make).take(count as usize).collect())
+    }
+
+    /// Message `seq`'s value; `None` for a number outside `1..=count`.
+    pub fn get(&self, seq: u32) -> Option<&T> {
+        self.0.get(Self::index(seq)?)
+    }
+
+    pub fn get_mut(&mut self, seq: u32) -> Option<&mut T> {
+        self.0.get_mut(Self::index(seq)?)
+    }
+
+    /// `(seq, value)` for every message, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        (1..).zip(&self.0)
+    }
+
+    /// The message numbers whose value passes `keep`, in order.
+    pub fn numbers_where(&self, mut keep: impl FnMut(&T) -> bool) -> Vec<u32> {
+        self.iter()
+            .filter(|(_, value)| keep(value))
+            .map(|(seq, _)| seq)
+            .collect()
+    }
+
+    /// How many messages' values pass `keep`.
+    pub fn count_where(&self, mut keep: impl FnMut(&T) -> bool) -> u32 {
+        self.0.iter().filter(|value| keep(value)).count() as u32
+    }
+
+    /// How many messages there are: `count`.
+    pub fn len(&self) -> u32 {
+        self.0.len() as u32
+    }
+
+    fn index(seq: u32) -> Option<usize> {
+        (seq as usize).checked_sub(1)
+    }
+}
+
+/// `1 2 3 5 7 8 9` → `1-3 5 7-9`, cut after `limit` runs with a count of what was left out.
+pub fn compact_list(seqs: &[u32], limit: usize) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &seq in seqs {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == seq => *end = seq,
+            _ => runs.push((seq, seq)),
+        }
+    }
+    let mut parts: Vec<String> = runs
+        .iter()
+        .take(limit)
+        .map(|&(start, end)| match end - start {
+            0 => start.to_string(),
+            1 => format!("{start} {end}"),
+            _ => format!("{start}-{end}"),
+        })
+        .collect();
+    if runs.len() > limit {
+        let rest: u32 = runs[limit..].iter().map(|(s, e)| e - s + 1).sum();
+        parts.push(format!("… (+{rest} more)"));
+    }
+    parts.join(" ")
 }
 
 #[cfg(test)]
@@ -166,5 +242,12 @@ mod tests {
                 prop_assert!(payload.ends_with(&number));
             }
         }
+    }
+
+    #[test]
+    fn compacts_runs_of_numbers() {
+        assert_eq!(compact_list(&[1, 2, 3, 5, 7, 8], 10), "1-3 5 7 8");
+        assert_eq!(compact_list(&[1, 3, 5, 7], 2), "1 3 … (+2 more)");
+        assert_eq!(compact_list(&[], 2), "");
     }
 }

@@ -14,8 +14,8 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mqtt5_shared_subscription::key_file::PASSPHRASE_ENV;
 use mqtt5_shared_subscription::pki::{self, Pki, PkiFiles};
+use mqtt5_shared_subscription::PASSPHRASE_ENV;
 use pkcs8::pkcs5::pbes2;
 use support::{
     assert_one_line_error, client_identity, free_port, run_command, tool_command, KeyForm, Run,

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt5_shared_subscription::demo::{DemoBroker, MAX_PACKET_SIZE};
 use mqtt5_shared_subscription::pki::{Identity, Pki};
+use mqtt5_shared_subscription::{DemoBroker, MAX_PACKET_SIZE};
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::{Error as DecodeError, QoS};
 use rumqttc::v5::{
@@ -40,7 +40,7 @@ async fn shared_subscriber_with_demo_ca_certificate_gets_every_message_once() ->
     };
     let (member, mut member_events, connack) =
         connect(&broker, "member-1", pki.ca_pem(), Some(&member_identity)).await?;
-    // The settings demo.rs chose reach the wire: a legal Maximum Packet Size and AWS IoT's QoS limit.
+    // The settings demo/broker.rs chose reach the wire: a legal Maximum Packet Size and AWS IoT's QoS limit.
     let properties = connack
         .properties
         .ok_or_else(|| anyhow::anyhow!("CONNACK without properties"))?;

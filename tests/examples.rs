@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mqtt5_shared_subscription::demo::DemoBroker;
 use mqtt5_shared_subscription::pki::Pki;
+use mqtt5_shared_subscription::DemoBroker;
 
 /// target/debug/examples/<name>, next to this test's own executable in target/debug/deps.
 fn example(name: &str) -> PathBuf {

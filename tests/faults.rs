@@ -13,9 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt5_shared_subscription::connection::{self, Broker};
 use mqtt5_shared_subscription::pki::{self, Pki};
-use mqtt5_shared_subscription::tls::{self, TlsFiles};
+use mqtt5_shared_subscription::{client_config, connect, Broker, TlsFiles};
 use support::{
     assert_one_line_error, mosquitto_or_skip, run_tool, spawn_tool, with, Mosquitto, Run, Setup,
 };
@@ -292,7 +291,7 @@ fn a_second_client_with_a_members_id_makes_the_connection_flap() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let target = broker_of(&broker.files, broker.port);
     let twin = runtime.spawn(async move {
-        let (_client, mut eventloop, _) = connection::connect(&target, "t-twin-subscriber-1")
+        let (_client, mut eventloop, _) = connect(&target, "t-twin-subscriber-1")
             .await
             .expect("the twin connects");
         loop {
@@ -364,7 +363,7 @@ fn broker_of(files: &pki::PkiFiles, port: u16) -> Broker {
     Broker::new(
         "127.0.0.1",
         port,
-        tls::client_config(&tls_files, port).expect("tls"),
+        client_config(&tls_files, port).expect("tls"),
         Duration::from_secs(5),
     )
 }

@@ -355,8 +355,7 @@ mod stranger {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use mqtt5_shared_subscription::connection::{self, Broker};
-    use mqtt5_shared_subscription::tls::{self, TlsFiles};
+    use mqtt5_shared_subscription::{client_config, connect, Broker, TlsFiles};
     use rumqttc::v5::mqttbytes::v5::Packet;
     use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::Event;
@@ -372,10 +371,10 @@ mod stranger {
         let target = Broker::new(
             "127.0.0.1",
             broker.port,
-            tls::client_config(&files, broker.port).expect("tls"),
+            client_config(&files, broker.port).expect("tls"),
             Duration::from_secs(10),
         );
-        let (client, mut eventloop, _) = connection::connect(&target, "stranger")
+        let (client, mut eventloop, _) = connect(&target, "stranger")
             .await
             .expect("stranger connects");
         client

@@ -15,34 +15,32 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::message::PerMessage;
+
 /// One flag per message number `1..=count`.
 pub struct Receipts {
-    received: Vec<AtomicBool>,
+    received: PerMessage<AtomicBool>,
 }
 
 impl Receipts {
     pub fn new(count: u32) -> Receipts {
         Receipts {
-            received: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            received: PerMessage::new(count, || AtomicBool::new(false)),
         }
     }
 
     /// A member received message `seq`. Numbers outside `1..=count` are ignored.
     pub fn mark(&self, seq: u32) {
-        if let Some(flag) = self.flag(seq) {
+        if let Some(flag) = self.received.get(seq) {
             flag.store(true, Ordering::Relaxed);
         }
     }
 
     /// True once some member of this run received message `seq`.
     pub fn has(&self, seq: u32) -> bool {
-        self.flag(seq)
+        self.received
+            .get(seq)
             .is_some_and(|flag| flag.load(Ordering::Relaxed))
-    }
-
-    fn flag(&self, seq: u32) -> Option<&AtomicBool> {
-        let slot = (seq as usize).checked_sub(1)?;
-        self.received.get(slot)
     }
 }
 

@@ -9,13 +9,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, DisconnectReasonCode};
 use rumqttc::v5::mqttbytes::Error as MqttError;
 use rumqttc::v5::{ConnectionError, StateError};
 use rumqttc::TlsError;
 use rustls::{AlertDescription, CertificateError};
 
-use super::Broker;
+use super::{reason_codes, Broker};
+use crate::error_text;
 
 /// A rumqttc error in words, and whether trying again may help.
 pub(super) struct Diagnosis {
@@ -70,11 +70,11 @@ pub(super) fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str
     }
     match error {
         ConnectionError::ConnectionRefused(code) => {
-            let (words, fix, retry) = connack_code_in_words(*code);
+            let meaning = reason_codes::connack(*code);
             Diagnosis::new(
-                format!("the broker at {at} refused the connection: {words}"),
-                fix,
-                retry,
+                format!("the broker at {at} refused the connection: {}", meaning.what),
+                meaning.fix,
+                meaning.retry,
             )
             .about(client_id)
         }
@@ -86,11 +86,11 @@ pub(super) fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str
                 .as_deref()
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default();
-            let (words, fix, retry) = disconnect_code_in_words(*reason_code, client_id);
+            let meaning = reason_codes::disconnect(*reason_code, client_id);
             Diagnosis::new(
-                format!("the broker at {at} disconnected us: {words}{why}"),
-                fix,
-                retry,
+                format!("the broker at {at} disconnected us: {}{why}", meaning.what),
+                meaning.fix,
+                meaning.retry,
             )
             .about(client_id)
         }
@@ -183,10 +183,8 @@ fn diagnose_io(io: &std::io::Error, broker: &Broker, at: &str, in_handshake: boo
             "check --endpoint and --port (AWS IoT: 8883, or 443), and that the broker runs",
             true,
         ),
-        // std has no `ErrorKind` for a DNS failure: a getaddrinfo error comes back as an
-        // uncategorized error whose message starts "failed to lookup address information", so the
-        // text is all we can match on.
-        _ if io.to_string().contains("failed to lookup address") => Diagnosis::new(
+        // std has no `ErrorKind` for a DNS failure: only its text tells.
+        _ if error_text::is_dns_failure(io) => Diagnosis::new(
             format!("cannot resolve --endpoint '{}' ({io})", broker.host),
             "check the name (AWS IoT: `aws iot describe-endpoint --endpoint-type iot:Data-ATS`)",
             true,
@@ -241,7 +239,7 @@ fn diagnose_tls(error: &rustls::Error, broker: &Broker, at: &str) -> Diagnosis {
                     broker.host,
                     presented
                         .iter()
-                        .map(|name| name_in_words(name))
+                        .map(|name| error_text::presented_name(name))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -300,15 +298,6 @@ fn diagnose_tls(error: &rustls::Error, broker: &Broker, at: &str) -> Diagnosis {
     Diagnosis::new(what, fix, false)
 }
 
-/// rustls lists a certificate's names as `DnsName("example.com")` or `IpAddress(..)`: keep the
-/// name.
-fn name_in_words(name: &str) -> &str {
-    match (name.find("(\""), name.rfind("\")")) {
-        (Some(start), Some(end)) if start + 2 <= end => &name[start + 2..end],
-        _ => name,
-    }
-}
-
 /// "has expired (on <date>)" or "is not valid before <date>", with dates when rustls gives them.
 fn validity_in_words(error: &CertificateError) -> String {
     let date = |t: &rustls::pki_types::UnixTime| {
@@ -323,153 +312,5 @@ fn validity_in_words(error: &CertificateError) -> String {
         }
         CertificateError::NotValidYet => "is not valid yet".to_owned(),
         _ => "has expired".to_owned(),
-    }
-}
-
-/// CONNACK reason codes in words (MQTT 5 §3.2.2.2): what, fix, and whether a retry may help.
-fn connack_code_in_words(code: ConnectReturnCode) -> (String, &'static str, bool) {
-    let (what, fix, retry) = match code {
-        ConnectReturnCode::NotAuthorized => (
-            "not authorized (0x87)",
-            "the broker must let this certificate connect with this client id (AWS IoT: the certificate's policy needs iot:Connect on client/<--client_id>-*)",
-            false,
-        ),
-        ConnectReturnCode::BadUserNamePassword => (
-            "bad user name or password (0x86)",
-            "the sample signs in with its client certificate only: configure the broker to take the identity from the certificate (mosquitto: use_identity_as_username true)",
-            false,
-        ),
-        ConnectReturnCode::ClientIdentifierNotValid => (
-            "client identifier not valid (0x85)",
-            "choose another --client_id (short; letters, digits and '-')",
-            false,
-        ),
-        ConnectReturnCode::Banned => ("this client is banned (0x8A)", "ask the broker's operator", false),
-        ConnectReturnCode::BadAuthenticationMethod => (
-            "bad authentication method (0x8C)",
-            "the broker wants another way to sign in than a client certificate",
-            false,
-        ),
-        ConnectReturnCode::ServerUnavailable
-        | ConnectReturnCode::ServiceUnavailable
-        | ConnectReturnCode::ServerBusy => (
-            "the server is unavailable or busy (0x88/0x89)",
-            "try again later",
-            true,
-        ),
-        ConnectReturnCode::ConnectionRateExceeded => (
-            "connection rate exceeded (0x9F)",
-            "fewer --subscribers, or try again later",
-            true,
-        ),
-        ConnectReturnCode::QuotaExceeded => (
-            "quota exceeded (0x97): too many connections",
-            "fewer --subscribers, or raise the account's limits",
-            false,
-        ),
-        ConnectReturnCode::UseAnotherServer | ConnectReturnCode::ServerMoved => (
-            "the broker redirects to another server (0x9C/0x9D)",
-            "check --endpoint",
-            false,
-        ),
-        ConnectReturnCode::UnsupportedProtocolVersion
-        | ConnectReturnCode::RefusedProtocolVersion => (
-            "unsupported protocol version (0x84)",
-            "this sample needs an MQTT 5 broker",
-            false,
-        ),
-        other => return (format!("{other:?}"), "check the broker's log", false),
-    };
-    (what.to_owned(), fix, retry)
-}
-
-/// DISCONNECT reason codes in words (MQTT 5 §3.14.2.1): what, fix, and whether a retry may help.
-fn disconnect_code_in_words(code: DisconnectReasonCode, client_id: &str) -> (String, String, bool) {
-    let (what, fix, retry) = match code {
-        // Never retried: the other client would be kicked out in turn, and the two would take the
-        // id from each other forever.
-        DisconnectReasonCode::SessionTakenOver => {
-            let fix = format!(
-                "another client connected as '{client_id}': make --client_id unique (a run uses <--client_id>-publisher and <--client_id>-subscriber-N)"
-            );
-            return (
-                "session taken over (0x8E)".to_owned(),
-                fix,
-                false,
-            );
-        }
-        DisconnectReasonCode::NotAuthorized => (
-            "not authorized (0x87)",
-            "the broker's authorization (AWS IoT: the certificate's policy) must allow iot:Publish and iot:Receive on topic/<--topic> and iot:Subscribe on topicfilter/$share/<group>/<topic>",
-            false,
-        ),
-        DisconnectReasonCode::TopicFilterInvalid => (
-            "topic filter invalid (0x8F)",
-            "check --group_identifier and --topic",
-            false,
-        ),
-        DisconnectReasonCode::TopicNameInvalid => ("topic name invalid (0x90)", "check --topic", false),
-        DisconnectReasonCode::SharedSubscriptionNotSupported => (
-            "shared subscriptions not supported (0x9E)",
-            "this sample needs a broker with MQTT 5 shared subscriptions",
-            false,
-        ),
-        DisconnectReasonCode::ProtocolError | DisconnectReasonCode::MalformedPacket => (
-            "protocol error (0x81/0x82)",
-            "check --group_identifier and --topic; otherwise please report it with --verbosity debug output",
-            false,
-        ),
-        DisconnectReasonCode::PacketTooLarge => ("packet too large (0x95)", "use a shorter --message", false),
-        DisconnectReasonCode::QuotaExceeded | DisconnectReasonCode::MessageRateTooHigh => (
-            "quota or message rate exceeded (0x96/0x97)",
-            "slow down with --interval",
-            false,
-        ),
-        DisconnectReasonCode::AdministrativeAction => (
-            "disconnected by an administrator (0x98)",
-            "ask the broker's operator",
-            false,
-        ),
-        DisconnectReasonCode::UseAnotherServer | DisconnectReasonCode::ServerMoved => (
-            "the broker redirects to another server (0x9C/0x9D)",
-            "check --endpoint",
-            false,
-        ),
-        // The broker goes away or pushes back for a while: worth waiting for.
-        DisconnectReasonCode::ServerShuttingDown => (
-            "the server is shutting down (0x8B)",
-            "wait for it to come back, or raise --timeout",
-            true,
-        ),
-        DisconnectReasonCode::ServerBusy | DisconnectReasonCode::ConnectionRateExceeded => {
-            ("the server is busy (0x89/0x9F)", "try again later", true)
-        }
-        DisconnectReasonCode::KeepAliveTimeout | DisconnectReasonCode::MaximumConnectTime => (
-            "the connection timed out (0x8D/0xA0)",
-            "check the network path to the broker",
-            true,
-        ),
-        other => {
-            let what = format!("{other:?} (0x{:02X})", other as u8);
-            return (what, "check the broker's log".to_owned(), false);
-        }
-    };
-    (what.to_owned(), fix.to_owned(), retry)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_names_lose_their_wrapping() {
-        assert_eq!(
-            name_in_words(r#"DnsName("broker.example.com")"#),
-            "broker.example.com"
-        );
-        assert_eq!(
-            name_in_words("IpAddress(127.0.0.1)"),
-            "IpAddress(127.0.0.1)"
-        );
     }
 }

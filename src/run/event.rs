@@ -1,23 +1,28 @@
 //! What happened during a run, as a stream of events.
 //!
 //! Members and the publisher run as separate tokio tasks. Instead of sharing a table behind a
-//! mutex, each task *sends* an [`Event`] down one channel; a single loop in `run.rs` receives them,
-//! logs each one, and adds it to the tally. One owner of the tally, no locks, and the order of
-//! events in the log is the order the tally saw them.
+//! mutex, each task *sends* a [`RunEvent`] down one channel, through its [`Reporter`]; a single
+//! loop in `run/mod.rs` receives them, shows each one (`output.rs`), and adds it to the tally.
+//! One owner of the tally, no locks, and the order of events in the log is the order the tally
+//! saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
 //! `connected`, `subscribed`, `published`, `resending`, `received`, `connection_lost`, `reconnected`,
-//! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`
-//! from `report.rs`. Without it, events are log lines on stderr and stdout gets only the report.
+//! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
+//! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
 use serde::Serialize;
+use tokio::sync::mpsc;
 
-use crate::connection::Reconnected;
+use crate::mqtt::{Polled, Reconnected};
 
 /// One thing that happened; the JSON form is `{"event":"<kind>", ...fields}`.
+///
+/// Named `RunEvent` to keep it apart from rumqttc's `Event` (a packet in or out), which the
+/// members and the publisher handle too.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub enum RunEvent {
     /// A client got a successful CONNACK.
     Connected {
         client_id: String,
@@ -34,12 +39,16 @@ pub enum Event {
     Published {
         seq: u32,
         /// The PUBACK said "no matching subscribers" (0x10): the broker accepted the message while
-        /// no member was subscribed, so it went to nobody. Only in the JSON when true.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        no_matching_subscribers: bool,
+        /// no member was subscribed, so it went to nobody. Only in the JSON when true, under the
+        /// reason code's own name; the summary lists such messages as `unrouted`.
+        #[serde(
+            rename = "no_matching_subscribers",
+            skip_serializing_if = "std::ops::Not::not"
+        )]
+        unrouted: bool,
     },
     /// The broker routed message `seq` to nobody (PUBACK 0x10) and the publisher sends it again
-    /// once every member is back (see `run.rs`, "the group comes first"): not lost yet, and not
+    /// once every member is back (see `run/mod.rs`, "the group comes first"): not lost yet, and not
     /// `published` yet either, so that each number is `published` exactly once.
     Resending { seq: u32 },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
@@ -54,13 +63,13 @@ pub enum Event {
         /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
         dup: bool,
     },
-    /// A client's connection broke (see `connection.rs`); it is reconnecting.
+    /// A client's connection broke (see `mqtt/link.rs`); it is reconnecting.
     ConnectionLost {
         client_id: String,
         /// Why, in words.
         reason: String,
     },
-    /// A client's connection broke and came back (see `connection.rs`). Unless `session_present`,
+    /// A client's connection broke and came back (see `mqtt/link.rs`). Unless `session_present`,
     /// the broker started a new session: a member subscribes again; the publisher re-sends what
     /// was not yet PUBACKed either way.
     Reconnected {
@@ -72,7 +81,7 @@ pub enum Event {
         session_present: bool,
     },
     /// A member dropped out of the group: the publisher sends nothing until every member is back
-    /// and subscribed, or `--timeout` passes (`run.rs`).
+    /// and subscribed, or `--timeout` passes (`run/mod.rs`).
     Holding {
         /// Members not connected and subscribed right now.
         waiting_for: Vec<String>,
@@ -87,26 +96,12 @@ pub enum Event {
     },
 }
 
-impl Event {
-    /// The event for `client_id`'s reconnect.
-    pub fn reconnected(client_id: &str, reconnected: &Reconnected) -> Event {
-        Event::Reconnected {
-            client_id: client_id.to_owned(),
-            attempts: reconnected.attempts,
-            downtime_ms: reconnected.downtime.as_millis() as u64,
-            session_present: reconnected.session_present,
-        }
-    }
-
-    /// Shows the event: a JSON line on stdout, or a log line on stderr.
-    pub fn emit(&self, json: bool) {
-        if json {
-            print_json_line(self);
-            return;
-        }
+impl RunEvent {
+    /// The event as a log line on stderr (without `--json`).
+    pub fn log(&self) {
         match self {
-            Event::Connected { client_id, .. } => tracing::info!("[{client_id}] connected"),
-            Event::Reconnected {
+            RunEvent::Connected { client_id, .. } => tracing::info!("[{client_id}] connected"),
+            RunEvent::Reconnected {
                 client_id,
                 attempts,
                 downtime_ms,
@@ -115,40 +110,40 @@ impl Event {
                 "[{client_id}] reconnected after {} ({attempts} attempts, session_present={session_present})",
                 humantime::format_duration(std::time::Duration::from_millis(*downtime_ms))
             ),
-            Event::Subscribed {
+            RunEvent::Subscribed {
                 client_id, filter, ..
             } => tracing::info!("[{client_id}] subscribed to {filter}"),
-            Event::Resending { seq } => tracing::info!(
+            RunEvent::Resending { seq } => tracing::info!(
                 "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
             ),
-            Event::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
-            Event::Unacknowledged { seqs } => tracing::warn!(
+            RunEvent::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
+            RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",
                 seqs.len()
             ),
-            // `connection.rs` already logged it, with the reason.
-            Event::ConnectionLost { .. } => {}
-            Event::Holding { waiting_for } => tracing::warn!(
+            // `mqtt/link.rs` already logged it, with the reason.
+            RunEvent::ConnectionLost { .. } => {}
+            RunEvent::Holding { waiting_for } => tracing::warn!(
                 "{} left the group: holding the publisher until every member is back and subscribed (at most --timeout)",
                 waiting_for.join(", ")
             ),
-            Event::Resumed { held_ms, without } if without.is_empty() => tracing::info!(
+            RunEvent::Resumed { held_ms, without } if without.is_empty() => tracing::info!(
                 "the group is complete again: publishing on after holding {}",
                 humantime::format_duration(std::time::Duration::from_millis(*held_ms))
             ),
-            Event::Resumed { held_ms, without } => tracing::warn!(
+            RunEvent::Resumed { held_ms, without } => tracing::warn!(
                 "held for {} (--timeout) and {} still not back: publishing on without them",
                 humantime::format_duration(std::time::Duration::from_millis(*held_ms)),
                 without.join(", ")
             ),
-            Event::Received {
+            RunEvent::Received {
                 client_id,
                 seq: Some(seq),
                 topic,
                 payload,
                 ..
             } => tracing::info!("[{client_id}] received #{seq} on {topic}: {payload:?}"),
-            Event::Received {
+            RunEvent::Received {
                 client_id,
                 seq: None,
                 topic,
@@ -171,29 +166,54 @@ fn shortened(payload: &str) -> String {
     }
 }
 
-/// Prints `value` as one line of JSON on stdout.
-pub fn print_json_line(value: &impl Serialize) {
-    match serde_json::to_string(value) {
-        Ok(line) => print_stdout(&format!("{line}\n")),
-        // Our types always serialize; if that ever changes, say so instead of losing the event.
-        Err(error) => tracing::error!("cannot serialize an event to JSON: {error}"),
-    }
+/// A task's handle on the run's one channel. Every event it sends is about its own client.
+#[derive(Clone)]
+pub struct Reporter {
+    client_id: String,
+    events: mpsc::UnboundedSender<RunEvent>,
 }
 
-/// Writes `text` to stdout as it is.
-///
-/// `println!` panics when stdout is closed, and Rust programs ignore SIGPIPE, so
-/// `... --json | head -1` would end in a panic. A reader that went away is not our error: drop
-/// the output, and let the exit code still tell how the run went.
-pub fn print_stdout(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if let Err(error) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            tracing::error!("cannot write to stdout: {error}");
+impl Reporter {
+    pub fn new(client_id: &str, events: mpsc::UnboundedSender<RunEvent>) -> Reporter {
+        Reporter {
+            client_id: client_id.to_owned(),
+            events,
+        }
+    }
+
+    /// Sends `event` to the run's loop. If the loop is gone, the run is over anyway.
+    pub fn send(&self, event: RunEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// The first CONNACK.
+    pub fn connected(&self, session_present: bool) {
+        self.send(RunEvent::Connected {
+            client_id: self.client_id.clone(),
+            session_present,
+        });
+    }
+
+    /// A break or a reconnect is the run's business too: it holds the publisher while a member
+    /// is away, and counts the outages. Call it with everything a connection polled; packets
+    /// are the task's own business and are not sent.
+    pub fn link_news(&self, polled: &Polled) {
+        match polled {
+            Polled::Event(_) => {}
+            Polled::Lost(reason) => self.send(RunEvent::ConnectionLost {
+                client_id: self.client_id.clone(),
+                reason: reason.clone(),
+            }),
+            Polled::Reconnected(reconnected) => self.send(self.reconnected(reconnected)),
+        }
+    }
+
+    fn reconnected(&self, reconnected: &Reconnected) -> RunEvent {
+        RunEvent::Reconnected {
+            client_id: self.client_id.clone(),
+            attempts: reconnected.attempts,
+            downtime_ms: reconnected.downtime.as_millis() as u64,
+            session_present: reconnected.session_present,
         }
     }
 }

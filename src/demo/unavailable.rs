@@ -1,4 +1,4 @@
-//! Stand-in for `demo.rs` in a build without the `demo` feature (`--no-default-features`).
+//! Stand-in for `demo/` in a build without the `demo` feature (`--no-default-features`).
 //!
 //! The lean binary still understands `--demo`, so it can say how to get it instead of failing
 //! with an unknown-flag error.
@@ -6,8 +6,8 @@
 use std::convert::Infallible;
 use std::path::Path;
 
-use crate::connection::Target;
 use crate::failure::Failure;
+use crate::mqtt::Target;
 use crate::share::SharedFilter;
 
 /// Never constructed: without the feature there is no demo broker.

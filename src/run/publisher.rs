@@ -33,7 +33,7 @@
 //! A message published while a member is away goes to the members that are left, and while none
 //! is left, to nobody: the broker answers PUBACK 0x10, "no matching subscribers", and drops it. So
 //! the publisher follows a *gate* that the run opens only while every member is connected and
-//! subscribed (`run.rs`): the feeder queues nothing, new or re-sent, while it is closed. A message
+//! subscribed (`run/mod.rs`): the feeder queues nothing, new or re-sent, while it is closed. A message
 //! that still went to nobody (it was on its way when a member dropped) is sent again once the gate
 //! opens, at most [`MAX_RESENDS`] times. `--no-hold` leaves the gate open and sends nothing again,
 //! to show what the broker does on its own.
@@ -42,22 +42,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
-use rumqttc::v5::mqttbytes::v5::PubAckReason;
+use anyhow::anyhow;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::AsyncClient;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{Broker, Connection, Polled};
-use crate::event::Event;
-use crate::message;
-use crate::receipts::Receipts;
-use crate::report::compact_list;
-
-mod ack_tracker;
-use ack_tracker::{AckTracker, Confirmed};
+use super::ack_tracker::{AckTracker, Confirmed};
+use super::event::{Reporter, RunEvent};
+use super::receipts::Receipts;
+use crate::message::{self, compact_list};
+use crate::mqtt::reason_codes::{self, Accepted};
+use crate::mqtt::{Broker, Connection, Polled};
 
 /// How often one message answered "no matching subscribers" (PUBACK 0x10) is sent again. Each
 /// re-send waits for the whole group, so more than one is needed only when a member drops again
@@ -84,25 +81,22 @@ pub struct Publication {
 }
 
 /// Publishes every message, waits for the broker to take each one, and disconnects.
-/// Stops early, without error, when `stop` is cancelled.
+/// Stops early, without error, when `finish` is cancelled.
 ///
 /// `gate` is true while the run lets it publish (every member is subscribed); see the module doc.
 pub async fn run(
     broker: Broker,
     publication: Publication,
-    events: mpsc::UnboundedSender<Event>,
+    reporter: Reporter,
     gate: watch::Receiver<bool>,
-    stop: CancellationToken,
+    finish: CancellationToken,
 ) -> anyhow::Result<()> {
     // Ctrl-C while connecting must not wait out --timeout.
     let (mut connection, connack) = tokio::select! {
-        _ = stop.cancelled() => return Ok(()),
+        _ = finish.cancelled() => return Ok(()),
         opened = Connection::open(&broker, &publication.client_id) => opened?,
     };
-    let _ = events.send(Event::Connected {
-        client_id: publication.client_id.clone(),
-        session_present: connack.session_present,
-    });
+    reporter.connected(connack.session_present);
 
     // The feeder tells the tracker each number it queues (`queued`), and takes numbers to send
     // again (`again`).
@@ -114,23 +108,23 @@ pub async fn run(
         queued_tx,
         again_rx,
         gate.clone(),
-        stop.clone(),
+        finish.clone(),
     ));
     let mut publisher = Publisher {
         broker: &broker,
         publication: &publication,
         acks: AckTracker::new(publication.count, publication.qos, queued_rx),
         again: again_tx,
-        events: &events,
+        reporter: &reporter,
         resends: HashMap::new(),
-        told_about_no_subscribers: false,
+        told_about_unrouted: false,
     };
-    let published = publisher.publish_all(&mut connection, gate, &stop).await;
+    let published = publisher.publish_all(&mut connection, gate, &finish).await;
     feeder.abort();
     // The books must balance in every ending: say what went out and was never acknowledged.
     let unacknowledged = publisher.acks.unacknowledged();
     if !unacknowledged.is_empty() {
-        let _ = events.send(Event::Unacknowledged {
+        reporter.send(RunEvent::Unacknowledged {
             seqs: unacknowledged,
         });
     }
@@ -145,21 +139,21 @@ struct Publisher<'a> {
     acks: AckTracker,
     /// Numbers the feeder must send again.
     again: mpsc::UnboundedSender<Vec<u32>>,
-    events: &'a mpsc::UnboundedSender<Event>,
+    reporter: &'a Reporter,
     /// How often each message was sent again after a PUBACK 0x10.
     resends: HashMap<u32, u32>,
     /// A PUBACK 0x10 that is not sent again is worth one warning, not one per message.
-    told_about_no_subscribers: bool,
+    told_about_unrouted: bool,
 }
 
 impl Publisher<'_> {
-    /// Polls until every message is acknowledged (or `stop`), sending lost messages again after a
-    /// reconnect.
+    /// Polls until every message is acknowledged (or `finish`), sending lost messages again after
+    /// a reconnect.
     async fn publish_all(
         &mut self,
         connection: &mut Connection,
         mut gate: watch::Receiver<bool>,
-        stop: &CancellationToken,
+        finish: &CancellationToken,
     ) -> anyhow::Result<()> {
         let id = &self.publication.client_id;
         // A PUBACK may take up to --timeout; with a slow --interval the next publish may come
@@ -169,8 +163,16 @@ impl Publisher<'_> {
         let mut deadline = Instant::now() + patience;
         let mut gate_open = true;
         while self.acks.acknowledged() < self.publication.count {
+            let acknowledged = self.acks.acknowledged();
+            let silent = || {
+                anyhow!(
+                    "[{id}] no PUBACK within {} (--timeout); {acknowledged} of {} messages acknowledged",
+                    humantime::format_duration(patience),
+                    self.publication.count
+                )
+            };
             let polled = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
+                _ = finish.cancelled() => return Ok(()),
                 changed = gate.changed() => {
                     if changed.is_err() {
                         return Ok(()); // the run is gone
@@ -179,16 +181,9 @@ impl Publisher<'_> {
                     deadline = Instant::now() + patience;
                     continue;
                 }
-                polled = connection.poll_until(if gate_open { deadline } else { far_future() }) => polled?,
+                polled = connection.poll_or(if gate_open { deadline } else { far_future() }, silent) => polled?,
             };
-            let Some(polled) = polled else {
-                bail!(
-                    "[{id}] no PUBACK within {} (--timeout); {} of {} messages acknowledged",
-                    humantime::format_duration(patience),
-                    self.acks.acknowledged(),
-                    self.publication.count
-                );
-            };
+            self.reporter.link_news(&polled);
             match polled {
                 Polled::Event(event) => {
                     let Some(confirmed) = self.acks.confirmed(&event)? else {
@@ -197,15 +192,9 @@ impl Publisher<'_> {
                     deadline = Instant::now() + patience;
                     self.confirmed(confirmed)?;
                 }
-                Polled::Lost(reason) => {
-                    let _ = self.events.send(Event::ConnectionLost {
-                        client_id: id.clone(),
-                        reason,
-                    });
-                }
+                Polled::Lost(_) => {}
                 Polled::Reconnected(reconnected) => {
                     deadline = Instant::now() + patience;
-                    let _ = self.events.send(Event::reconnected(id, &reconnected));
                     let mut resend = self
                         .acks
                         .reconnected(&reconnected, &self.publication.run_id);
@@ -248,9 +237,9 @@ impl Publisher<'_> {
         );
         for seq in delivered {
             if self.acks.delivered_elsewhere(seq) {
-                let _ = self.events.send(Event::Published {
+                self.reporter.send(RunEvent::Published {
                     seq,
-                    no_matching_subscribers: false,
+                    unrouted: false,
                 });
             }
         }
@@ -259,29 +248,33 @@ impl Publisher<'_> {
     /// Judges the PUBACK's reason code, sends a message routed to nobody again, and tells the run.
     fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
         let seq = confirmed.seq;
-        let no_matching_subscribers = check_puback(confirmed.reason, seq, self.publication)?;
-        if no_matching_subscribers && self.publication.careful {
+        let accepted =
+            reason_codes::puback(confirmed.reason, &self.publication.topic).map_err(|refusal| {
+                anyhow!(
+                    "[{}] PUBLISH #{seq} refused: {refusal}",
+                    self.publication.client_id
+                )
+            })?;
+        let unrouted = accepted == Accepted::Unrouted;
+        if unrouted && self.publication.careful {
             let resends = self.resends.entry(seq).or_default();
             if *resends < MAX_RESENDS {
                 *resends += 1;
                 self.acks.will_resend(seq);
                 // The feeder waits for the gate: this goes out once the group is complete.
                 let _ = self.again.send(vec![seq]);
-                let _ = self.events.send(Event::Resending { seq });
+                self.reporter.send(RunEvent::Resending { seq });
                 return Ok(());
             }
         }
-        if no_matching_subscribers && !self.told_about_no_subscribers {
-            self.told_about_no_subscribers = true;
+        if unrouted && !self.told_about_unrouted {
+            self.told_about_unrouted = true;
             tracing::warn!(
                 "[{}] the broker took #{seq} but no member was subscribed (PUBACK 0x10, no matching subscribers): it went to nobody; the report counts all such messages",
                 self.publication.client_id,
             );
         }
-        let _ = self.events.send(Event::Published {
-            seq,
-            no_matching_subscribers,
-        });
+        self.reporter.send(RunEvent::Published { seq, unrouted });
         Ok(())
     }
 }
@@ -297,7 +290,7 @@ async fn feed(
     queued: mpsc::UnboundedSender<u32>,
     mut again: mpsc::UnboundedReceiver<Vec<u32>>,
     mut gate: watch::Receiver<bool>,
-    stop: CancellationToken,
+    finish: CancellationToken,
 ) {
     let mut fresh = 1..=publication.count;
     // `None`: due now. Even a sleep until a moment already past waits for the timer's next tick
@@ -306,7 +299,7 @@ async fn feed(
     loop {
         let seqs: Vec<u32> = tokio::select! {
             biased;
-            _ = stop.cancelled() => return,
+            _ = finish.cancelled() => return,
             resend = again.recv() => match resend {
                 Some(seqs) => seqs,
                 None => return,
@@ -320,7 +313,7 @@ async fn feed(
         for seq in seqs {
             // Hold while a member is away. `wait_for` returns at once when the gate is open.
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = finish.cancelled() => return,
                 open = gate.wait_for(|open| *open) => if open.is_err() { return },
             }
             if queued.send(seq).is_err() {
@@ -351,34 +344,5 @@ fn far_future() -> Instant {
 async fn due(when: Option<Instant>) {
     if let Some(when) = when {
         tokio::time::sleep_until(when).await;
-    }
-}
-
-/// A PUBACK with a failure reason code means the broker refused message `seq`.
-///
-/// Returns true for "no matching subscribers" (0x10), which is not a failure: the broker took the
-/// message, but nobody was subscribed. Our members subscribe before we publish, so this happens
-/// only while the group has no member connected (a broker restart).
-fn check_puback(reason: PubAckReason, seq: u32, publication: &Publication) -> anyhow::Result<bool> {
-    let topic = &publication.topic;
-    match reason {
-        PubAckReason::Success => Ok(false),
-        PubAckReason::NoMatchingSubscribers => Ok(true),
-        PubAckReason::NotAuthorized => bail!(
-            "[{}] PUBLISH #{seq} refused: not authorized (0x87): the IoT policy lacks iot:Publish on topic/{topic}",
-            publication.client_id
-        ),
-        PubAckReason::TopicNameInvalid => bail!(
-            "[{}] PUBLISH #{seq} refused: topic name invalid (0x90): check --topic '{topic}'",
-            publication.client_id
-        ),
-        PubAckReason::QuotaExceeded => bail!(
-            "[{}] PUBLISH #{seq} refused: quota exceeded (0x97); slow down with --interval",
-            publication.client_id
-        ),
-        other => bail!(
-            "[{}] PUBLISH #{seq} refused by the broker: {other:?}",
-            publication.client_id
-        ),
     }
 }

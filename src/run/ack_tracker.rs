@@ -16,12 +16,12 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use anyhow::anyhow;
 use rumqttc::v5::mqttbytes::v5::{Packet, PubAck, PubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::Event as MqttEvent;
+use rumqttc::v5::Event;
 use rumqttc::Outgoing;
 use tokio::sync::mpsc;
 
-use crate::connection::Reconnected;
-use crate::message::{self, Origin};
+use crate::message::{self, Origin, PerMessage};
+use crate::mqtt::Reconnected;
 
 /// What the tracker knows about one message number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +38,14 @@ enum Progress {
 
 /// A PUBACK (or, at QoS 0, a write) that settles one of our messages.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Confirmed {
+pub struct Confirmed {
     pub seq: u32,
     /// The PUBACK's reason code; `Success` at QoS 0.
     pub reason: PubAckReason,
 }
 
 /// Matches packet ids to sequence numbers; see the module doc.
-pub(super) struct AckTracker {
+pub struct AckTracker {
     qos: QoS,
     /// Numbers announced by the feeder, in queue order, that rumqttc has not written yet. Filled
     /// from `announced` whenever it runs dry.
@@ -56,8 +56,8 @@ pub(super) struct AckTracker {
     /// rumqttc holds back a message whose pkid is still in flight ("collision") and writes it
     /// once that pkid is acknowledged; remember which number it carried.
     held_back: Option<(u16, u32)>,
-    /// `progress[seq - 1]`: where message `seq` stands.
-    progress: Vec<Progress>,
+    /// Where each message stands.
+    progress: PerMessage<Progress>,
     /// How many are `Done`.
     acknowledged: u32,
 }
@@ -72,7 +72,7 @@ impl AckTracker {
             announced,
             in_flight: HashMap::new(),
             held_back: None,
-            progress: vec![Progress::NotSent; count as usize],
+            progress: PerMessage::new(count, || Progress::NotSent),
             acknowledged: 0,
         }
     }
@@ -84,13 +84,13 @@ impl AckTracker {
 
     /// Returns the message this event settles, if any. PUBACK reason codes are the caller's to
     /// judge; an unknown pkid (an old connection's PUBACK) settles nothing.
-    pub fn confirmed(&mut self, event: &MqttEvent) -> anyhow::Result<Option<Confirmed>> {
+    pub fn confirmed(&mut self, event: &Event) -> anyhow::Result<Option<Confirmed>> {
         match event {
-            MqttEvent::Outgoing(Outgoing::AwaitAck(pkid)) => {
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => {
                 self.held_back = Some((*pkid, self.next_written()?));
                 Ok(None)
             }
-            MqttEvent::Outgoing(Outgoing::Publish(pkid)) => {
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
                 let seq = match self.held_back {
                     Some((held, seq)) if held == *pkid => {
                         self.held_back = None;
@@ -105,7 +105,7 @@ impl AckTracker {
                 self.in_flight.insert(*pkid, seq);
                 Ok(None)
             }
-            MqttEvent::Incoming(Packet::PubAck(PubAck { pkid, reason, .. })) => {
+            Event::Incoming(Packet::PubAck(PubAck { pkid, reason, .. })) => {
                 let Some(seq) = self.in_flight.remove(pkid) else {
                     return Ok(None);
                 };
@@ -133,11 +133,8 @@ impl AckTracker {
     /// Messages written at least once and never acknowledged, in order (for the books when the
     /// publisher stops early).
     pub fn unacknowledged(&self) -> Vec<u32> {
-        (1..)
-            .zip(&self.progress)
-            .filter(|(_, progress)| **progress == Progress::Sent)
-            .map(|(seq, _)| seq)
-            .collect()
+        self.progress
+            .numbers_where(|progress| *progress == Progress::Sent)
     }
 
     /// The number of the message rumqttc just took from its queue: the oldest one announced.
@@ -155,13 +152,11 @@ impl AckTracker {
     }
 
     fn progress(&self, seq: u32) -> Option<Progress> {
-        let slot = (seq as usize).checked_sub(1)?;
-        self.progress.get(slot).copied()
+        self.progress.get(seq).copied()
     }
 
     fn set(&mut self, seq: u32, progress: Progress) {
-        let slot = (seq as usize).checked_sub(1);
-        if let Some(slot) = slot.and_then(|slot| self.progress.get_mut(slot)) {
+        if let Some(slot) = self.progress.get_mut(seq) {
             *slot = progress;
         }
     }
@@ -180,7 +175,7 @@ impl AckTracker {
     /// must be sent again.
     ///
     /// 1. When the connection broke, rumqttc moved what it held into its `pending` list, and
-    ///    `connection.rs` took the messages out ([`Reconnected::unsent`]): messages in flight
+    ///    `mqtt/link.rs` took the messages out ([`Reconnected::unsent`]): messages in flight
     ///    (written, not PUBACKed), one held back on a packet id collision, and those already taken
     ///    from its queue. The numbers inside say exactly which of `queued` are gone. Messages
     ///    queued after the break are still in rumqttc's queue and go out on the new connection,
@@ -235,14 +230,14 @@ mod tests {
         (AckTracker::new(count, QoS::AtLeastOnce, rx), tx)
     }
 
-    fn written(pkid: u16) -> MqttEvent {
-        MqttEvent::Outgoing(Outgoing::Publish(pkid))
+    fn written(pkid: u16) -> Event {
+        Event::Outgoing(Outgoing::Publish(pkid))
     }
 
-    fn puback(pkid: u16, reason: PubAckReason) -> MqttEvent {
+    fn puback(pkid: u16, reason: PubAckReason) -> Event {
         let mut puback = PubAck::new(pkid, None);
         puback.reason = reason;
-        MqttEvent::Incoming(Packet::PubAck(puback))
+        Event::Incoming(Packet::PubAck(puback))
     }
 
     fn acked(tracker: &mut AckTracker, pkid: u16) -> Option<u32> {
@@ -308,7 +303,7 @@ mod tests {
         acks.confirmed(&written(1)).unwrap();
         acks.confirmed(&written(2)).unwrap();
         // rumqttc wants pkid 1 again while it is still in flight: it holds message 3 back...
-        acks.confirmed(&MqttEvent::Outgoing(Outgoing::AwaitAck(1)))
+        acks.confirmed(&Event::Outgoing(Outgoing::AwaitAck(1)))
             .unwrap();
         assert_eq!(acked(&mut acks, 1), Some(1));
         // ...and writes it once pkid 1 is free.

@@ -138,7 +138,7 @@ fn pem_blocks(file: InputFile, bytes: &[u8]) -> Result<Vec<Block>, Failure> {
 }
 
 fn pem_block(section: pem::Pem) -> Block {
-    // `Proc-Type: 4,ENCRYPTED` marks OpenSSL's pre-PKCS#8 encryption (see key_file.rs).
+    // `Proc-Type: 4,ENCRYPTED` marks OpenSSL's pre-PKCS#8 encryption (see key.rs).
     let legacy_encrypted = section
         .headers()
         .get("Proc-Type")

@@ -3,16 +3,16 @@
 //! A member is an ordinary MQTT client that subscribes to `$share/<group>/<topic>` instead of
 //! `<topic>`. Its life:
 //!
-//! 1. connect (shared code in `connection.rs`);
+//! 1. connect (shared code in `mqtt/`);
 //! 2. SUBSCRIBE and wait for the SUBACK. rumqttc treats a refused subscription as a normal event,
 //!    not an error, so we read the reason code ourselves: AWS IoT answers 0x87 (not authorized) when
 //!    the policy lacks `iot:Subscribe` on `topicfilter/$share/...`, and everything after that would
 //!    be a silent run with zero messages;
-//! 3. report each PUBLISH it receives, until told to stop. If the connection breaks, `connection.rs`
+//! 3. report each PUBLISH it receives, until told to stop. If the connection breaks, `mqtt/link.rs`
 //!    reconnects; the broker then starts a new session that has forgotten our subscription, and
 //!    rumqttc does not renew it, so we SUBSCRIBE again (and check the SUBACK again). Until then the
 //!    group has one member less, and while it has none the broker drops what is published: so the
-//!    run holds the publisher until we are back (`run.rs`). With `--session-expiry` the broker
+//!    run holds the publisher until we are back (`run/mod.rs`). With `--session-expiry` the broker
 //!    may keep the session instead (`session_present`): the subscription is still there, and the
 //!    QoS 1 messages it queued for us while we were away arrive now. We subscribe again even
 //!    then, because a restarted mosquitto 2.0 restores a shared subscription that routes nothing;
@@ -27,18 +27,17 @@
 
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode, UnsubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::Event as MqttEvent;
-use tokio::sync::mpsc;
+use rumqttc::v5::Event;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{Broker, Connection, Polled};
-use crate::event::Event;
+use super::event::{Reporter, RunEvent};
+use super::receipts::Receipts;
 use crate::message::{self, Origin};
-use crate::receipts::Receipts;
+use crate::mqtt::{reason_codes, Broker, Connection, Polled};
 use crate::share::SharedFilter;
 
 /// What a member needs to know.
@@ -52,11 +51,11 @@ pub struct Member {
     pub receipts: Arc<Receipts>,
 }
 
-/// Runs one member until `finish` is cancelled, sending what happens to `events`.
+/// Runs one member until `finish` is cancelled, telling the run what happens through `reporter`.
 pub async fn run(
     broker: Broker,
     member: Member,
-    events: mpsc::UnboundedSender<Event>,
+    reporter: Reporter,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
     // Ctrl-C while connecting or subscribing must not wait out --timeout.
@@ -64,17 +63,11 @@ pub async fn run(
         _ = finish.cancelled() => return Ok(()),
         opened = Connection::open(&broker, &member.client_id) => opened?,
     };
-    send(
-        &events,
-        Event::Connected {
-            client_id: member.client_id.clone(),
-            session_present: connack.session_present,
-        },
-    );
+    reporter.connected(connack.session_present);
 
     tokio::select! {
         _ = finish.cancelled() => return connection.close().await,
-        subscribed = subscribe(&broker, &mut connection, &member, &events) => subscribed?,
+        subscribed = subscribe(&broker, &mut connection, &member, &reporter) => subscribed?,
     }
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
@@ -83,11 +76,11 @@ pub async fn run(
             _ = finish.cancelled() => break,
             polled = connection.poll() => polled?,
         };
+        reporter.link_news(&polled);
         match polled {
-            Polled::Event(event) => handle(&event, &member, &events),
-            Polled::Lost(reason) => lost(&member, reason, &events),
+            Polled::Event(event) => handle(&event, &member, &reporter),
+            Polled::Lost(_) => {}
             Polled::Reconnected(reconnected) => {
-                send(&events, Event::reconnected(&member.client_id, &reconnected));
                 if reconnected.session_present {
                     // --session-expiry: the broker kept the session, and by MQTT 5 the
                     // subscription in it; it now sends what it queued for us while we were away.
@@ -101,12 +94,12 @@ pub async fn run(
                         member.client_id
                     );
                 }
-                subscribe(&broker, &mut connection, &member, &events).await?;
+                subscribe(&broker, &mut connection, &member, &reporter).await?;
             }
         }
     }
 
-    leave(&broker, connection, &member, &events).await
+    leave(&broker, connection, &member, &reporter).await
 }
 
 /// SUBSCRIBE to the `$share` filter and check the SUBACK's reason code.
@@ -117,7 +110,7 @@ async fn subscribe(
     broker: &Broker,
     connection: &mut Connection,
     member: &Member,
-    events: &mpsc::UnboundedSender<Event>,
+    reporter: &Reporter,
 ) -> anyhow::Result<()> {
     let filter = member.filter.to_string();
     'subscribe: loop {
@@ -127,24 +120,24 @@ async fn subscribe(
             .await?;
         let deadline = Instant::now() + broker.timeout;
         loop {
-            let Some(polled) = connection.poll_until(deadline).await? else {
-                bail!(
-                    "[{}] no SUBACK for {filter} within {} (--timeout); the broker may not support shared subscriptions, or a longer --timeout may help",
-                    member.client_id,
-                    humantime::format_duration(broker.timeout)
-                );
-            };
+            let polled = connection
+                .poll_or(deadline, || {
+                    anyhow!(
+                        "[{}] no SUBACK for {filter} within {} (--timeout); the broker may not support shared subscriptions, or a longer --timeout may help",
+                        member.client_id,
+                        humantime::format_duration(broker.timeout)
+                    )
+                })
+                .await?;
+            reporter.link_news(&polled);
             match polled {
-                Polled::Event(MqttEvent::Incoming(Packet::SubAck(suback))) => {
-                    return check_suback(&suback, member, &filter, events);
+                Polled::Event(Event::Incoming(Packet::SubAck(suback))) => {
+                    return check_suback(&suback, member, &filter, reporter);
                 }
-                Polled::Event(event) => handle(&event, member, events),
-                Polled::Lost(reason) => lost(member, reason, events),
+                Polled::Event(event) => handle(&event, member, reporter),
+                Polled::Lost(_) => {}
                 // Even a kept session may not hold a SUBSCRIBE the broker never answered.
-                Polled::Reconnected(reconnected) => {
-                    send(events, Event::reconnected(&member.client_id, &reconnected));
-                    continue 'subscribe;
-                }
+                Polled::Reconnected(_) => continue 'subscribe,
             }
         }
     }
@@ -155,7 +148,7 @@ fn check_suback(
     suback: &SubAck,
     member: &Member,
     filter: &str,
-    events: &mpsc::UnboundedSender<Event>,
+    reporter: &Reporter,
 ) -> anyhow::Result<()> {
     match suback.return_codes.first() {
         Some(SubscribeReasonCode::Success(granted)) => {
@@ -168,20 +161,17 @@ fn check_suback(
                     *granted as u8
                 );
             }
-            send(
-                events,
-                Event::Subscribed {
-                    client_id: member.client_id.clone(),
-                    filter: filter.to_owned(),
-                    qos: *granted as u8,
-                },
-            );
+            reporter.send(RunEvent::Subscribed {
+                client_id: member.client_id.clone(),
+                filter: filter.to_owned(),
+                qos: *granted as u8,
+            });
             Ok(())
         }
         Some(code) => bail!(
             "[{}] the broker refused SUBSCRIBE {filter}: {}",
             member.client_id,
-            suback_code_in_words(code, &member.filter)
+            reason_codes::suback_refusal(*code, filter)
         ),
         None => bail!(
             "[{}] SUBACK for {filter} carried no reason code",
@@ -198,7 +188,7 @@ async fn leave(
     broker: &Broker,
     mut connection: Connection,
     member: &Member,
-    events: &mpsc::UnboundedSender<Event>,
+    reporter: &Reporter,
 ) -> anyhow::Result<()> {
     if connection.is_up() {
         connection
@@ -207,15 +197,18 @@ async fn leave(
             .await?;
         let deadline = Instant::now() + broker.timeout;
         loop {
-            let Some(polled) = connection.poll_until(deadline).await? else {
-                bail!(
-                    "[{}] no UNSUBACK within {} (--timeout)",
-                    member.client_id,
-                    humantime::format_duration(broker.timeout)
-                );
-            };
+            let polled = connection
+                .poll_or(deadline, || {
+                    anyhow!(
+                        "[{}] no UNSUBACK within {} (--timeout)",
+                        member.client_id,
+                        humantime::format_duration(broker.timeout)
+                    )
+                })
+                .await?;
+            reporter.link_news(&polled);
             match polled {
-                Polled::Event(MqttEvent::Incoming(Packet::UnsubAck(unsuback))) => {
+                Polled::Event(Event::Incoming(Packet::UnsubAck(unsuback))) => {
                     let failed = unsuback
                         .reasons
                         .iter()
@@ -225,16 +218,9 @@ async fn leave(
                     }
                     break;
                 }
-                Polled::Event(event) => handle(&event, member, events),
+                Polled::Event(event) => handle(&event, member, reporter),
                 // Broke while leaving: the subscription ended with the session. Nothing to wait for.
-                Polled::Lost(reason) => {
-                    lost(member, reason, events);
-                    break;
-                }
-                Polled::Reconnected(reconnected) => {
-                    send(events, Event::reconnected(&member.client_id, &reconnected));
-                    break;
-                }
+                Polled::Lost(_) | Polled::Reconnected(_) => break,
             }
         }
     }
@@ -242,8 +228,8 @@ async fn leave(
 }
 
 /// Reports a received PUBLISH; every other event is rumqttc's business.
-fn handle(event: &MqttEvent, member: &Member, events: &mpsc::UnboundedSender<Event>) {
-    let MqttEvent::Incoming(Packet::Publish(publish)) = event else {
+fn handle(event: &Event, member: &Member, reporter: &Reporter) {
+    let Event::Incoming(Packet::Publish(publish)) = event else {
         return;
     };
     let seq = match message::identify(publish, &member.run_id) {
@@ -253,59 +239,11 @@ fn handle(event: &MqttEvent, member: &Member, events: &mpsc::UnboundedSender<Eve
         }
         Origin::Foreign => None,
     };
-    send(
-        events,
-        Event::Received {
-            client_id: member.client_id.clone(),
-            seq,
-            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
-            payload: String::from_utf8_lossy(&publish.payload).into_owned(),
-            dup: publish.dup,
-        },
-    );
-}
-
-/// The connection broke (`connection.rs` logged it and reconnects on the next poll): the run must
-/// know, to hold the publisher until this member is back.
-fn lost(member: &Member, reason: String, events: &mpsc::UnboundedSender<Event>) {
-    send(
-        events,
-        Event::ConnectionLost {
-            client_id: member.client_id.clone(),
-            reason,
-        },
-    );
-}
-
-/// Sends an event to the run's collector. If the collector is gone the run is over anyway.
-fn send(events: &mpsc::UnboundedSender<Event>, event: Event) {
-    let _ = events.send(event);
-}
-
-/// SUBACK failure codes (MQTT 5 §3.9.3) in words, with AWS IoT's usual cause.
-fn suback_code_in_words(code: &SubscribeReasonCode, filter: &SharedFilter) -> String {
-    match code {
-        SubscribeReasonCode::NotAuthorized => format!(
-            "not authorized (0x87): the broker does not let this client subscribe to it \
-             (AWS IoT: the certificate's policy needs iot:Subscribe on topicfilter/{filter})"
-        ),
-        SubscribeReasonCode::TopicFilterInvalid => {
-            format!("topic filter invalid (0x8F): check --group_identifier and --topic ({filter})")
-        }
-        SubscribeReasonCode::SharedSubscriptionsNotSupported => {
-            "shared subscriptions not supported (0x9E): use a broker with MQTT 5 shared subscriptions \
-             (AWS IoT Core, mosquitto 2, EMQX, HiveMQ), or ask its operator to enable them"
-                .to_owned()
-        }
-        SubscribeReasonCode::QuotaExceeded => {
-            "quota exceeded (0x97): fewer --subscribers, or raise the broker's limits".to_owned()
-        }
-        SubscribeReasonCode::WildcardSubscriptionsNotSupported => {
-            "wildcard subscriptions not supported (0xA2): use a --topic without + or #".to_owned()
-        }
-        SubscribeReasonCode::ImplementationSpecific => {
-            "implementation-specific error (0x83): see the broker's log".to_owned()
-        }
-        other => format!("{other:?}: see the broker's log"),
-    }
+    reporter.send(RunEvent::Received {
+        client_id: member.client_id.clone(),
+        seq,
+        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+        payload: String::from_utf8_lossy(&publish.payload).into_owned(),
+        dup: publish.dup,
+    });
 }

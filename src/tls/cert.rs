@@ -16,8 +16,8 @@ use pkcs8::der::{DateTime, Decode};
 use rustls::pki_types::CertificateDer;
 use x509_cert::time::Validity;
 
+use super::pem_or_der::{self, Block, InputFile};
 use crate::failure::Failure;
-use crate::input_file::{self, Block, InputFile};
 
 /// Reads the certificates in `path`, for `flag` (`--cert` or `--ca_file`), in file order.
 pub fn read_certificates(
@@ -25,7 +25,7 @@ pub fn read_certificates(
     flag: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, Failure> {
     let file = InputFile { flag, path };
-    let blocks = input_file::read_blocks(file)?;
+    let blocks = pem_or_der::read_blocks(file)?;
     let hint = missing_certificate_hint(file, &blocks);
     let certs: Vec<_> = blocks
         .into_iter()

@@ -9,8 +9,13 @@
 //! * the CA that signed the *broker's* certificate (`--ca_file`), or the system trust store. AWS
 //!   IoT's `-ats` endpoints chain to Amazon Root CA 1, which system stores already hold.
 //!
-//! Each may be PEM or DER; reading them, and every way they can be wrong, lives in `cert_file.rs`,
-//! `key_file.rs` (including encrypted keys) and `input_file.rs`. This file puts them together.
+//! Each may be PEM or DER; reading them, and every way they can be wrong, is the rest of this
+//! folder, and this file puts them together:
+//!
+//! * `pem_or_der.rs`: a file's bytes into blocks, PEM or DER, and what a file holds when it is
+//!   not what the flag wants (a key given as `--cert`, a PKCS#12 bundle, an empty file);
+//! * `cert.rs`: `--cert` and `--ca_file`, and the device certificate's validity dates;
+//! * `key.rs`: `--key` in its three forms (PKCS#8, SEC1, PKCS#1), and decrypting an encrypted one.
 //!
 //! We build the config once, before any network, for two reasons: a bad file fails in
 //! milliseconds with a message naming the flag, not after a connect timeout; and every connection
@@ -28,9 +33,17 @@ use std::time::SystemTime;
 
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::cert_file::{check_dates, read_certificates};
+use crate::error_text;
 use crate::failure::Failure;
-use crate::key_file::read_private_key;
+
+mod cert;
+mod key;
+mod pem_or_der;
+
+use cert::{check_dates, read_certificates};
+use key::read_private_key;
+pub use key::PASSPHRASE_ENV;
+pub(crate) use pem_or_der::shell_quote;
 
 /// The ALPN protocol name AWS IoT Core expects for MQTT over TLS on port 443.
 ///
@@ -84,7 +97,7 @@ fn explain_pair_error(error: &rustls::Error, files: &TlsFiles) -> Failure {
             "--key {key} does not belong to --cert {cert}; pass the private key that was created with this certificate"
         )),
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))
-            if other.to_string().contains("UnsupportedCertVersion") =>
+            if error_text::is_x509_v1_refusal(other) =>
         {
             Failure::input(format!(
                 "--cert {cert}: an X.509 v1 certificate, which TLS libraries refuse; issue it as v3 \
@@ -99,7 +112,7 @@ fn explain_pair_error(error: &rustls::Error, files: &TlsFiles) -> Failure {
         }
         // The provider could not load the key: its bytes are damaged, or it is an algorithm
         // (DSA, an unusual curve) that TLS with `ring` cannot sign with.
-        rustls::Error::General(message) if message.contains("private key") => {
+        rustls::Error::General(message) if error_text::is_unloadable_private_key(message) => {
             Failure::input(format!(
                 "--key {key}: the private key is damaged or of an unsupported type; \
                  expected an RSA, ECDSA (P-256, P-384) or Ed25519 key"
@@ -134,8 +147,18 @@ fn roots_from_file(path: &Path) -> Result<RootCertStore, Failure> {
 /// Trust the operating system's CA store (Amazon Root CA 1 is in every mainstream one).
 fn system_roots() -> Result<RootCertStore, Failure> {
     let found = rustls_native_certs::load_native_certs();
+    // A store that is partly unreadable (a broken file in /etc/ssl/certs, say) still holds the
+    // rest; but when a handshake later fails with "unknown issuer", this is the line that says why.
+    for error in &found.errors {
+        tracing::warn!("reading the system's CA certificates: {error}");
+    }
     let mut roots = RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::debug!(
+            "{ignored} system CA certificates are not usable by rustls and were skipped"
+        );
+    }
     if added == 0 {
         return Err(Failure::input(
             "no --ca_file given and no system CA certificates found; pass the broker's CA, \

@@ -34,8 +34,8 @@ use pkcs8::pkcs5;
 use rustls::pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
 
+use super::pem_or_der::{self, Block, InputFile};
 use crate::failure::Failure;
-use crate::input_file::{self, Block, InputFile};
 
 /// The environment variable that holds the passphrase of an encrypted `--key`.
 pub const PASSPHRASE_ENV: &str = "MQTT5_KEY_PASSPHRASE";
@@ -46,7 +46,7 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Failure> 
         flag: "--key",
         path,
     };
-    let blocks = input_file::read_blocks(file)?;
+    let blocks = pem_or_der::read_blocks(file)?;
     let has_certificate = blocks.iter().any(|b| matches!(b, Block::Certificate(_)));
     let has_pkcs12 = blocks.iter().any(|b| matches!(b, Block::Pkcs12));
     // The first key in the file is the one; a file may also hold the certificate (some tools

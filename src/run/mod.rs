@@ -1,5 +1,20 @@
 //! One run, start to finish: members join, the publisher publishes, the tally decides.
 //!
+//! This folder is the sample's own logic; it uses `mqtt/` for connections and never the reverse.
+//! Read this file first, then:
+//!
+//! * `member.rs`: one group member: SUBSCRIBE, check the SUBACK, receive, subscribe again after
+//!   a reconnect, leave cleanly;
+//! * `publisher.rs`: numbered messages, pipelined, held while the group is incomplete, and what
+//!   was not acknowledged (or went to nobody) sent again; `ack_tracker.rs` matches each PUBACK to
+//!   its number across packet-id reuse and reconnects;
+//! * `receipts.rs`: what the group has received, so the publisher does not send again what a
+//!   member already has;
+//! * `group.rs`: who is in the group, and the gate that holds the publisher while one is away;
+//! * `event.rs`: what the tasks report, and the [`Reporter`](event::Reporter) they report with;
+//! * `tally.rs` counts the events; `summary.rs` is the result as data; `report.rs` writes it as
+//!   a table and a verdict; `output.rs` decides where lines go (stderr, stdout, `--json`).
+//!
 //! ```text
 //!   members 1..N ──connect──SUBSCRIBE $share/G/T──┐
 //!                                                  │ all SUBACKed: the gate opens
@@ -20,7 +35,7 @@
 //!
 //! ## The group comes first
 //!
-//! A broken connection is each task's own business (`connection.rs` reconnects with backoff): a
+//! A broken connection is each task's own business (`mqtt/link.rs` reconnects with backoff): a
 //! member subscribes again, the publisher sends again what was not acknowledged. But while a
 //! member is away, the broker hands its share to the others, and while *no* member is subscribed
 //! (a restarted broker, with the publisher back first) it drops every message: PUBACK 0x10. So this
@@ -34,7 +49,6 @@
 //! a client that gave up) it ends with a summary once the publisher has started, so the books of
 //! what was sent and received are never lost.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,14 +60,29 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::Broker;
-use crate::event::Event;
 use crate::failure::Failure;
-use crate::publisher::{self, Publication};
-use crate::receipts::Receipts;
-use crate::report::{Summary, SummaryContext, Tally};
+use crate::mqtt::Broker;
 use crate::share::SharedFilter;
-use crate::subscriber::{self, Member};
+
+mod ack_tracker;
+mod event;
+mod group;
+mod member;
+mod output;
+mod publisher;
+mod receipts;
+mod report;
+mod summary;
+mod tally;
+
+use event::{Reporter, RunEvent};
+use group::Group;
+use member::Member;
+pub use output::Format;
+use publisher::Publication;
+use receipts::Receipts;
+pub use summary::{Summary, Verdict};
+use tally::{SummaryContext, Tally};
 
 /// Everything a run needs besides the broker, checked and complete (built by `cli.rs`).
 #[derive(Debug, Clone)]
@@ -71,7 +100,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// Hold the publisher while a member is away, and send again what went to nobody.
     pub hold: bool,
-    pub json: bool,
+    /// How the run shows what happens: log lines, or `--json`.
+    pub format: Format,
 }
 
 impl Plan {
@@ -129,65 +159,10 @@ impl Phase {
     }
 }
 
-/// Where one member stands, as far as the group is concerned.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Membership {
-    /// Connecting, or connected and not yet subscribed.
-    Joining,
-    /// Holds its `$share` subscription: the broker may route messages to it.
-    Subscribed,
-    /// Its connection broke; it is reconnecting.
-    Away,
-}
-
 /// Which task finished: the run treats the publisher's end differently.
 enum Role {
     Member,
     Publisher,
-}
-
-/// The run's view of the group: who is in, and the gate the publisher follows.
-struct Group {
-    members: BTreeMap<String, Membership>,
-    /// Members a hold ran out of time for: the run went on without them, and does not hold for
-    /// them again until they are back.
-    given_up: BTreeSet<String>,
-    gate: watch::Sender<bool>,
-    /// All holds so far, added up.
-    held: Duration,
-}
-
-impl Group {
-    /// Follows the members' events (the publisher's own outages do not change the group).
-    fn follow(&mut self, event: &Event) {
-        let (client_id, membership) = match event {
-            Event::Subscribed { client_id, .. } => (client_id, Membership::Subscribed),
-            Event::ConnectionLost { client_id, .. } => (client_id, Membership::Away),
-            // Connected again, but not back in the group until its SUBACK (even with a kept
-            // session: see `subscriber.rs`).
-            Event::Reconnected { client_id, .. } => (client_id, Membership::Joining),
-            _ => return,
-        };
-        if let Some(state) = self.members.get_mut(client_id) {
-            *state = membership;
-            if membership == Membership::Subscribed {
-                self.given_up.remove(client_id);
-            }
-        }
-    }
-
-    fn all_subscribed(&self) -> bool {
-        self.members.values().all(|m| *m == Membership::Subscribed)
-    }
-
-    /// Members not subscribed right now that the run still waits for.
-    fn waiting_for(&self) -> Vec<String> {
-        self.members
-            .iter()
-            .filter(|(id, m)| **m != Membership::Subscribed && !self.given_up.contains(*id))
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
 }
 
 /// Runs the whole flow against `broker`. `shutdown` completes on Ctrl-C / SIGTERM.
@@ -207,17 +182,10 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     let (gate, gate_rx) = watch::channel(true);
     let receipts = Arc::new(Receipts::new(plan.count));
-    let mut group = Group {
-        members: member_ids
-            .iter()
-            .map(|id| (id.clone(), Membership::Joining))
-            .collect(),
-        given_up: BTreeSet::new(),
-        gate,
-        held: Duration::ZERO,
-    };
+    let mut group = Group::new(&member_ids, gate);
 
     for client_id in member_ids {
+        let reporter = Reporter::new(&client_id, events_tx.clone());
         let member = Member {
             client_id,
             filter: plan.filter.clone(),
@@ -225,7 +193,7 @@ pub async fn run(
             run_id: plan.run_id.clone(),
             receipts: receipts.clone(),
         };
-        let task = subscriber::run(broker.clone(), member, events_tx.clone(), finish.clone());
+        let task = member::run(broker.clone(), member, reporter, finish.clone());
         tasks.spawn(async move { (Role::Member, task.await) });
     }
 
@@ -253,10 +221,11 @@ pub async fn run(
                 careful: plan.hold,
                 receipts: receipts.clone(),
             };
+            let reporter = Reporter::new(&publication.client_id, events_tx.clone());
             let task = publisher::run(
                 broker.clone(),
                 publication,
-                events_tx.clone(),
+                reporter,
                 gate_rx.clone(),
                 finish.clone(),
             );
@@ -272,7 +241,7 @@ pub async fn run(
         tokio::select! {
             Some(event) = events.recv() => {
                 group.follow(&event);
-                record(&event, &mut tally, plan.json);
+                record(&event, &mut tally, plan.format);
                 if tally.all_accounted_for() {
                     finish.cancel();
                 }
@@ -285,7 +254,7 @@ pub async fn run(
                         // line below says what is really still outstanding.
                         while let Ok(event) = events.try_recv() {
                             group.follow(&event);
-                            record(&event, &mut tally, plan.json);
+                            record(&event, &mut tally, plan.format);
                         }
                         if tally.all_accounted_for() || finish.is_cancelled() {
                             finish.cancel();
@@ -340,7 +309,7 @@ pub async fn run(
 
     // Every task has ended, so every event it sent is already queued: count those too.
     while let Ok(event) = events.try_recv() {
-        record(&event, &mut tally, plan.json);
+        record(&event, &mut tally, plan.format);
     }
 
     let ending = match first_error {
@@ -373,7 +342,7 @@ fn next_phase(phase: Phase, group: &mut Group, plan: &Plan, tally: &mut Tally) -
         Phase::Publishing if plan.hold && !group.waiting_for().is_empty() => {
             let _ = group.gate.send(false);
             let waiting_for = group.waiting_for();
-            record(&Event::Holding { waiting_for }, tally, plan.json);
+            record(&RunEvent::Holding { waiting_for }, tally, plan.format);
             let now = Instant::now();
             Phase::Holding {
                 since: now,
@@ -396,12 +365,12 @@ fn end_hold(phase: Phase, group: &mut Group, tally: &mut Tally, plan: &Plan) -> 
     let _ = group.gate.send(true);
     let without = group.given_up.iter().cloned().collect();
     record(
-        &Event::Resumed {
+        &RunEvent::Resumed {
             held_ms: ms(since.elapsed()),
             without,
         },
         tally,
-        plan.json,
+        plan.format,
     );
     Phase::Publishing
 }
@@ -416,8 +385,9 @@ fn leave(phase: Phase, group: &mut Group) -> Phase {
     Phase::Leaving
 }
 
-fn record(event: &Event, tally: &mut Tally, json: bool) {
-    event.emit(json);
+/// Shows an event and counts it: every event goes through here.
+fn record(event: &RunEvent, tally: &mut Tally, format: Format) {
+    format.event(event);
     tally.record(event);
 }
 

@@ -1,0 +1,136 @@
+//! `--demo`: the whole sample with no AWS account. A throw-away PKI and an MQTT 5 broker inside
+//! this process, so a reader can watch a shared subscription at work in one command.
+//!
+//! * `pki.rs`: a CA, a server and a client certificate made with rcgen, written as PEM files;
+//! * `broker.rs`: the [mqtt5] crate's broker on loopback, TLS only, client certificate required;
+//! * this file: the two put together, handed to the run as an ordinary `--endpoint`, `--cert`,
+//!   `--key` and `--ca_file`, so a demo run takes the same code path as a real one;
+//! * `unavailable.rs`: the stand-in built without the `demo` feature, which says how to get it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::failure::Failure;
+use crate::mqtt::Target;
+use crate::share::SharedFilter;
+use crate::shutdown;
+use crate::tls::{shell_quote, TlsFiles};
+
+mod broker;
+pub mod pki;
+
+pub use broker::{DemoBroker, MAX_PACKET_SIZE};
+use pki::{Pki, PkiFiles};
+
+/// `--demo`: a throw-away PKI on disk and a [`DemoBroker`] that trusts it.
+///
+/// The client side gets the same three files a real device has (certificate, key, CA), and the
+/// run reads them through the same `tls/` code path as `--cert`/`--key`/`--ca_file`.
+pub struct Demo {
+    broker: DemoBroker,
+    files: PkiFiles,
+    /// `--keep-running DIR`: where the files live, and that the broker outlives the run.
+    keep_running: Option<PathBuf>,
+    /// Otherwise the files live in a temporary directory, removed when this is dropped, or by a
+    /// second Ctrl-C (see `shutdown.rs`), which skips destructors.
+    _temporary: Option<(tempfile::TempDir, shutdown::ForcedExitGuard)>,
+}
+
+/// Makes a CA, server and client certificates, and starts the broker.
+///
+/// With `keep_running`, the PEM files go to that directory and stay there.
+pub async fn start(keep_running: Option<&Path>) -> Result<Demo, Failure> {
+    let (dir, temporary) = match keep_running {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Failure::input(format!(
+                    "--keep-running {}: cannot create the directory ({e})",
+                    dir.display()
+                ))
+            })?;
+            (dir.to_path_buf(), None)
+        }
+        None => {
+            let temporary = tempfile::tempdir()
+                .context("cannot create a temporary directory for the demo certificates")
+                .map_err(Failure::Connection)?;
+            let guard = shutdown::remove_on_forced_exit(temporary.path());
+            (temporary.path().to_path_buf(), Some((temporary, guard)))
+        }
+    };
+    let files = Pki::new("mqtt5-shared-subscription demo CA")
+        .and_then(|pki| pki.write_files(&dir))
+        .context("cannot create the demo certificates")
+        .map_err(Failure::Connection)?;
+    let broker = DemoBroker::start(&files)
+        .await
+        .map_err(Failure::Connection)?;
+    Ok(Demo {
+        broker,
+        files,
+        keep_running: keep_running.map(Path::to_path_buf),
+        _temporary: temporary,
+    })
+}
+
+impl Demo {
+    /// What a real run gets from `--endpoint`, `--port`, `--cert`, `--key` and `--ca_file`.
+    pub fn target(&self) -> Target {
+        Target {
+            // The server certificate names both; the IP avoids `localhost` resolving to ::1 first.
+            host: "127.0.0.1".into(),
+            port: self.broker.addr().port(),
+            files: TlsFiles {
+                cert: self.files.client_cert.clone(),
+                key: self.files.client_key.clone(),
+                ca: Some(self.files.ca.clone()),
+            },
+        }
+    }
+
+    /// Stops the broker, or with `--keep-running` says how to join it and waits for Ctrl-C first.
+    /// `run_finished`: the run ended on its own, not by Ctrl-C or an error.
+    pub async fn finish(self, filter: &SharedFilter, run_finished: bool) {
+        if self.keep_running.is_some() && run_finished {
+            eprintln!("{}", self.how_to_join(filter));
+            shutdown::signalled().await;
+        }
+        self.broker.stop().await;
+    }
+
+    /// The command lines that add members to the group from other terminals.
+    fn how_to_join(&self, filter: &SharedFilter) -> String {
+        let port = self.broker.addr().port();
+        // Quoted for the shell: a directory with spaces, or a topic such as `$aws/things/x`
+        // (the shell would expand `$aws` to nothing), must reach the program as it is.
+        let path = |p: &Path| shell_quote(&p.display().to_string());
+        let (ca, cert, key) = (
+            path(&self.files.ca),
+            path(&self.files.client_cert),
+            path(&self.files.client_key),
+        );
+        let this = std::env::current_exe()
+            .map(|exe| path(&exe))
+            .unwrap_or_else(|_| "mqtt5-shared-subscription".into());
+        let (group, topic) = (shell_quote(filter.group()), shell_quote(filter.topic()));
+        let filter = shell_quote(&filter.to_string());
+        format!(
+            "\nThe demo broker keeps running on 127.0.0.1:{port}; its certificates are in {dir}.\n\
+             Add members to group {group} from other terminals (each stays until Ctrl-C):\n\n  \
+             mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {port} --cafile {ca} --cert {cert} --key {key} \
+             -q 1 -i member-$RANDOM -t {filter} -v\n\n  \
+             cargo run --example shared_member -- 127.0.0.1 {port} {cert} {key} {ca} {group} {topic}\n\n\
+             Then run the sample again into the same group, and watch the split change: the messages the\n\
+             extra members take show as missing (exit code 3) once --timeout has passed without them:\n\n  \
+             {this} --endpoint 127.0.0.1 --port {port} --cert {cert} --key {key} --ca_file {ca} \
+             --group_identifier {group} --topic {topic} --timeout 5s\n\n\
+             Ctrl-C stops the broker.",
+            dir = self
+                .keep_running
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        )
+    }
+}

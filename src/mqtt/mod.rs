@@ -1,0 +1,176 @@
+//! MQTT 5 over mutual TLS with rumqttc: the code members and the publisher share.
+//!
+//! rumqttc splits a connection into two halves:
+//!
+//! * [`AsyncClient`]: a cheap handle that *queues* requests (publish, subscribe, disconnect).
+//!   Its methods return as soon as the request is queued, not when the broker acknowledged it.
+//! * [`EventLoop`]: owns the socket. Nothing happens, not even the TCP connect, until someone calls
+//!   `poll()` in a loop. Each `poll()` returns one [`Event`]: a packet that came in
+//!   (`Incoming`) or one that went out (`Outgoing`).
+//!
+//! So "connect" here means: build the options, then poll until the broker's CONNACK arrives.
+//!
+//! The rest of this folder:
+//!
+//! * `link.rs`: a [`Connection`] that survives a broker restart or a network cut: backoff,
+//!   keep-alive on a dead path, kept sessions, and what rumqttc drops when it reconnects;
+//! * `diagnosis.rs`: a rumqttc error in words, and whether another attempt could help;
+//! * `reason_codes.rs`: every MQTT 5 reason code this tool may meet (CONNACK, DISCONNECT,
+//!   SUBACK, PUBACK) in words, in one place.
+//!
+//! Nothing here knows about groups, runs or reports: `run/` uses this folder, never the reverse.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+
+use crate::tls::TlsFiles;
+
+mod diagnosis;
+mod link;
+pub mod reason_codes;
+
+use diagnosis::diagnose;
+pub use link::{Connection, Polled, Reconnected};
+
+/// Where the broker is and which files prove who we are: what the user asked for, before any
+/// file is read.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub files: TlsFiles,
+}
+
+/// Where the broker is and how to talk to it; shared by every connection of a run.
+#[derive(Clone)]
+pub struct Broker {
+    /// DNS name or IP address; also the name the broker's certificate must carry (SNI).
+    pub host: String,
+    pub port: u16,
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The longest one step (connect, SUBACK, PUBACK, ...) may take, and the longest the broker may
+    /// stay unreachable before a connection gives up.
+    pub timeout: Duration,
+    /// MQTT keep-alive (`--keep-alive`). Also bounds one reconnect attempt: on a dead path the
+    /// TLS handshake would otherwise wait forever.
+    pub keep_alive: Duration,
+    /// `--session-expiry`. Zero: every connection starts a clean session. Otherwise Clean Start
+    /// is off and the broker keeps the session (subscriptions, queued QoS 1 messages) this long
+    /// after a connection breaks.
+    pub session_expiry: Duration,
+}
+
+impl Broker {
+    /// A broker with the defaults of the command line: keep-alive 30 s, clean sessions.
+    pub fn new(host: &str, port: u16, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Broker {
+        Broker {
+            host: host.to_owned(),
+            port,
+            tls,
+            timeout,
+            keep_alive: Duration::from_secs(30),
+            session_expiry: Duration::ZERO,
+        }
+    }
+}
+
+/// Largest packet we accept from the broker. rumqttc's default is 10 KiB; AWS IoT Core allows
+/// payloads up to 128 KiB, so leave room for those plus headers.
+const MAX_INCOMING_PACKET: u32 = 256 * 1024;
+
+/// How many requests may wait in rumqttc's queue before `publish().await` waits for room.
+const REQUEST_QUEUE: usize = 1024;
+
+/// The most QoS 1 messages in flight (sent, not yet PUBACKed) on one connection. The broker's
+/// CONNACK may lower it (Receive Maximum: 20 on mosquitto, 100 on AWS IoT Core). rumqttc's default
+/// is 65,535, and it allocates a slot for each up front: about 7 MB per connection for nothing.
+const MAX_IN_FLIGHT: u16 = 1000;
+
+/// Connects `client_id` to `broker` and waits for a successful CONNACK. No retries: a refused
+/// *first* connection almost always means a wrong flag (see `link.rs`). [`Connection::open`] is
+/// the same plus reconnects.
+pub async fn connect(
+    broker: &Broker,
+    client_id: &str,
+) -> anyhow::Result<(AsyncClient, EventLoop, ConnAck)> {
+    let mut options = MqttOptions::new(client_id, broker.host.as_str(), broker.port);
+    options
+        .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            broker.tls.clone(),
+        )))
+        // rumqttc asserts at least 5 s; `cli.rs` refuses less before we get here.
+        .set_keep_alive(broker.keep_alive)
+        // By default a fresh session every time: no queued messages from an earlier run leak in.
+        // A reconnect then always gets `session_present == false` (MQTT 5 §3.2.2.1.1) and has to
+        // subscribe again and re-send what was not acknowledged. With --session-expiry the
+        // broker keeps the session across a break instead, and `session_present` says it did.
+        .set_clean_start(broker.session_expiry.is_zero())
+        .set_max_packet_size(Some(MAX_INCOMING_PACKET))
+        .set_outgoing_inflight_upper_limit(MAX_IN_FLIGHT)
+        // rumqttc counts whole seconds: round up, so `--timeout 2.5s` gives it 3 s, not 2.
+        .set_connection_timeout(
+            broker.timeout.as_secs() + u64::from(broker.timeout.subsec_nanos() > 0),
+        );
+    if !broker.session_expiry.is_zero() {
+        // After `set_max_packet_size`: both live in the CONNECT properties, and this adds to them.
+        // `cli.rs` keeps the value below u32::MAX seconds.
+        options.set_session_expiry_interval(Some(
+            u32::try_from(broker.session_expiry.as_secs()).unwrap_or(u32::MAX - 1),
+        ));
+    }
+    // Small packets must go out at once. With Nagle's algorithm on, a PUBLISH written while the
+    // previous one is unacknowledged at TCP level waits for the peer's delayed ACK (40 ms on Linux).
+    let mut network = options.network_options();
+    network.set_tcp_nodelay(true);
+    options.set_network_options(network);
+    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
+
+    let connack = tokio::time::timeout(broker.timeout, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => return Ok(connack),
+                Ok(_) => continue,
+                Err(error) => return Err(anyhow!(diagnose(&error, broker, client_id).sentence())),
+            }
+        }
+    })
+    .await
+    .map_err(|_| {
+        anyhow!(
+            "no CONNACK from {}:{} within {} (--timeout); check --endpoint and --port (is an MQTT broker listening there?) and firewalls, or raise --timeout",
+            broker.host,
+            broker.port,
+            humantime::format_duration(broker.timeout)
+        )
+    })??;
+    Ok((client, eventloop, connack))
+}
+
+/// Sends DISCONNECT and polls until rumqttc has written it.
+///
+/// Polling must stop right after: another `poll()` would open a new connection.
+pub async fn disconnect(
+    broker: &Broker,
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    client_id: &str,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(broker.timeout, async {
+        // Inside the time limit: with a full request queue, even queueing the DISCONNECT waits.
+        client.disconnect().await?;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
+                Ok(_) => continue,
+                Err(e) => return Err(anyhow!(diagnose(&e, broker, client_id).sentence())),
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("[{client_id}] DISCONNECT not sent within --timeout"))?
+}

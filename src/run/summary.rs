@@ -1,0 +1,138 @@
+//! The proof, as data: who got which message, and whether each reached the group exactly once.
+//!
+//! A shared subscription promises that each message goes to *one* member of the group. Two things
+//! can break that promise, and the summary looks for both:
+//!
+//! * **missing**: sent, but no member of this run received it. Usual causes: another client
+//!   outside this run subscribes to the same group and got its share, or the broker dropped it
+//!   (no member connected at that moment, a full queue).
+//! * **duplicated**: received more than once across the group, e.g. a QoS 1 re-delivery after a
+//!   reconnect, or a broker bug.
+//!
+//! `tally.rs` fills a [`Summary`] in; `report.rs` writes it as a table and a verdict line, and
+//! `output.rs` as the `--json` summary line. This file holds only the data, so both can use it.
+
+use serde::Serialize;
+
+/// One connection that broke, in the summary's `outages`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutageSummary {
+    pub client_id: String,
+    /// When it broke, since the run started.
+    pub down_at_ms: u64,
+    /// When its new CONNACK came; `null` if it never did.
+    pub up_at_ms: Option<u64>,
+    /// Reconnect attempts, the successful one included.
+    pub attempts: u32,
+    /// Why it broke, in words.
+    pub reason: String,
+}
+
+/// The outcome of a run. Its JSON form is the `--json` summary line, field for field (the line's
+/// `"event":"summary"` tag is added by `output.rs`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub group: String,
+    pub topic: String,
+    pub qos: u8,
+    /// Messages the run set out to publish (`--count`).
+    pub count: u32,
+    /// Messages sent at least once. (Before the publisher held for the group, this counted
+    /// messages PUBACKed; now that is `acknowledged`.)
+    pub published: u32,
+    /// Messages the broker took for good: PUBACKed at QoS 1, written at QoS 0.
+    pub acknowledged: u32,
+    /// Receipts of this run's messages across the group, duplicates included.
+    pub received: u32,
+    /// Distinct message numbers received.
+    pub unique: u32,
+    pub missing: Vec<u32>,
+    pub duplicated: Vec<u32>,
+    /// Messages on the topic that were not from this run.
+    pub foreign: u64,
+    pub members: Members,
+    pub elapsed_ms: u64,
+    pub verdict: Verdict,
+    /// Messages the broker routed to nobody (PUBACK 0x10, "no matching subscribers") and the
+    /// publisher sent again once the group was complete. Delivered ones count as delivered.
+    pub retried: Vec<u32>,
+    /// Duplicates that were the broker delivering a message again to the same member (DUP flag),
+    /// as opposed to one message reaching two members.
+    pub redelivered: Vec<u32>,
+    /// Sent, but the publisher stopped before the broker acknowledged them (QoS 1).
+    pub unacknowledged: Vec<u32>,
+    /// Every connection that broke during the run.
+    pub outages: Vec<OutageSummary>,
+    /// How long the publisher held while a member was away.
+    pub held_ms: u64,
+    /// Members the run went on without when a hold ran out of --timeout.
+    pub went_on_without: Vec<String>,
+    /// Messages the broker took while no member was subscribed (PUBACK 0x10) and that never
+    /// arrived, in order.
+    pub unrouted: Vec<u32>,
+    /// Connections that broke and came back during the run.
+    pub reconnects: u32,
+}
+
+impl Summary {
+    /// Messages the publisher never got to (the run stopped early).
+    pub fn unpublished(&self) -> u32 {
+        self.count - self.published
+    }
+}
+
+/// What each member received, in the order the members were started: the report's table lists
+/// `subscriber-10` after `subscriber-9`, not after `subscriber-1`. In JSON, an object keyed by
+/// client id.
+#[derive(Debug, Clone, Default)]
+pub struct Members(Vec<(String, MemberSummary)>);
+
+impl Members {
+    /// `(client id, what it received)`, in start order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &MemberSummary)> {
+        self.0.iter().map(|(id, member)| (id.as_str(), member))
+    }
+
+    /// What `client_id` received, if it is a member.
+    pub fn get(&self, client_id: &str) -> Option<&MemberSummary> {
+        self.iter()
+            .find(|(id, _)| *id == client_id)
+            .map(|(_, member)| member)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, MemberSummary)> for Members {
+    fn from_iter<I: IntoIterator<Item = (String, MemberSummary)>>(members: I) -> Members {
+        Members(members.into_iter().collect())
+    }
+}
+
+impl Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// What one member received.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberSummary {
+    pub count: u32,
+    pub messages: Vec<u32>,
+}
+
+/// The delivery verdict; it decides the exit code (0 for `Ok`, 3 otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    Missing,
+    Duplicated,
+}
