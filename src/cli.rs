@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use rand::Rng;
+use rand::RngExt;
 use rumqttc::v5::mqttbytes::QoS;
 
 use crate::failure::Failure;

@@ -32,6 +32,7 @@ pub async fn signalled() {
 /// Removes `dir` (and everything in it) if the process is forced to exit while the returned
 /// guard lives. Dropping the guard forgets `dir`: by then its owner has removed it.
 #[must_use = "the directory is forgotten again when the guard is dropped"]
+#[cfg_attr(not(feature = "demo"), allow(dead_code))] // only --demo makes one
 pub fn remove_on_forced_exit(dir: &Path) -> ForcedExitGuard {
     if let Ok(mut dirs) = REMOVE_ON_FORCED_EXIT.lock() {
         dirs.push(dir.to_path_buf());
@@ -41,6 +42,7 @@ pub fn remove_on_forced_exit(dir: &Path) -> ForcedExitGuard {
 
 /// Keeps a directory registered with [`remove_on_forced_exit`].
 #[derive(Debug)]
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
 pub struct ForcedExitGuard(PathBuf);
 
 impl Drop for ForcedExitGuard {

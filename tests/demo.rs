@@ -1,7 +1,5 @@
 //! `--demo` end to end: the real binary, its embedded mTLS broker, no external process.
 
-#![cfg(feature = "demo")]
-
 mod support;
 
 use std::time::Duration;

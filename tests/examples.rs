@@ -3,8 +3,6 @@
 //! They run against the embedded demo broker (mTLS, client certificates required), so this test
 //! needs nothing installed. `cargo test` builds the examples before it runs any test.
 
-#![cfg(feature = "demo")]
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! Ctrl-C and SIGTERM mid-run: stop publishing, leave the group, disconnect, print the partial
 //! report, exit 130. Runs against the embedded demo broker, so it needs nothing installed.
 
-#![cfg(all(feature = "demo", unix))]
+#![cfg(unix)]
 
 mod support;
 

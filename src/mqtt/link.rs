@@ -34,7 +34,7 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
-use rand::Rng;
+use rand::RngExt;
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, Publish};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, Request};
 use tokio::time::Instant;

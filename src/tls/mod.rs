@@ -15,7 +15,8 @@
 //! * `pem_or_der.rs`: a file's bytes into blocks, PEM or DER, and what a file holds when it is
 //!   not what the flag wants (a key given as `--cert`, a PKCS#12 bundle, an empty file);
 //! * `cert.rs`: `--cert` and `--ca_file`, and the device certificate's validity dates;
-//! * `key.rs`: `--key` in its three forms (PKCS#8, SEC1, PKCS#1), and decrypting an encrypted one.
+//! * `key.rs`: `--key` in its three forms (PKCS#8, SEC1, PKCS#1); `encrypted_key.rs`: decrypting
+//!   an encrypted one.
 //!
 //! We build the config once, before any network, for two reasons: a bad file fails in
 //! milliseconds with a message naming the flag, not after a connect timeout; and every connection
@@ -37,12 +38,15 @@ use crate::error_text;
 use crate::failure::Failure;
 
 mod cert;
+#[cfg(feature = "encrypted-keys")]
+mod encrypted_key;
 mod key;
 mod pem_or_der;
 
 use cert::{check_dates, read_certificates};
 use key::read_private_key;
 pub use key::PASSPHRASE_ENV;
+#[cfg(feature = "demo")]
 pub(crate) use pem_or_der::shell_quote;
 
 /// The ALPN protocol name AWS IoT Core expects for MQTT over TLS on port 443.
