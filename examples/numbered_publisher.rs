@@ -4,22 +4,21 @@
 //!
 //! Publishers know nothing about shared subscriptions: they publish to the plain topic, and the
 //! broker picks one member of each `$share` group for every message.
-use std::{env, fs, sync::Arc};
+use std::{env, sync::Arc};
 
 use rumqttc::v5::mqttbytes::{v5::Packet, v5::PubAckReason, QoS};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Certificate + key prove who we are; the CA decides which broker we trust.
 fn tls_config(cert: &str, key: &str, ca: &str) -> Result<rustls::ClientConfig> {
-    let certs = rustls_pemfile::certs(&mut fs::read(cert)?.as_slice())
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let key = rustls_pemfile::private_key(&mut fs::read(key)?.as_slice())?
-        .ok_or("no private key in KEY")?;
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<std::result::Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("private key {key}: {e}"))?;
     let mut roots = rustls::RootCertStore::empty();
-    for ca_cert in rustls_pemfile::certs(&mut fs::read(ca)?.as_slice()) {
+    for ca_cert in CertificateDer::pem_file_iter(ca)? {
         roots.add(ca_cert?)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -3,24 +3,24 @@
 //! cargo run --example shared_member -- HOST PORT CERT KEY CA [GROUP] [TOPIC] [MESSAGES]
 //!
 //! Copy it into your project with `rumqttc` (feature `use-rustls-no-provider`), `rustls` (feature
-//! `ring`), `rustls-pemfile` and `tokio`. Start two copies and publish to TOPIC: each message goes
-//! to one of them, not both.
-use std::{env, fs, sync::Arc};
+//! `ring`) and `tokio`; the PEM files are read by rustls' own `pki_types::pem::PemObject`, so no
+//! other crate is needed. Start two copies and publish to TOPIC: each message goes to one of them,
+//! not both.
+use std::{env, sync::Arc};
 
 use rumqttc::v5::mqttbytes::{v5::Packet, v5::SubscribeReasonCode, QoS};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Certificate + key prove who we are; the CA decides which broker we trust.
 fn tls_config(cert: &str, key: &str, ca: &str) -> Result<rustls::ClientConfig> {
-    let certs = rustls_pemfile::certs(&mut fs::read(cert)?.as_slice())
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let key = rustls_pemfile::private_key(&mut fs::read(key)?.as_slice())?
-        .ok_or("no private key in KEY")?;
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<std::result::Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("private key {key}: {e}"))?;
     let mut roots = rustls::RootCertStore::empty();
-    for ca_cert in rustls_pemfile::certs(&mut fs::read(ca)?.as_slice()) {
+    for ca_cert in CertificateDer::pem_file_iter(ca)? {
         roots.add(ca_cert?)?;
     }
     // Name the crypto provider: rustls will not guess when several are compiled in.

@@ -16,7 +16,7 @@ use rumqttc::v5::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, StateError, TlsError,
 };
 use rumqttc::{TlsConfiguration, Transport};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::AlertDescription;
 
 /// Upper bound for any single step (connect, subscribe, receive); loopback needs far less.
@@ -163,7 +163,7 @@ async fn connect(
 /// A rustls client config that trusts `ca_pem` and presents `identity`, using ring like the crate.
 fn client_tls(ca_pem: &str, identity: Option<&Identity>) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert?)?;
     }
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -176,10 +176,8 @@ fn client_tls(ca_pem: &str, identity: Option<&Identity>) -> anyhow::Result<rustl
         return Ok(builder.with_no_client_auth());
     };
     let chain: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut identity.cert_pem.as_bytes()).collect::<Result<_, _>>()?;
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut identity.key_pem.as_bytes())?
-            .ok_or_else(|| anyhow::anyhow!("no private key in the PEM"))?;
+        CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes()).collect::<Result<_, _>>()?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())?;
     Ok(builder.with_client_auth_cert(chain, key)?)
 }
 

@@ -384,14 +384,12 @@ struct Script {
 /// has no way to turn shared subscriptions off). Serves the PKI's server certificate from
 /// `files` and returns its port.
 fn scripted_broker(files: &pki::PkiFiles, script: Script) -> u16 {
-    let certs: Vec<_> =
-        rustls_pemfile::certs(&mut std::fs::read(&files.server_cert).expect("cert").as_slice())
-            .collect::<Result<_, _>>()
-            .expect("server cert");
-    let key =
-        rustls_pemfile::private_key(&mut std::fs::read(&files.server_key).expect("key").as_slice())
-            .expect("server key")
-            .expect("a key");
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs: Vec<_> = CertificateDer::pem_file_iter(&files.server_cert)
+        .expect("cert")
+        .collect::<Result<_, _>>()
+        .expect("server cert");
+    let key = PrivateKeyDer::from_pem_file(&files.server_key).expect("server key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)

@@ -15,8 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mqtt5_shared_subscription::pki::{self, Pki};
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use rsa::pkcs1::EncodeRsaPrivateKey;
+use p256::pkcs8::DecodePrivateKey;
 use tempfile::TempDir;
 
 pub mod proxy;
@@ -341,16 +340,19 @@ pub fn client_identity(pki: &Pki, dir: &Path, form: KeyForm) -> (PathBuf, PathBu
             (key, pem)
         }
         KeyForm::Pkcs1Rsa => {
-            let rsa = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
-            let pkcs8 = rsa
-                .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
-                .expect("PKCS#8 PEM");
-            let key = rcgen::KeyPair::from_pem(&pkcs8).expect("rcgen RSA key");
-            let pem = rsa
-                .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
-                .expect("PKCS#1 PEM")
-                .to_string();
-            (key, pem)
+            // A throw-away key committed for the tests; it protects nothing (tests/data/README.md).
+            // ring cannot generate RSA keys, so every run uses this one.
+            let pkcs8_pem = include_str!("../data/test-only-rsa-2048.pk8.pem");
+            let key = rcgen::KeyPair::from_pem(pkcs8_pem).expect("rcgen RSA key");
+            // No conversion needed: for RSA, the PKCS#8 privateKey OCTET STRING *is* the PKCS#1
+            // RSAPrivateKey DER; unwrap it and label it `RSA PRIVATE KEY`.
+            let der = pem::parse(pkcs8_pem).expect("PKCS#8 PEM");
+            let info = pkcs8::PrivateKeyInfo::try_from(der.contents()).expect("PKCS#8 key");
+            let rsa_encryption = pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+            assert_eq!(info.algorithm.oid, rsa_encryption, "not an RSA key");
+            let pkcs1 = pem::Pem::new("RSA PRIVATE KEY", info.private_key);
+            let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+            (key, pem::encode_config(&pkcs1, lf))
         }
     };
     let params = pki::client_params(&format!("{form:?}")).expect("params");
