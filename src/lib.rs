@@ -23,8 +23,8 @@
 //!
 //! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then the
 //! folders, each with a `mod.rs` that says what it teaches. Arrows point one way: `run/` uses
-//! `mqtt/` and `tls/`, `mqtt/` uses `tls/`'s files only by name, and nothing uses `run/` but
-//! `main.rs` and `cli.rs`.
+//! `mqtt/` and `tls/`; `mqtt/` only carries `tls/`'s file paths (in `Target`); and nothing uses
+//! `run/` but `main.rs` and `cli.rs`.
 //!
 //! * `cli.rs`: the flags and their defaults, AWS's underscore spellings (`--ca_file`), and the
 //!   checks that end a bad run with exit 2 before any network;

@@ -11,7 +11,7 @@
 //! that meets a code (`diagnosis.rs`, `run/member.rs`, `run/publisher.rs`) can share one table.
 
 use rumqttc::v5::mqttbytes::v5::{
-    ConnectReturnCode, DisconnectReasonCode, PubAckReason, SubscribeReasonCode,
+    ConnectReturnCode, DisconnectReasonCode, PubAckReason, SubscribeReasonCode, UnsubAckReason,
 };
 
 /// A connection's reason code in words.
@@ -215,7 +215,25 @@ pub fn puback(reason: PubAckReason, topic: &str) -> Result<Accepted, String> {
         PubAckReason::QuotaExceeded => {
             Err("quota exceeded (0x97); slow down with --interval".to_owned())
         }
-        other => Err(format!("{other:?}")),
+        other => Err(format!("{other:?}; see the broker's log")),
+    }
+}
+
+/// UNSUBACK failure codes (MQTT 5 §3.11.2.2) in words, or `None` for success. A failed
+/// UNSUBSCRIBE changes no verdict (the run is over, and DISCONNECT ends the session anyway), so
+/// these are only worth a warning.
+pub fn unsuback_failure(reason: UnsubAckReason) -> Option<&'static str> {
+    match reason {
+        UnsubAckReason::Success => None,
+        UnsubAckReason::NoSubscriptionExisted => {
+            Some("no subscription existed (0x11): the broker had already dropped it")
+        }
+        UnsubAckReason::NotAuthorized => Some("not authorized (0x87)"),
+        UnsubAckReason::TopicFilterInvalid => Some("topic filter invalid (0x8F)"),
+        UnsubAckReason::PacketIdentifierInUse => Some("packet identifier in use (0x91)"),
+        UnsubAckReason::UnspecifiedError | UnsubAckReason::ImplementationSpecificError => {
+            Some("refused (0x80/0x83): see the broker's log")
+        }
     }
 }
 

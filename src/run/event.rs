@@ -166,7 +166,8 @@ fn shortened(payload: &str) -> String {
     }
 }
 
-/// A task's handle on the run's one channel. Every event it sends is about its own client.
+/// A task's handle on the run's one channel. It knows its task's client id, so the events about
+/// the connection (connected, lost, reconnected) name the right client by construction.
 #[derive(Clone)]
 pub struct Reporter {
     client_id: String,

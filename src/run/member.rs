@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
-use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode, UnsubAckReason};
+use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::Event;
 use tokio::time::Instant;
@@ -212,9 +212,9 @@ async fn leave(
                     let failed = unsuback
                         .reasons
                         .iter()
-                        .find(|r| **r != UnsubAckReason::Success);
-                    if let Some(reason) = failed {
-                        tracing::warn!("[{}] UNSUBSCRIBE answered {reason:?}", member.client_id);
+                        .find_map(|reason| reason_codes::unsuback_failure(*reason));
+                    if let Some(words) = failed {
+                        tracing::warn!("[{}] UNSUBSCRIBE answered: {words}", member.client_id);
                     }
                     break;
                 }

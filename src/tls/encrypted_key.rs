@@ -1,6 +1,10 @@
 //! Decrypting an encrypted PKCS#8 private key (`BEGIN ENCRYPTED PRIVATE KEY`), with the
 //! passphrase from [`PASSPHRASE_ENV`] or typed at a terminal. Built with the `encrypted-keys`
-//! feature (on by default); `key.rs` explains the key forms, and what is wiped from memory.
+//! feature (on by default); `key.rs` explains the key forms.
+//!
+//! The passphrase never appears in a message. Our copy of it is wiped from memory once used
+//! (`Zeroizing`), and so is the buffer pkcs8 decrypts into (its `SecretDocument`); the environment
+//! variable itself stays in the process environment.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;

@@ -19,12 +19,10 @@
 //!   with a weak key derivation (one MD5 round). We do not decrypt it; we print the `openssl`
 //!   command that turns it into encrypted PKCS#8.
 //!
-//! The key's bytes and the passphrase never appear in a message. Our copy of the passphrase is
-//! wiped from memory once used (`Zeroizing`), and so is the buffer pkcs8 decrypts into (its
-//! `SecretDocument`); the variable itself stays in the process environment. The key is not wiped:
-//! the file's bytes, the PEM contents and the `PrivateKeyDer` are ordinary buffers, and rustls
-//! keeps the key in memory as long as the TLS config lives, for the whole run, as any TLS client
-//! must to sign each handshake.
+//! The key's bytes never appear in a message. The key is not wiped from memory: the file's bytes,
+//! the PEM contents and the `PrivateKeyDer` are ordinary buffers, and rustls keeps the key in
+//! memory as long as the TLS config lives, for the whole run, as any TLS client must to sign each
+//! handshake.
 
 use std::path::Path;
 
