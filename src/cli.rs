@@ -148,6 +148,8 @@ pub struct Args {
 
     /// With --demo: write the demo certificates to DIR and keep the broker up after the run,
     /// printing the commands that add members from other terminals
+    // `requires` catches `--keep-running DIR` alone, but clap 4 lets it through when --endpoint,
+    // --cert and --key are given (the flags --demo conflicts with); `plan()` catches that.
     #[arg(long, value_name = "DIR", requires = "demo")]
     pub keep_running: Option<PathBuf>,
 }
@@ -234,8 +236,14 @@ fn parse_interval(value: &str) -> Result<Duration, String> {
 }
 
 impl Args {
-    /// Checks the flags that clap cannot check alone, and turns them into a [`Plan`].
+    /// Checks the flags that clap cannot check alone, and turns them into a `Plan`.
     pub fn plan(&self) -> Result<Plan, Failure> {
+        if self.keep_running.is_some() && !self.demo {
+            return Err(Failure::input(
+                "--keep-running keeps the demo broker up after the run, so it needs --demo; \
+                 add --demo, or leave --keep-running out",
+            ));
+        }
         let filter = SharedFilter::new(&self.group, &self.topic).map_err(Failure::input)?;
         let client_id = match &self.client_id {
             Some(id) if id.trim().is_empty() => return Err(Failure::input(

@@ -146,3 +146,27 @@ fn help_shows_an_example_and_the_exit_codes() {
         );
     }
 }
+
+/// `--keep-running` only means something with `--demo`; with real flags it used to be ignored.
+#[test]
+fn keep_running_without_demo_is_a_usage_error() {
+    let files = files();
+    let dir = files.dir.path().join("kept").display().to_string();
+    let run = run_tool(&good_args(&files, &["--keep-running", &dir]), LIMIT);
+    assert_one_line_error(&run, 2, &["--keep-running", "needs --demo"]);
+}
+
+/// The CA certificate given as `--cert` (with the device key): the key is not what is wrong.
+#[test]
+fn a_ca_certificate_as_cert_is_sent_to_ca_file() {
+    let files = files();
+    let ca = files.files.ca.display().to_string();
+    let key = files.files.client_key.display().to_string();
+    let run = run_tool(&args(&files, &ca, &key, &[]), LIMIT);
+    assert_one_line_error(
+        &run,
+        2,
+        &["--cert", "a CA certificate", "belongs in --ca_file"],
+    );
+    assert!(!run.stderr.contains("does not belong to"), "{run}");
+}

@@ -21,7 +21,7 @@ fn default_demo_delivers_ten_messages_exactly_once() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
         run.stdout.contains(
-            "10 published · 10 delivered exactly once to group 'rust-sample' (2 members) · 0 missing · 0 duplicated"
+            "10 published · 10 delivered exactly once to group 'rust-sample' (2 members of this run) · 0 missing · 0 duplicated"
         ),
         "{run}"
     );
@@ -65,6 +65,59 @@ fn check_bulk_run(qos: &str) {
         })
         .sum();
     assert_eq!(total, 1000);
+}
+
+/// The README's --json section documents every kind the tool prints, and the parser above reads
+/// it: a parser that read nothing would let any output through.
+#[test]
+fn the_readme_documents_every_json_line() {
+    let documented = support::readme_json_fields();
+    let kinds: Vec<&str> = documented.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "connected",
+            "connection_lost",
+            "holding",
+            "published",
+            "received",
+            "reconnected",
+            "resending",
+            "resumed",
+            "subscribed",
+            "summary",
+            "unacknowledged",
+        ]
+    );
+    assert_eq!(
+        documented["summary"].len(),
+        23,
+        "{:?}",
+        documented["summary"]
+    );
+    assert!(
+        !documented["published"]["no_matching_subscribers"],
+        "sometimes"
+    );
+    assert!(documented["received"]["seq"], "always (null for foreign)");
+}
+
+/// Every line of a `--json` run is what the README's tables say: no field more, none missing.
+#[test]
+fn json_lines_match_the_readme() {
+    let run = run_tool(&demo(&["--json", "--count", "20"]), LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.summary()["interrupted"], false, "{run}");
+    support::assert_json_matches_readme(
+        &run,
+        &[
+            "connected",
+            "subscribed",
+            "published",
+            "received",
+            "summary",
+        ],
+    );
 }
 
 #[test]

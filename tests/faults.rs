@@ -377,6 +377,18 @@ struct Script {
     suback: u8,
     /// After the SUBACK, send DISCONNECT with this reason code.
     disconnect: Option<u8>,
+    /// Answer CONNECT by hanging up instead of a CONNACK, as AWS IoT does when a policy lacks
+    /// iot:Connect.
+    hang_up: Option<HangUp>,
+}
+
+/// How the scripted broker hangs up.
+#[derive(Clone, Copy)]
+enum HangUp {
+    /// TLS close_notify, then the socket closes.
+    CleanTls,
+    /// The socket closes with no close_notify (a FIN mid-stream).
+    Abrupt,
 }
 
 /// A broker that speaks just enough TLS and MQTT 5 to give a scripted answer: what mosquitto cannot
@@ -418,6 +430,14 @@ fn serve(socket: TcpStream, config: Arc<rustls::ServerConfig>, script: Script) {
     };
     let mut stream = rustls::StreamOwned::new(connection, socket);
     while let Some((kind, body)) = read_packet(&mut stream) {
+        if let (1, Some(hang_up)) = (kind >> 4, script.hang_up) {
+            if let HangUp::CleanTls = hang_up {
+                stream.conn.send_close_notify();
+                let _ = stream.flush();
+            }
+            let _ = stream.sock.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         let mut answer: Vec<u8> = match kind >> 4 {
             1 => vec![0x20, 3, 0, script.connack, 0], // CONNACK: no session, code, no properties
             8 if body.len() >= 2 => vec![0x90, 4, body[0], body[1], 0, script.suback], // SUBACK
@@ -513,4 +533,29 @@ fn suback_topic_filter_invalid() {
             "--topic",
         ],
     );
+}
+
+/// A broker that hangs up after CONNECT, with or without closing TLS first: before the first
+/// CONNACK both are a silent refusal, and the hint says what AWS IoT refuses that way. (A scripted
+/// peer: mosquitto always answers CONNECT.)
+#[test]
+fn a_hang_up_after_connect_points_at_the_policy_both_ways() {
+    for hang_up in [HangUp::CleanTls, HangUp::Abrupt] {
+        let (_dir, files) = files();
+        let port = scripted_broker(
+            &files,
+            Script {
+                hang_up: Some(hang_up),
+                ..Script::default()
+            },
+        );
+        let run = assert_fault(
+            args_for(&files, "127.0.0.1", port),
+            &[
+                "closed the connection after our CONNECT without answering it (no CONNACK)",
+                "iot:Connect on client/<--client_id>-*",
+            ],
+        );
+        assert!(!run.stderr.contains("network cut it"), "{run}");
+    }
 }

@@ -85,6 +85,8 @@ fn an_interrupted_run_keeps_its_books_balanced() {
     let run = interrupt_with("INT", &["--json"]);
     assert_eq!(run.code, Some(130), "{run}");
     let summary = run.summary();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    support::assert_json_matches_readme(&run, &["received", "summary"]);
     let number = |key: &str| summary[key].as_u64().expect(key);
     let missing = summary["missing"].as_array().expect("missing").len() as u64;
     assert_eq!(number("unique") + missing, number("published"), "{summary}");

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{client_identity, mosquitto_or_skip, run_tool, spawn_tool, with, KeyForm, Mosquitto};
+use support::{
+    client_identity, mosquitto_or_skip, run_tool, spawn_tool, with, KeyForm, Mosquitto, Setup,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -25,7 +27,7 @@ fn default_run_splits_ten_messages_between_two_members() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
         run.stdout.contains(
-            "10 published · 10 delivered exactly once to group 'rust-sample' (2 members) · 0 missing · 0 duplicated"
+            "10 published · 10 delivered exactly once to group 'rust-sample' (2 members of this run) · 0 missing · 0 duplicated"
         ),
         "{run}"
     );
@@ -117,6 +119,8 @@ fn five_members_json_summary_has_every_field() {
         "outages",
         "held_ms",
         "went_on_without",
+        // Added so that a script can tell a partial summary (Ctrl-C) from a finished one.
+        "interrupted",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -256,7 +260,7 @@ fn ten_thousand_messages_reach_three_members_exactly_once() {
         assert_eq!(run.code, Some(0), "QoS {qos}: {run}");
         assert!(
             run.stdout.contains(
-                "10000 published · 10000 delivered exactly once to group 'rust-sample' (3 members) · 0 missing · 0 duplicated"
+                "10000 published · 10000 delivered exactly once to group 'rust-sample' (3 members of this run) · 0 missing · 0 duplicated"
             ),
             "QoS {qos}: {run}"
         );
@@ -315,6 +319,63 @@ async fn a_stranger_in_the_group_makes_messages_missing() {
         "the report must name exactly the messages the stranger took"
     );
     assert_eq!(summary["unique"], 30 - stolen.len());
+}
+
+/// The same stranger, as a person reads the report: shares of what was published, a row for
+/// what went elsewhere, "members of this run", and a grid whose empty columns are the stranger's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_shows_in_the_human_report() {
+    let Some(mosquitto) = mosquitto_or_skip("a_stranger_shows_in_the_human_report") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let stolen = stranger::join_group(&broker, "$share/rust-sample/test/topic").await;
+    let args = with(broker.args(), &["--count", "10", "--timeout", "2s"]);
+    let run = tokio::task::spawn_blocking(move || run_tool(&args, LIMIT))
+        .await
+        .expect("run");
+    assert_eq!(run.code, Some(3), "{run}");
+    let stolen = stolen.lock().expect("stolen").clone();
+    assert!(!stolen.is_empty(), "the stranger got no share");
+    let row = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("not received by this run"))
+        .unwrap_or_else(|| panic!("no row for the stranger's share\n{run}"));
+    let share = format!("{:.1}%", 100.0 * stolen.len() as f64 / 10.0);
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        fields[5..7],
+        [stolen.len().to_string().as_str(), &share],
+        "{row}"
+    );
+    assert!(run.stdout.contains("(2 members of this run)"), "{run}");
+    assert!(run.stdout.contains("members outside this run"), "{run}");
+    // The grid: one row per member; a column nobody marked is a message the stranger took.
+    assert!(run.stdout.contains("who got which message"), "{run}");
+    let rows: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.contains("-subscriber-") && line.contains('●'))
+        .collect();
+    assert_eq!(rows.len(), 2, "{run}");
+    let marks = |row: &str| -> Vec<char> {
+        row.chars()
+            .rev()
+            .take(10)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
+    };
+    for seq in 1..=10u32 {
+        let marked = rows
+            .iter()
+            .filter(|row| marks(row)[seq as usize - 1] == '●')
+            .count();
+        let expected = usize::from(!stolen.contains(&seq));
+        assert_eq!(marked, expected, "column #{seq}\n{run}");
+    }
 }
 
 #[test]
@@ -407,4 +468,44 @@ mod stranger {
         });
         stolen
     }
+}
+
+/// Subscribing is allowed but receiving is not: what an AWS IoT policy without `iot:Receive` looks
+/// like, reproduced with a mosquitto ACL that allows only `write` on the topic (mosquitto grants
+/// every SUBSCRIBE and checks `read` when it delivers). Every message goes missing, and the hint
+/// must name the receive permission, not a stranger in the group.
+#[test]
+fn nothing_received_names_the_receive_permission() {
+    let Some(mosquitto) = mosquitto_or_skip("nothing_received_names_the_receive_permission") else {
+        return;
+    };
+    let acl_dir = tempfile::tempdir().expect("temp dir");
+    let acl = acl_dir.path().join("acl");
+    std::fs::write(&acl, "pattern write test/topic\n").expect("write ACL");
+    let broker = Mosquitto::start_with(
+        &mosquitto,
+        Setup {
+            extra: format!("acl_file {}\n", acl.display()),
+            ..Setup::default()
+        },
+    );
+    let run = run_tool(
+        &with(broker.args(), &["--count", "5", "--timeout", "2s"]),
+        LIMIT,
+    );
+    assert_eq!(run.code, Some(3), "{run}");
+    assert!(run.stdout.contains("0 delivered exactly once"), "{run}");
+    assert!(
+        run.stdout.contains("no member received a single message"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("iot:Receive on topic/test/topic"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("the ACL must allow read on test/topic"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("members outside this run"), "{run}");
 }

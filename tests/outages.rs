@@ -158,6 +158,17 @@ fn a_crashed_broker_is_waited_for_and_every_message_arrives_once() {
         assert!(run.summary()["held_ms"].as_u64() > Some(0), "{run}");
         assert!(!run.events("holding").is_empty(), "{run}");
         assert!(!run.events("resumed").is_empty(), "{run}");
+        // The outage's events are what the README's --json tables say they are.
+        support::assert_json_matches_readme(
+            &run,
+            &[
+                "connection_lost",
+                "reconnected",
+                "holding",
+                "resumed",
+                "summary",
+            ],
+        );
     }
 }
 

@@ -150,6 +150,57 @@ pub(super) fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str
     }
 }
 
+/// What `error` means when it ends the *first* attempt, before any CONNACK.
+///
+/// A broker that hangs up right after our CONNECT has refused us without a word, whether it closed
+/// TLS cleanly (close_notify) or just dropped the socket: AWS IoT does either when the certificate
+/// is inactive or its policy does not allow `iot:Connect` for this client id. Later in a run the
+/// same hang-up means a restart or a network cut, which is what [`diagnose`] says.
+pub(super) fn diagnose_first_connect(
+    error: &ConnectionError,
+    broker: &Broker,
+    client_id: &str,
+) -> Diagnosis {
+    if !hung_up_after_handshake(error) {
+        return diagnose(error, broker, client_id);
+    }
+    Diagnosis::new(
+        format!(
+            "the broker at {}:{} closed the connection after our CONNECT without answering it (no CONNACK)",
+            broker.host, broker.port
+        ),
+        "a broker refuses a client silently this way: AWS IoT when the certificate is inactive or \
+         its policy lacks iot:Connect on client/<--client_id>-* (see policy/README.md); other \
+         brokers when an ACL or plugin turns the client away: check the broker's log",
+        false,
+    )
+    .about(client_id)
+}
+
+/// The peer closed the connection after the TLS handshake, cleanly or not, and said nothing.
+fn hung_up_after_handshake(error: &ConnectionError) -> bool {
+    use std::io::ErrorKind;
+    // A TLS alert says why; a hang-up *during* the handshake has its own hint (a plain port?).
+    if rustls_cause(error).is_some() || matches!(error, ConnectionError::Tls(_)) {
+        return false;
+    }
+    if matches!(
+        error,
+        ConnectionError::MqttState(StateError::ConnectionAborted)
+    ) {
+        return true;
+    }
+    io_cause(error).is_some_and(|io| {
+        matches!(
+            io.kind(),
+            ErrorKind::UnexpectedEof
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+        )
+    })
+}
+
 /// The `rustls::Error` behind `error`, if any.
 ///
 /// rumqttc wraps the socket's `io::Error` in one of several variants, and tokio-rustls wraps

@@ -34,7 +34,7 @@ mod diagnosis;
 mod link;
 pub mod reason_codes;
 
-use diagnosis::diagnose;
+use diagnosis::{diagnose, diagnose_first_connect};
 pub use link::{Connection, Polled, Reconnected};
 
 /// Where the broker is and which files prove who we are: what the user asked for, before any
@@ -92,7 +92,7 @@ const REQUEST_QUEUE: usize = 1024;
 const MAX_IN_FLIGHT: u16 = 1000;
 
 /// Connects `client_id` to `broker` and waits for a successful CONNACK. No retries: a refused
-/// *first* connection almost always means a wrong flag (see `link.rs`). [`Connection::open`] is
+/// *first* connection almost always means a wrong flag (see `link.rs`). `Connection::open` is
 /// the same plus reconnects.
 pub async fn connect(
     broker: &Broker,
@@ -135,7 +135,11 @@ pub async fn connect(
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(connack))) => return Ok(connack),
                 Ok(_) => continue,
-                Err(error) => return Err(anyhow!(diagnose(&error, broker, client_id).sentence())),
+                Err(error) => {
+                    return Err(anyhow!(
+                        diagnose_first_connect(&error, broker, client_id).sentence()
+                    ))
+                }
             }
         }
     })

@@ -11,7 +11,7 @@
 //! * `receipts.rs`: what the group has received, so the publisher does not send again what a
 //!   member already has;
 //! * `group.rs`: who is in the group, and the gate that holds the publisher while one is away;
-//! * `event.rs`: what the tasks report, and the [`Reporter`](event::Reporter) they report with;
+//! * `event.rs`: what the tasks report, and the `Reporter` they report with;
 //! * `tally.rs` counts the events; `summary.rs` is the result as data; `report.rs` writes it as
 //!   a table and a verdict; `output.rs` decides where lines go (stderr, stdout, `--json`).
 //!
@@ -332,6 +332,7 @@ pub async fn run(
         elapsed: started.elapsed(),
         held: group.held,
         went_on_without: group.given_up.iter().cloned().collect(),
+        interrupted: matches!(ending, Ending::Interrupted),
     });
     Ok(Outcome { summary, ending })
 }

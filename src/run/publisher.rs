@@ -213,7 +213,15 @@ impl Publisher<'_> {
                 }
             }
         }
-        tracing::debug!("[{id}] all {} messages published", self.publication.count);
+        // The publisher's side of the story at the default log level: publisher → broker, and
+        // the `received` lines show broker → one member.
+        let count = self.publication.count;
+        match self.publication.qos {
+            QoS::AtMostOnce => tracing::info!(
+                "[{id}] published #1–#{count}: all written to the connection (QoS 0: no PUBACKs)"
+            ),
+            _ => tracing::info!("[{id}] published #1–#{count}: {count} PUBACKs from the broker"),
+        }
         Ok(())
     }
 

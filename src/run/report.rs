@@ -6,7 +6,7 @@
 //! sample-ab12-subscriber-1      5   50.0%  1 3 5 7 9
 //! sample-ab12-subscriber-2      5   50.0%  2 4 6 8 10
 //!
-//! 10 published · 10 delivered exactly once to group 'rust-sample' (2 members) · 0 missing · 0 duplicated · 61ms
+//! 10 published · 10 delivered exactly once to group 'rust-sample' (2 members of this run) · 0 missing · 0 duplicated · 61ms
 //! ```
 //!
 //! The same [`Summary`] is the `--json` summary line (`output.rs`); this file is only how it reads.
@@ -16,6 +16,27 @@ use std::time::Duration;
 
 use super::summary::Summary;
 use crate::message::compact_list;
+
+/// The table's row for messages no member of this run received.
+const NOT_RECEIVED: &str = "not received by this run";
+
+/// The largest run that gets a grid of members × messages: 50 columns leave room for a 28-char
+/// client id in 80.
+const GRID_MAX_MESSAGES: usize = 50;
+
+/// `1        10        20`: message numbers above the grid's columns, at 1 and every tenth.
+fn ruler(count: usize) -> String {
+    let mut ruler = String::new();
+    for seq in (1..=count).filter(|seq| *seq == 1 || seq % 10 == 0) {
+        let column = seq - 1;
+        if ruler.len() > column {
+            continue; // the previous label still covers this column
+        }
+        ruler.push_str(&" ".repeat(column - ruler.len()));
+        ruler.push_str(&seq.to_string());
+    }
+    ruler
+}
 
 impl Summary {
     /// The per-member table, the verdict line, and hints when something is wrong.
@@ -28,23 +49,39 @@ impl Summary {
             .unwrap_or(6)
             .max(6);
         let mut out = String::new();
+        // Shares of what was *published*, so that what went elsewhere shows as a row of its own
+        // instead of inflating the members' shares.
+        let share = |n: usize| match self.published {
+            0 => 0.0,
+            published => 100.0 * n as f64 / f64::from(published),
+        };
         let _ = writeln!(
             out,
             "{:<width$}  {:>6}  {:>6}  messages",
             "member", "count", "share"
         );
         for (id, member) in self.members.iter() {
-            let share = if self.received == 0 {
-                0.0
-            } else {
-                100.0 * f64::from(member.count) / f64::from(self.received)
-            };
             let _ = writeln!(
                 out,
-                "{id:<width$}  {:>6}  {share:>5.1}%  {}",
+                "{id:<width$}  {:>6}  {:>5.1}%  {}",
                 member.count,
+                share(member.count as usize),
                 compact_list(&member.messages, 12)
             );
+        }
+        if !self.missing.is_empty() {
+            let width = width.max(NOT_RECEIVED.len());
+            let _ = writeln!(
+                out,
+                "{NOT_RECEIVED:<width$}  {:>6}  {:>5.1}%  {}",
+                self.missing.len(),
+                share(self.missing.len()),
+                compact_list(&self.missing, 12)
+            );
+        }
+        if let Some(grid) = self.grid(width) {
+            let _ = writeln!(out);
+            out.push_str(&grid);
         }
         let outages = self.outage_lines();
         if !outages.is_empty() {
@@ -62,11 +99,53 @@ impl Summary {
         out
     }
 
+    /// For a small run, who got each message: one row per member, one column per message. A
+    /// shared subscription puts exactly one mark in every column; a plain one would fill them
+    /// all. `None` when it would not fit in 80 columns.
+    fn grid(&self, width: usize) -> Option<String> {
+        let count = self.count as usize;
+        if count == 0 || count > GRID_MAX_MESSAGES || width + 2 + count > 80 {
+            return None;
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "who got which message (a shared subscription: one mark per column):"
+        );
+        let _ = writeln!(out, "{:<width$}  {}", "", ruler(count));
+        for (id, member) in self.members.iter() {
+            let marks: String = (1..=self.count)
+                .map(
+                    |seq| match member.messages.iter().filter(|m| **m == seq).count() {
+                        0 => '·',
+                        1 => '●',
+                        _ => '2',
+                    },
+                )
+                .collect();
+            let _ = writeln!(out, "{id:<width$}  {marks}");
+        }
+        let members = self.members.len() as u32;
+        // The contrast that makes the point, in two lines that fit 80 columns.
+        let _ = writeln!(
+            out,
+            "a plain subscription to {} would have given all {} messages to each of the",
+            self.topic, self.published
+        );
+        let _ = writeln!(
+            out,
+            "{members} members ({} copies); the shared subscription delivered {}",
+            self.published * members,
+            self.received
+        );
+        Some(out)
+    }
+
     /// One line a human (or grep) can judge the run by.
     pub fn verdict_line(&self) -> String {
         let exactly_once = self.unique - self.duplicated.len() as u32;
         let mut line = format!(
-            "{} published · {exactly_once} delivered exactly once to group '{}' ({} members) · {} missing · {} duplicated",
+            "{} published · {exactly_once} delivered exactly once to group '{}' ({} members of this run) · {} missing · {} duplicated",
             self.published,
             self.group,
             self.members.len(),
@@ -106,11 +185,22 @@ impl Summary {
                      and so are those it had queued for a member whose connection broke",
                     self.reconnects_in_words()
                 ));
+            } else if self.unique == 0 && self.acknowledged > 0 && self.unrouted.is_empty() {
+                // Every subscription was granted and the broker took every message, yet nothing
+                // came: a broker that lets a client subscribe but not receive (AWS IoT checks
+                // iot:Subscribe and iot:Receive separately; mosquitto's ACL checks `read` only
+                // when it delivers).
+                hints.push(format!(
+                    "no member received a single message, though every subscription was granted and the broker took the messages: \
+                     it is not allowed to deliver '{topic}' to these clients (AWS IoT: the policy needs iot:Receive on \
+                     topic/{topic}, see policy/README.md; mosquitto: the ACL must allow read on {topic})",
+                    topic = self.topic
+                ));
             } else if self.unacknowledged.is_empty() {
                 hints.push(format!(
-                    "another subscriber outside this run may share group '{}' and got its share, or the broker dropped them; \
-                     try a unique --group_identifier",
-                    self.group
+                    "the group may have members outside this run (another client subscribed to $share/{}/{}) that got their share, \
+                     or the broker dropped them; try a unique --group_identifier",
+                    self.group, self.topic
                 ));
             }
         }

@@ -72,6 +72,8 @@ pub struct Summary {
     pub unrouted: Vec<u32>,
     /// Connections that broke and came back during the run.
     pub reconnects: u32,
+    /// Ctrl-C or SIGTERM stopped the run: the summary is partial.
+    pub interrupted: bool,
 }
 
 impl Summary {

@@ -12,8 +12,10 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pkcs8::der::oid::AssociatedOid;
 use pkcs8::der::{DateTime, Decode};
 use rustls::pki_types::CertificateDer;
+use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::time::Validity;
 
 use super::pem_or_der::{self, Block, InputFile};
@@ -113,4 +115,20 @@ pub fn check_dates(path: &Path, cert: &CertificateDer<'_>, now: SystemTime) -> R
         )));
     }
     Ok(())
+}
+
+/// A CA's certificate rather than a device's: its Basic Constraints say `CA:TRUE`, or it signed
+/// itself (issuer = subject). Passed as `--cert`, it is almost always the CA meant for
+/// `--ca_file`, and rustls then only says that the key does not match.
+pub fn is_ca_certificate(cert: &CertificateDer<'_>) -> bool {
+    let Ok(parsed) = x509_cert::Certificate::from_der(cert) else {
+        return false;
+    };
+    let tbs = &parsed.tbs_certificate;
+    let says_ca = tbs.extensions.iter().flatten().any(|extension| {
+        extension.extn_id == BasicConstraints::OID
+            && BasicConstraints::from_der(extension.extn_value.as_bytes())
+                .is_ok_and(|constraints| constraints.ca)
+    });
+    says_ca || tbs.issuer == tbs.subject
 }

@@ -43,7 +43,7 @@ mod encrypted_key;
 mod key;
 mod pem_or_der;
 
-use cert::{check_dates, read_certificates};
+use cert::{check_dates, is_ca_certificate, read_certificates};
 use key::read_private_key;
 pub use key::PASSPHRASE_ENV;
 #[cfg(feature = "demo")]
@@ -73,6 +73,7 @@ pub fn client_config(files: &TlsFiles, port: u16) -> Result<Arc<ClientConfig>, F
     if let Some(device_cert) = cert_chain.first() {
         check_dates(&files.cert, device_cert, SystemTime::now())?;
     }
+    let sent_a_ca = cert_chain.first().is_some_and(is_ca_certificate);
     let key = read_private_key(&files.key)?;
     let roots = match &files.ca {
         Some(ca) => roots_from_file(ca)?,
@@ -86,17 +87,23 @@ pub fn client_config(files: &TlsFiles, port: u16) -> Result<Arc<ClientConfig>, F
         .with_root_certificates(roots)
         // rustls checks here that the key belongs to the certificate.
         .with_client_auth_cert(cert_chain, key)
-        .map_err(|e| explain_pair_error(&e, files))?;
+        .map_err(|e| explain_pair_error(&e, files, sent_a_ca))?;
     if port == 443 {
         config.alpn_protocols = vec![AWS_IOT_ALPN.to_vec()];
     }
     Ok(Arc::new(config))
 }
 
-/// Why rustls would not pair `--cert` with `--key`, in words.
-fn explain_pair_error(error: &rustls::Error, files: &TlsFiles) -> Failure {
+/// Why rustls would not pair `--cert` with `--key`, in words. `sent_a_ca`: `--cert` holds a CA
+/// certificate, not a device's.
+fn explain_pair_error(error: &rustls::Error, files: &TlsFiles, sent_a_ca: bool) -> Failure {
     let (cert, key) = (files.cert.display(), files.key.display());
     match error {
+        // The key is fine; the certificate is the wrong one.
+        rustls::Error::InconsistentKeys(_) if sent_a_ca => Failure::input(format!(
+            "--cert {cert}: this is a CA certificate (it signs other certificates), so it belongs \
+             in --ca_file; --cert takes the device certificate that was issued for --key"
+        )),
         rustls::Error::InconsistentKeys(_) => Failure::input(format!(
             "--key {key} does not belong to --cert {cert}; pass the private key that was created with this certificate"
         )),

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -627,5 +628,82 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The `--json` contract as the README's `### --json` section states it: for each event kind, its
+/// fields, and whether each is always there (`false`: *sometimes*).
+pub fn readme_json_fields() -> BTreeMap<String, BTreeMap<String, bool>> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("### `--json`")
+        .expect("README has a --json section");
+    let section = &readme[start..];
+    let end = section[4..].find("\n### ").map_or(section.len(), |i| i + 4);
+    let mut events: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    let mut kind: Option<String> = None;
+    for line in section[..end].lines() {
+        if let Some(heading) = line.strip_prefix("#### `") {
+            let name = heading.split('`').next().expect("event name");
+            kind = Some(name.to_owned());
+            events.entry(name.to_owned()).or_default();
+        } else if let (Some(kind), Some(row)) = (&kind, line.strip_prefix("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let always = !cells.get(1).is_some_and(|ty| ty.contains("*sometimes*"));
+            // `a`, `b` in one cell: both fields.
+            for field in cells[0]
+                .split('`')
+                .step_by(2)
+                .filter(|f| !f.trim().is_empty() && !f.contains(','))
+            {
+                events
+                    .get_mut(kind)
+                    .expect("kind")
+                    .insert(field.trim().to_owned(), always);
+            }
+        }
+    }
+    events
+}
+
+/// Checks every `--json` line of `run` against the README's tables: each kind documented, no
+/// undocumented field, every always-there field present. `must_see` are kinds this run must have
+/// printed, so the check cannot pass by seeing nothing.
+pub fn assert_json_matches_readme(run: &Run, must_see: &[&str]) {
+    let documented = readme_json_fields();
+    let mut seen = BTreeSet::new();
+    for line in run.stdout.lines() {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_str(line) else {
+            continue;
+        };
+        let kind = object["event"]
+            .as_str()
+            .expect("`event` is a string")
+            .to_owned();
+        let fields = documented
+            .get(&kind)
+            .unwrap_or_else(|| panic!("event `{kind}` is not in the README's --json section"));
+        let keys: BTreeSet<&str> = object
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "event")
+            .collect();
+        for key in &keys {
+            assert!(
+                fields.contains_key(*key),
+                "`{kind}` has `{key}`, which the README does not document: {line}"
+            );
+        }
+        for (field, always) in fields {
+            assert!(
+                !always || keys.contains(field.as_str()),
+                "`{kind}` lacks `{field}`, which the README says is always there: {line}"
+            );
+        }
+        seen.insert(kind);
+    }
+    for kind in must_see {
+        assert!(seen.contains(*kind), "no `{kind}` line in this run\n{run}");
     }
 }
