@@ -18,7 +18,7 @@ use rumqttc::v5::mqttbytes::QoS;
 
 use crate::failure::Failure;
 use crate::mqtt::Target;
-use crate::run::{Format, Plan};
+use crate::run::{Format, Plan, PER_MESSAGE_LOGS_UP_TO};
 use crate::share::SharedFilter;
 use crate::tls::TlsFiles;
 
@@ -130,6 +130,11 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// A log line per message received: `auto` up to 1000 messages, `on`, or `off` (long runs on
+    /// a terminal then show a progress bar)
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = PerMessageLogs::Auto)]
+    pub per_message_logs: PerMessageLogs,
+
     /// More log output (-v debug, -vv trace)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -152,6 +157,15 @@ pub struct Args {
     // --cert and --key are given (the flags --demo conflicts with); `plan()` catches that.
     #[arg(long, value_name = "DIR", requires = "demo")]
     pub keep_running: Option<PathBuf>,
+}
+
+/// `--per-message-logs`: a line per message, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PerMessageLogs {
+    /// On for small runs (up to 1000 messages), off above.
+    Auto,
+    On,
+    Off,
 }
 
 fn parse_qos(value: &str) -> Result<QoS, String> {
@@ -263,6 +277,11 @@ impl Args {
             interval: self.interval,
             timeout: self.timeout,
             hold: !self.no_hold,
+            per_message_logs: match self.per_message_logs {
+                PerMessageLogs::Auto => self.count <= PER_MESSAGE_LOGS_UP_TO,
+                PerMessageLogs::On => true,
+                PerMessageLogs::Off => false,
+            },
             format: if self.json {
                 Format::Json
             } else {

@@ -10,6 +10,11 @@
 //! |----------|-----------------------------------------|
 //! | `run-id` | random hex, fresh for every run          |
 //! | `seq`    | the message number, 1..=count           |
+//! | `sent-at-us` | when the publisher queued it: microseconds since the Unix epoch |
+//!
+//! The time stamp lets a member work out each message's latency on receipt (`run/latency.rs`).
+//! Wall-clock time, not a monotonic clock, so that it still means something when members run in
+//! another process; across machines it is only as good as their clocks' agreement.
 //!
 //! A received message counts for this run only if its `run-id` matches; everything else is
 //! *foreign*, counted separately, and never confused with ours.
@@ -18,29 +23,54 @@
 //! [`PerMessage`] holds one value per number (the tally, the publisher's acknowledgements, the
 //! group's receipts), and [`compact_list`] writes a list of numbers for a log line or the report.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 
 /// User property key carrying the run id.
 pub const RUN_ID_KEY: &str = "run-id";
 /// User property key carrying the sequence number.
 pub const SEQ_KEY: &str = "seq";
+/// User property key carrying the publish time, in microseconds since the Unix epoch.
+pub const SENT_AT_KEY: &str = "sent-at-us";
 
 /// The payload of message `seq`: `"<text> [<seq>]"`.
 pub fn payload(text: &str, seq: u32) -> String {
     format!("{text} [{seq}]")
 }
 
-/// The PUBLISH properties that mark message `seq` of run `run_id`.
+/// The PUBLISH properties that mark message `seq` of run `run_id`, stamped with the time now.
 pub fn properties(run_id: &str, seq: u32) -> PublishProperties {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     PublishProperties {
         // 1 = the payload is UTF-8 text, so tools such as the AWS IoT MQTT test client show it as text.
         payload_format_indicator: Some(1),
         user_properties: vec![
             (RUN_ID_KEY.to_owned(), run_id.to_owned()),
             (SEQ_KEY.to_owned(), seq.to_string()),
+            (SENT_AT_KEY.to_owned(), now.as_micros().to_string()),
         ],
         ..PublishProperties::default()
     }
+}
+
+/// How long ago `publish` was sent, by its `sent-at-us` stamp; `None` without a stamp (or with
+/// one from the future: clocks of two machines disagree).
+pub fn age(publish: &Publish) -> Option<Duration> {
+    let stamp: u64 = publish
+        .properties
+        .as_ref()?
+        .user_properties
+        .iter()
+        .find(|(key, _)| key == SENT_AT_KEY)?
+        .1
+        .parse()
+        .ok()?;
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH + Duration::from_micros(stamp))
+        .ok()
 }
 
 /// Where a received message came from.

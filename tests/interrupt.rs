@@ -22,6 +22,9 @@ fn interrupt_with(signal: &str, more: &[&str]) -> Run {
         "5ms",
         "--client_id",
         "ctrl-c",
+        // 2000 messages are past the default's line-per-message limit; the test waits for one.
+        "--per-message-logs",
+        "on",
     ]
     .map(String::from)
     .into();

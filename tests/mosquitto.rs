@@ -121,6 +121,8 @@ fn five_members_json_summary_has_every_field() {
         "went_on_without",
         // Added so that a script can tell a partial summary (Ctrl-C) from a finished one.
         "interrupted",
+        "latency_ms",
+        "fairness",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -146,6 +148,18 @@ fn five_members_json_summary_has_every_field() {
     assert_eq!(summary["acknowledged"], 100);
     assert_eq!(summary["reconnects"], 0);
     assert_eq!(summary["held_ms"], 0);
+    // mosquitto hands a $share group's messages out in strict turns (FACTS), and the report
+    // recognises it from the order of receipts.
+    assert_eq!(summary["fairness"]["pattern"], "round_robin", "{summary}");
+    assert_eq!(summary["fairness"]["jain"], 1.0, "{summary}");
+    // Every receipt has a delay, per member and for the group.
+    let latency = &summary["latency_ms"];
+    assert_eq!(latency["group"]["count"], 100, "{summary}");
+    for member in (1..=5).map(|k| format!("t-json-subscriber-{k}")) {
+        let p = &latency["members"][&member];
+        let (p50, p99, max) = (p["p50"].as_f64(), p["p99"].as_f64(), p["max"].as_f64());
+        assert!(p50 > Some(0.0) && p50 <= p99 && p99 <= max, "{member}: {p}");
+    }
     for empty in [
         "retried",
         "redelivered",

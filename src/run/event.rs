@@ -62,6 +62,9 @@ pub enum RunEvent {
         payload: String,
         /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
         dup: bool,
+        /// From the publisher queueing it to now, by its `sent-at-us` stamp (`run/latency.rs`);
+        /// `None` for a message without one.
+        latency_ms: Option<f64>,
     },
     /// A client's connection broke (see `mqtt/link.rs`); it is reconnecting.
     ConnectionLost {

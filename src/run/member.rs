@@ -245,5 +245,9 @@ fn handle(event: &Event, member: &Member, reporter: &Reporter) {
         topic: String::from_utf8_lossy(&publish.topic).into_owned(),
         payload: String::from_utf8_lossy(&publish.payload).into_owned(),
         dup: publish.dup,
+        // Microsecond precision is all a millisecond figure needs.
+        latency_ms: seq
+            .and(message::age(publish))
+            .map(|age| age.as_micros() as f64 / 1000.0),
     });
 }

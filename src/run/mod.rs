@@ -66,7 +66,9 @@ use crate::share::SharedFilter;
 
 mod ack_tracker;
 mod event;
+mod fairness;
 mod group;
+mod latency;
 mod member;
 mod output;
 mod publisher;
@@ -78,7 +80,8 @@ mod tally;
 use event::{Reporter, RunEvent};
 use group::Group;
 use member::Member;
-pub use output::Format;
+use output::Output;
+pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
 use publisher::Publication;
 use receipts::Receipts;
 pub use summary::{Summary, Verdict};
@@ -102,6 +105,8 @@ pub struct Plan {
     pub hold: bool,
     /// How the run shows what happens: log lines, or `--json`.
     pub format: Format,
+    /// Log a line for every message received (see `output.rs`).
+    pub per_message_logs: bool,
 }
 
 impl Plan {
@@ -178,7 +183,10 @@ pub async fn run(
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let finish = CancellationToken::new();
     let member_ids = plan.member_ids();
-    let mut tally = Tally::new(plan.count, &member_ids);
+    let mut books = Books {
+        tally: Tally::new(plan.count, &member_ids),
+        output: Output::new(plan.format, plan.per_message_logs, plan.count),
+    };
     let mut tasks = JoinSet::new();
     let (gate, gate_rx) = watch::channel(true);
     let receipts = Arc::new(Receipts::new(plan.count));
@@ -204,7 +212,7 @@ pub async fn run(
     let mut first_error: Option<anyhow::Error> = None;
 
     loop {
-        phase = next_phase(phase, &mut group, &plan, &mut tally);
+        phase = next_phase(phase, &mut group, &plan, &mut books);
         // Publish only once every member holds its subscription: a message sent to a group with
         // no member yet is dropped by the broker, and the report would blame the group.
         if matches!(phase, Phase::Joining) && group.all_subscribed() && !finish.is_cancelled() {
@@ -241,9 +249,12 @@ pub async fn run(
         tokio::select! {
             Some(event) = events.recv() => {
                 group.follow(&event);
-                record(&event, &mut tally, plan.format);
-                if tally.all_accounted_for() {
+                books.record(&event);
+                if books.tally.all_accounted_for() {
                     finish.cancel();
+                }
+                if events.is_empty() {
+                    books.output.flush();
                 }
             }
             joined = tasks.join_next() => {
@@ -254,25 +265,25 @@ pub async fn run(
                         // line below says what is really still outstanding.
                         while let Ok(event) = events.try_recv() {
                             group.follow(&event);
-                            record(&event, &mut tally, plan.format);
+                            books.record(&event);
                         }
-                        if tally.all_accounted_for() || finish.is_cancelled() {
+                        if books.tally.all_accounted_for() || finish.is_cancelled() {
                             finish.cancel();
                         } else {
                             tracing::info!(
                                 "publishing done; waiting up to {} (--timeout) for {} messages not received yet",
                                 humantime::format_duration(plan.timeout),
-                                tally.outstanding()
+                                books.tally.outstanding()
                             );
                             // Nothing is left to publish, so nothing is left to hold for.
-                            end_hold(phase, &mut group, &mut tally, &plan);
+                            end_hold(phase, &mut group, &mut books);
                             phase = Phase::AwaitingDeliveries { until: Instant::now() + plan.timeout };
                         }
                     }
                     Ok((_, Ok(()))) => {}
                     // Every message is accounted for and the clients are only leaving: a failed
                     // UNSUBSCRIBE or DISCONNECT does not change the verdict, so it is no failure.
-                    Ok((_, Err(error))) if finish.is_cancelled() && tally.all_accounted_for() => {
+                    Ok((_, Err(error))) if finish.is_cancelled() && books.tally.all_accounted_for() => {
                         tracing::warn!("{error:#}");
                     }
                     Ok((_, Err(error))) => {
@@ -290,7 +301,7 @@ pub async fn run(
                     // The hold ran out: go on with the members there are.
                     let away = group.waiting_for();
                     group.given_up.extend(away);
-                    phase = end_hold(phase, &mut group, &mut tally, &plan);
+                    phase = end_hold(phase, &mut group, &mut books);
                 } else {
                     tracing::warn!(
                         "not every message arrived within {} (--timeout); reporting what did",
@@ -309,8 +320,9 @@ pub async fn run(
 
     // Every task has ended, so every event it sent is already queued: count those too.
     while let Ok(event) = events.try_recv() {
-        record(&event, &mut tally, plan.format);
+        books.record(&event);
     }
+    books.output.finish();
 
     let ending = match first_error {
         // A run that never got going has nothing to report: the error says it all.
@@ -325,7 +337,7 @@ pub async fn run(
         None if interrupted => Ending::Interrupted,
         None => Ending::Finished,
     };
-    let summary = tally.summary(SummaryContext {
+    let summary = books.tally.summary(SummaryContext {
         group: plan.filter.group().to_owned(),
         topic: plan.filter.topic().to_owned(),
         qos: plan.qos as u8,
@@ -338,41 +350,35 @@ pub async fn run(
 }
 
 /// Holds or resumes the publisher as the group changes.
-fn next_phase(phase: Phase, group: &mut Group, plan: &Plan, tally: &mut Tally) -> Phase {
+fn next_phase(phase: Phase, group: &mut Group, plan: &Plan, books: &mut Books) -> Phase {
     match phase {
         Phase::Publishing if plan.hold && !group.waiting_for().is_empty() => {
             let _ = group.gate.send(false);
             let waiting_for = group.waiting_for();
-            record(&RunEvent::Holding { waiting_for }, tally, plan.format);
+            books.record(&RunEvent::Holding { waiting_for });
             let now = Instant::now();
             Phase::Holding {
                 since: now,
                 until: now + plan.timeout,
             }
         }
-        Phase::Holding { .. } if group.waiting_for().is_empty() => {
-            end_hold(phase, group, tally, plan)
-        }
+        Phase::Holding { .. } if group.waiting_for().is_empty() => end_hold(phase, group, books),
         other => other,
     }
 }
 
 /// Ends a hold, if one is on: the gate opens and the run says how long it held.
-fn end_hold(phase: Phase, group: &mut Group, tally: &mut Tally, plan: &Plan) -> Phase {
+fn end_hold(phase: Phase, group: &mut Group, books: &mut Books) -> Phase {
     let Phase::Holding { since, .. } = phase else {
         return phase;
     };
     group.held += since.elapsed();
     let _ = group.gate.send(true);
     let without = group.given_up.iter().cloned().collect();
-    record(
-        &RunEvent::Resumed {
-            held_ms: ms(since.elapsed()),
-            without,
-        },
-        tally,
-        plan.format,
-    );
+    books.record(&RunEvent::Resumed {
+        held_ms: ms(since.elapsed()),
+        without,
+    });
     Phase::Publishing
 }
 
@@ -386,10 +392,18 @@ fn leave(phase: Phase, group: &mut Group) -> Phase {
     Phase::Leaving
 }
 
-/// Shows an event and counts it: every event goes through here.
-fn record(event: &RunEvent, tally: &mut Tally, format: Format) {
-    format.event(event);
-    tally.record(event);
+/// What the loop keeps of every event: the count, and what it shows.
+struct Books {
+    tally: Tally,
+    output: Output,
+}
+
+impl Books {
+    /// Shows an event and counts it: every event goes through here.
+    fn record(&mut self, event: &RunEvent) {
+        self.output.event(event);
+        self.tally.record(event);
+    }
 }
 
 fn ms(duration: Duration) -> u64 {

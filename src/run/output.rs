@@ -3,11 +3,28 @@
 //! Logs always go to stderr, so that stdout carries only what a script reads: the report, or with
 //! `--json` one JSON object per line (every [`RunEvent`], then the summary). A run in CI can then
 //! pipe stdout to `jq` and still show its log.
+//!
+//! Output must scale with the run. A line per message is the point of a ten-message demo and a
+//! flood at a hundred thousand: the terminal, not the broker, becomes the bottleneck. So:
+//!
+//! * per-message log lines (`received #7`) are on up to [`PER_MESSAGE_LOGS_UP_TO`] messages, off
+//!   above (`--per-message-logs on|off` decides instead);
+//! * without them, on a terminal, a progress bar on stderr shows received, published, msg/s and
+//!   elapsed time; in a pipe or a file there is no bar, only the log lines that matter;
+//! * `--json` keeps every event, written through one buffer that is flushed whenever the run has
+//!   nothing else queued: a line per write call would cost a system call per event.
 
+use std::fmt;
+use std::io::{BufWriter, IsTerminal, Stdout, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 
 use super::event::RunEvent;
 use super::summary::Summary;
+
+/// Runs of up to this many messages log a line per message by default.
+pub const PER_MESSAGE_LOGS_UP_TO: u32 = 1000;
 
 /// How the run shows what happens (`--json` or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,20 +36,16 @@ pub enum Format {
 }
 
 impl Format {
-    /// Shows one event as it happens.
-    pub fn event(self, event: &RunEvent) {
-        match self {
-            Format::Text => event.log(),
-            Format::Json => print_json_line(event),
-        }
-    }
-
     /// Shows the run's summary: the report, or the last NDJSON line.
     pub fn summary(self, summary: &Summary) {
-        match self {
-            Format::Text => print_stdout(&summary.render()),
-            Format::Json => print_json_line(&Line::Summary(summary)),
-        }
+        let mut stdout = std::io::stdout().lock();
+        let written = match self {
+            Format::Text => stdout.write_all(summary.render().as_bytes()),
+            Format::Json => serde_json::to_writer(&mut stdout, &Line::Summary(summary))
+                .map_err(std::io::Error::from)
+                .and_then(|()| stdout.write_all(b"\n")),
+        };
+        report_write_error(written.and_then(|()| stdout.flush()));
     }
 }
 
@@ -49,27 +62,113 @@ pub fn summary_line(summary: &Summary) -> serde_json::Result<String> {
     serde_json::to_string(&Line::Summary(summary))
 }
 
-/// Prints `value` as one line of JSON on stdout.
-fn print_json_line(value: &impl Serialize) {
-    match serde_json::to_string(value) {
-        Ok(line) => print_stdout(&format!("{line}\n")),
-        // Our types always serialize; if that ever changes, say so instead of losing the event.
-        Err(error) => tracing::error!("cannot serialize an event to JSON: {error}"),
+/// Shows the events of one run as they happen; owned by the run's loop.
+pub struct Output {
+    format: Format,
+    /// Log a line for every message received.
+    per_message: bool,
+    /// Long runs on a terminal: received of count, msg/s, and published as its message.
+    progress: Option<ProgressBar>,
+    published: u32,
+    /// `--json` lines wait here until [`Output::flush`].
+    stdout: BufWriter<Stdout>,
+}
+
+impl Output {
+    /// Output for a run of `count` messages. `per_message`: log each received message.
+    pub fn new(format: Format, per_message: bool, count: u32) -> Output {
+        let progress = (!per_message && std::io::stderr().is_terminal()).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(u64::from(count)), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed:>4} [{bar:30}] {pos}/{len} received · {rate} · {msg}",
+            ) {
+                let style = style.progress_chars("=> ").with_key(
+                    "rate",
+                    |state: &ProgressState, out: &mut dyn fmt::Write| {
+                        let _ = write!(out, "{:.0} msg/s", state.per_sec());
+                    },
+                );
+                bar.set_style(style);
+            }
+            bar.set_message("published 0");
+            bar
+        });
+        Output {
+            format,
+            per_message,
+            progress,
+            published: 0,
+            stdout: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        }
+    }
+
+    /// Shows one event as it happens.
+    pub fn event(&mut self, event: &RunEvent) {
+        self.count(event);
+        match self.format {
+            Format::Json => {
+                let written = serde_json::to_writer(&mut self.stdout, event)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| self.stdout.write_all(b"\n"));
+                report_write_error(written);
+            }
+            Format::Text if !self.per_message && is_per_message(event) => {}
+            Format::Text => match &self.progress {
+                // A log line would tear through the bar: take it off the screen meanwhile.
+                Some(bar) => bar.suspend(|| event.log()),
+                None => event.log(),
+            },
+        }
+    }
+
+    /// Writes out the `--json` lines waiting in the buffer. The loop calls it when no event is
+    /// queued, so a reader sees every line within moments, and a burst costs one write.
+    pub fn flush(&mut self) {
+        report_write_error(self.stdout.flush());
+    }
+
+    /// The run is over: the bar goes, the last lines go out.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        self.flush();
+    }
+
+    fn count(&mut self, event: &RunEvent) {
+        let Some(bar) = &self.progress else {
+            return;
+        };
+        match event {
+            RunEvent::Received { seq: Some(_), .. } => bar.inc(1),
+            RunEvent::Published { .. } => {
+                self.published += 1;
+                // A new String per message would cost more than the bar is worth.
+                if self.published.is_multiple_of(256)
+                    || Some(u64::from(self.published)) == bar.length()
+                {
+                    bar.set_message(format!("published {}", self.published));
+                }
+            }
+            _ => {}
+        }
     }
 }
 
-/// Writes `text` to stdout as it is.
-///
+/// A line per message: what `--per-message-logs off` leaves out.
+fn is_per_message(event: &RunEvent) -> bool {
+    matches!(
+        event,
+        RunEvent::Received { .. } | RunEvent::Published { .. }
+    )
+}
+
 /// `println!` panics when stdout is closed, and Rust programs ignore SIGPIPE, so
 /// `... --json | head -1` would end in a panic. A reader that went away is not our error: drop
 /// the output, and let the exit code still tell how the run went.
-fn print_stdout(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if let Err(error) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+fn report_write_error(written: std::io::Result<()>) {
+    if let Err(error) = written {
         if error.kind() != std::io::ErrorKind::BrokenPipe {
             tracing::error!("cannot write to stdout: {error}");
         }

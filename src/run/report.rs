@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::latency::Percentiles;
 use super::summary::Summary;
 use crate::message::compact_list;
 
@@ -23,6 +24,16 @@ const NOT_RECEIVED: &str = "not received by this run";
 /// The largest run that gets a grid of members × messages: 50 columns leave room for a 28-char
 /// client id in 80.
 const GRID_MAX_MESSAGES: usize = 50;
+
+/// `1.234ms`, `12.3ms`, `1.23s`: three significant figures at most.
+fn ms(value: f64) -> String {
+    match value {
+        v if v >= 1000.0 => format!("{:.2}s", v / 1000.0),
+        v if v >= 100.0 => format!("{v:.0}ms"),
+        v if v >= 10.0 => format!("{v:.1}ms"),
+        v => format!("{v:.2}ms"),
+    }
+}
 
 /// `1        10        20`: message numbers above the grid's columns, at 1 and every tenth.
 fn ruler(count: usize) -> String {
@@ -79,6 +90,30 @@ impl Summary {
                 compact_list(&self.missing, 12)
             );
         }
+        if let Some(latency) = &self.latency_ms {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>9}  {:>9}  {:>9}  {:>9}",
+                "latency", "p50", "p90", "p99", "max"
+            );
+            let row = |out: &mut String, name: &str, p: &Percentiles| {
+                let _ = writeln!(
+                    out,
+                    "{name:<width$}  {:>9}  {:>9}  {:>9}  {:>9}",
+                    ms(p.p50),
+                    ms(p.p90),
+                    ms(p.p99),
+                    ms(p.max)
+                );
+            };
+            row(&mut out, "group", &latency.group);
+            for (id, percentiles) in latency.members.iter() {
+                row(&mut out, id, percentiles);
+            }
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", self.fairness_line());
         if let Some(grid) = self.grid(width) {
             let _ = writeln!(out);
             out.push_str(&grid);
@@ -139,6 +174,20 @@ impl Summary {
             self.received
         );
         Some(out)
+    }
+
+    /// How evenly the broker spread the messages, and the pattern it followed (two lines).
+    fn fairness_line(&self) -> String {
+        let fairness = &self.fairness;
+        let max_min = fairness.max_min.map_or_else(
+            || "∞ (a member got nothing)".to_owned(),
+            |r| format!("{r:.2}"),
+        );
+        format!(
+            "spread: Jain's index {:.3} (1 = even) · busiest/idlest {max_min}\npattern: {}",
+            fairness.jain,
+            fairness.pattern.in_words()
+        )
     }
 
     /// One line a human (or grep) can judge the run by.

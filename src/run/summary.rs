@@ -14,6 +14,9 @@
 
 use serde::Serialize;
 
+use super::fairness::Fairness;
+use super::latency::LatencySummary;
+
 /// One connection that broke, in the summary's `outages`.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutageSummary {
@@ -74,6 +77,11 @@ pub struct Summary {
     pub reconnects: u32,
     /// Ctrl-C or SIGTERM stopped the run: the summary is partial.
     pub interrupted: bool,
+    /// Delays from publish to receipt, for the group and per member; `null` when nothing of
+    /// ours arrived.
+    pub latency_ms: Option<LatencySummary>,
+    /// How evenly, and in what pattern, the broker spread the messages.
+    pub fairness: Fairness,
 }
 
 impl Summary {
@@ -86,20 +94,23 @@ impl Summary {
 /// What each member received, in the order the members were started: the report's table lists
 /// `subscriber-10` after `subscriber-9`, not after `subscriber-1`. In JSON, an object keyed by
 /// client id.
-#[derive(Debug, Clone, Default)]
-pub struct Members(Vec<(String, MemberSummary)>);
+pub type Members = ByMember<MemberSummary>;
 
-impl Members {
-    /// `(client id, what it received)`, in start order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &MemberSummary)> {
-        self.0.iter().map(|(id, member)| (id.as_str(), member))
+/// One `T` per member, in start order; in JSON an object keyed by client id.
+#[derive(Debug, Clone)]
+pub struct ByMember<T>(Vec<(String, T)>);
+
+impl<T> ByMember<T> {
+    /// `(client id, value)`, in start order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.0.iter().map(|(id, value)| (id.as_str(), value))
     }
 
-    /// What `client_id` received, if it is a member.
-    pub fn get(&self, client_id: &str) -> Option<&MemberSummary> {
+    /// `client_id`'s value, if it is a member.
+    pub fn get(&self, client_id: &str) -> Option<&T> {
         self.iter()
             .find(|(id, _)| *id == client_id)
-            .map(|(_, member)| member)
+            .map(|(_, value)| value)
     }
 
     pub fn len(&self) -> usize {
@@ -111,13 +122,13 @@ impl Members {
     }
 }
 
-impl FromIterator<(String, MemberSummary)> for Members {
-    fn from_iter<I: IntoIterator<Item = (String, MemberSummary)>>(members: I) -> Members {
-        Members(members.into_iter().collect())
+impl<T> FromIterator<(String, T)> for ByMember<T> {
+    fn from_iter<I: IntoIterator<Item = (String, T)>>(values: I) -> ByMember<T> {
+        ByMember(values.into_iter().collect())
     }
 }
 
-impl Serialize for Members {
+impl<T: Serialize> Serialize for ByMember<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.iter())
     }

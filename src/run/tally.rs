@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::event::RunEvent;
+use super::fairness;
+use super::latency::Latencies;
 use super::summary::{MemberSummary, Members, OutageSummary, Summary, Verdict};
 use crate::message::PerMessage;
 
@@ -32,9 +34,11 @@ pub struct Tally {
     outages: Vec<OutageSummary>,
     /// When the run started: the clock of `outages`.
     started: Instant,
+    /// Delays from publish to receipt, per member and for the group.
+    latencies: Latencies,
 }
 
-/// What happened to one message. Kept small (12 bytes), as a run holds one per message: a
+/// What happened to one message. Kept small (8 bytes), as a run holds one per message: a
 /// million-message run holds a million.
 #[derive(Clone, Copy, Default)]
 struct Slot {
@@ -45,25 +49,41 @@ struct Slot {
     first_member: u16,
     /// Sent again after a PUBACK 0x10, this many times (at most `publisher::MAX_RESENDS`).
     resent: u8,
-    /// The publisher sent it at least once. We learn it from its PUBACK, from the publisher's
-    /// list of unacknowledged messages when it stops, or from a member that received it.
-    sent: bool,
-    /// The broker took it for good: its final PUBACK at QoS 1, written at QoS 0.
-    published: bool,
-    /// The final PUBACK said "no matching subscribers": the broker dropped it on arrival, so it
-    /// will never arrive and nobody needs to wait for it.
-    unrouted: bool,
-    /// Sent, and the publisher stopped before any PUBACK came for it.
-    unacknowledged: bool,
-    /// The same member got it again, flagged DUP: the broker delivered it again after a reconnect
-    /// because our PUBACK never reached it (QoS 1 with a kept session).
-    redelivered: bool,
+    /// Yes/no facts, one bit each: [`SENT`], [`PUBLISHED`], [`UNROUTED`], [`UNACKNOWLEDGED`],
+    /// [`REDELIVERED`]. Five bools would make the slot 12 bytes: 4 MB more at a million.
+    flags: u8,
 }
 
+/// The publisher sent it at least once. We learn it from its PUBACK, from the publisher's list of
+/// unacknowledged messages when it stops, or from a member that received it.
+const SENT: u8 = 1;
+/// The broker took it for good: its final PUBACK at QoS 1, written at QoS 0.
+const PUBLISHED: u8 = 1 << 1;
+/// The final PUBACK said "no matching subscribers": the broker dropped it on arrival, so it will
+/// never arrive and nobody needs to wait for it.
+const UNROUTED: u8 = 1 << 2;
+/// Sent, and the publisher stopped before any PUBACK came for it.
+const UNACKNOWLEDGED: u8 = 1 << 3;
+/// The same member got it again, flagged DUP: the broker delivered it again after a reconnect
+/// because our PUBACK never reached it (QoS 1 with a kept session).
+const REDELIVERED: u8 = 1 << 4;
+
 impl Slot {
+    fn is(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
     /// Nothing left to wait for: published, and received or reported unrouted.
     fn settled(&self) -> bool {
-        self.published && (self.receipts > 0 || self.unrouted)
+        self.is(PUBLISHED) && (self.receipts > 0 || self.is(UNROUTED))
     }
 }
 
@@ -86,6 +106,7 @@ impl Tally {
             unsettled: count,
             outages: Vec::new(),
             started: Instant::now(),
+            latencies: Latencies::new(member_ids.len()),
         }
     }
 
@@ -94,23 +115,21 @@ impl Tally {
         match event {
             RunEvent::Published { seq, unrouted } => {
                 self.update(*seq, |slot| {
-                    slot.sent = true;
-                    slot.published = true;
-                    slot.unrouted = *unrouted;
+                    slot.set(SENT | PUBLISHED, true);
+                    slot.set(UNROUTED, *unrouted);
                 });
             }
             // Not final: it goes out again once the group is complete.
             RunEvent::Resending { seq } => {
                 self.update(*seq, |slot| {
-                    slot.sent = true;
+                    slot.set(SENT, true);
                     slot.resent = slot.resent.saturating_add(1);
                 });
             }
             RunEvent::Unacknowledged { seqs } => {
                 for seq in seqs {
                     self.update(*seq, |slot| {
-                        slot.sent = true;
-                        slot.unacknowledged = true;
+                        slot.set(SENT | UNACKNOWLEDGED, true);
                     });
                 }
             }
@@ -142,6 +161,7 @@ impl Tally {
                 client_id,
                 seq: Some(seq),
                 dup,
+                latency_ms,
                 ..
             } => {
                 let member = self.member_index.get(client_id).copied();
@@ -150,12 +170,12 @@ impl Tally {
                     u16::try_from(index + 1).unwrap_or(u16::MAX)
                 });
                 let counted = self.update(*seq, |slot| {
-                    slot.sent = true;
+                    slot.set(SENT, true);
                     slot.receipts += 1;
                     if slot.first_member == 0 {
                         slot.first_member = number;
                     } else if *dup && slot.first_member == number {
-                        slot.redelivered = true;
+                        slot.set(REDELIVERED, true);
                     }
                 });
                 if !counted {
@@ -165,6 +185,10 @@ impl Tally {
                 }
                 if let Some(member) = member {
                     self.members[member].1.push(*seq);
+                }
+                if let Some(latency_ms) = latency_ms {
+                    self.latencies
+                        .record(member, (latency_ms * 1000.0).round() as u64);
                 }
             }
             RunEvent::Received { seq: None, .. } => self.foreign += 1,
@@ -204,12 +228,28 @@ impl Tally {
         self.unsettled
     }
 
-    /// Freezes the tally into the report.
-    pub fn summary(&self, context: SummaryContext) -> Summary {
+    /// Freezes the tally into the report. It takes the tally: the members' lists of numbers move
+    /// into the summary instead of being copied (4 MB at a million messages).
+    pub fn summary(mut self, context: SummaryContext) -> Summary {
+        let member_ids: Vec<String> = self.members.iter().map(|(id, _)| id.clone()).collect();
+        let counts: Vec<u32> = self
+            .members
+            .iter()
+            .map(|(_, seqs)| seqs.len() as u32)
+            .collect();
+        // Which member got each message first, in publish order: the broker's choices.
+        let order: Vec<u16> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.first_member != 0 && slot.first_member != u16::MAX)
+            .map(|(_, slot)| slot.first_member - 1)
+            .collect();
+        let fairness = fairness::judge(&counts, &order);
+        drop(order);
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
-        let missing = seqs_where(&|s| s.sent && s.receipts == 0);
+        let missing = seqs_where(&|s| s.is(SENT) && s.receipts == 0);
         let duplicated = seqs_where(&|s| s.receipts > 1);
         let verdict = if !missing.is_empty() {
             Verdict::Missing
@@ -218,19 +258,12 @@ impl Tally {
         } else {
             Verdict::Ok
         };
-        let members: Members = self
-            .members
-            .iter()
-            .map(|(id, seqs)| {
-                let mut messages = seqs.clone();
+        let members: Members = std::mem::take(&mut self.members)
+            .into_iter()
+            .map(|(id, mut messages)| {
                 messages.sort_unstable();
-                (
-                    id.clone(),
-                    MemberSummary {
-                        count: seqs.len() as u32,
-                        messages,
-                    },
-                )
+                let count = messages.len() as u32;
+                (id, MemberSummary { count, messages })
             })
             .collect();
         Summary {
@@ -238,8 +271,8 @@ impl Tally {
             topic: context.topic,
             qos: context.qos,
             count: self.slots.len(),
-            published: how_many(&|s| s.sent),
-            acknowledged: how_many(&|s| s.published),
+            published: how_many(&|s| s.is(SENT)),
+            acknowledged: how_many(&|s| s.is(PUBLISHED)),
             received: self.slots.iter().map(|(_, s)| s.receipts).sum(),
             unique: how_many(&|s| s.receipts > 0),
             missing,
@@ -249,14 +282,16 @@ impl Tally {
             elapsed_ms: context.elapsed.as_millis() as u64,
             verdict,
             retried: seqs_where(&|s| s.resent > 0),
-            redelivered: seqs_where(&|s| s.redelivered),
-            unacknowledged: seqs_where(&|s| s.unacknowledged && !s.published),
-            outages: self.outages.clone(),
+            redelivered: seqs_where(&|s| s.is(REDELIVERED)),
+            unacknowledged: seqs_where(&|s| s.is(UNACKNOWLEDGED) && !s.is(PUBLISHED)),
+            outages: std::mem::take(&mut self.outages),
             held_ms: context.held.as_millis() as u64,
             went_on_without: context.went_on_without,
-            unrouted: seqs_where(&|s| s.unrouted && s.receipts == 0),
+            unrouted: seqs_where(&|s| s.is(UNROUTED) && s.receipts == 0),
             reconnects: self.reconnects,
             interrupted: context.interrupted,
+            latency_ms: self.latencies.summary(&member_ids),
+            fairness,
         }
     }
 }
@@ -287,6 +322,7 @@ mod tests {
             topic: "t".into(),
             payload: String::new(),
             dup: false,
+            latency_ms: Some(1.5),
         }
     }
 
@@ -304,8 +340,8 @@ mod tests {
 
     #[test]
     fn a_slot_stays_small() {
-        // One per message: 12 bytes is 12 MB at a million messages.
-        assert_eq!(std::mem::size_of::<Slot>(), 12);
+        // One per message: 8 bytes is 8 MB at a million messages.
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
     }
 
     #[test]
@@ -350,6 +386,7 @@ mod tests {
             topic: "t".into(),
             payload: "x".into(),
             dup: false,
+            latency_ms: None,
         });
         assert!(!tally.all_accounted_for());
         let summary = tally.summary(context());
@@ -558,6 +595,9 @@ mod tests {
             "went_on_without",
             // Added for scripts that must tell a partial summary from a finished one.
             "interrupted",
+            // The insight no other tool gives: delays, and how evenly the broker spread them.
+            "latency_ms",
+            "fairness",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
