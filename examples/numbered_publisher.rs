@@ -6,6 +6,17 @@
 //! broker picks one member of each `$share` group for every message. TOPIC defaults to the
 //! sample's `test/topic` and the client id is `test-<pid>-publisher`, so the least-privilege AWS
 //! IoT policy in `policy/` lets it run unchanged.
+//!
+//! To build it in a crate of your own, copy this file to `src/main.rs` and these dependencies
+//! into `Cargo.toml` (`tests/example_headers.rs` checks this block against the code):
+//!
+//! ```toml
+//! [dependencies]
+//! # rumqttc's default TLS brings rustls' aws-lc-rs provider; this program names ring instead.
+//! rumqttc = { version = "0.25", default-features = false, features = ["use-rustls-no-provider"] }
+//! rustls = { version = "0.23", default-features = false, features = ["ring", "std", "tls12"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
 use std::{env, sync::Arc};
 
 use rumqttc::v5::mqttbytes::{v5::Packet, v5::PubAckReason, QoS};

@@ -2,12 +2,21 @@
 //!
 //! cargo run --example shared_member -- HOST PORT CERT KEY CA [GROUP] [TOPIC] [MESSAGES]
 //!
-//! Copy it into your project with `rumqttc` (feature `use-rustls-no-provider`), `rustls` (feature
-//! `ring`) and `tokio`; the PEM files are read by rustls' own `pki_types::pem::PemObject`, so no
-//! other crate is needed. Start two copies and publish to TOPIC: each message goes to one of them,
-//! not both. GROUP and TOPIC default to the sample's `rust-sample` and `test/topic`, and the client
-//! id is `test-<pid>-member`, so the least-privilege AWS IoT policy in `policy/` lets it run
-//! unchanged.
+//! Start two copies and publish to TOPIC: each message goes to one of them, not both. GROUP and
+//! TOPIC default to the sample's `rust-sample` and `test/topic`, and the client id is
+//! `test-<pid>-member`, so the least-privilege AWS IoT policy in `policy/` lets it run unchanged.
+//!
+//! To build it in a crate of your own, copy this file to `src/main.rs` and these dependencies
+//! into `Cargo.toml`. The PEM files are read by rustls' own `pki_types::pem::PemObject`, so no
+//! other crate is needed (`tests/example_headers.rs` checks this block against the code):
+//!
+//! ```toml
+//! [dependencies]
+//! # rumqttc's default TLS brings rustls' aws-lc-rs provider; this program names ring instead.
+//! rumqttc = { version = "0.25", default-features = false, features = ["use-rustls-no-provider"] }
+//! rustls = { version = "0.23", default-features = false, features = ["ring", "std", "tls12"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
 use std::{env, sync::Arc};
 
 use rumqttc::v5::mqttbytes::{v5::Packet, v5::SubscribeReasonCode, QoS};
