@@ -3,7 +3,20 @@
 //! cargo run --example numbered_publisher -- HOST PORT CERT KEY CA [TOPIC] [COUNT]
 //!
 //! Publishers know nothing about shared subscriptions: they publish to the plain topic, and the
-//! broker picks one member of each `$share` group for every message.
+//! broker picks one member of each `$share` group for every message. TOPIC defaults to the
+//! sample's `test/topic` and the client id is `test-<pid>-publisher`, so the least-privilege AWS
+//! IoT policy in `policy/` lets it run unchanged.
+//!
+//! To build it in a crate of your own, copy this file to `src/main.rs` and these dependencies
+//! into `Cargo.toml` (`tests/example_headers.rs` checks this block against the code):
+//!
+//! ```toml
+//! [dependencies]
+//! # rumqttc's default TLS brings rustls' aws-lc-rs provider; this program names ring instead.
+//! rumqttc = { version = "0.25", default-features = false, features = ["use-rustls-no-provider"] }
+//! rustls = { version = "0.23", default-features = false, features = ["ring", "std", "tls12"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
 use std::{env, sync::Arc};
 
 use rumqttc::v5::mqttbytes::{v5::Packet, v5::PubAckReason, QoS};
@@ -34,10 +47,10 @@ async fn main() -> Result<()> {
     let [host, port, cert, key, ca, rest @ ..] = args.as_slice() else {
         return Err("usage: numbered_publisher HOST PORT CERT KEY CA [TOPIC] [COUNT]".into());
     };
-    let topic = rest.first().cloned().unwrap_or("example/topic".into());
+    let topic = rest.first().cloned().unwrap_or("test/topic".into());
     let count: u32 = rest.get(1).map_or(Ok(10), |n| n.parse())?;
 
-    let client_id = format!("publisher-{}", std::process::id());
+    let client_id = format!("test-{}-publisher", std::process::id());
     let mut options = MqttOptions::new(client_id, host.as_str(), port.parse()?);
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
         Arc::new(tls_config(cert, key, ca)?),

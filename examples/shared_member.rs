@@ -2,10 +2,21 @@
 //!
 //! cargo run --example shared_member -- HOST PORT CERT KEY CA [GROUP] [TOPIC] [MESSAGES]
 //!
-//! Copy it into your project with `rumqttc` (feature `use-rustls-no-provider`), `rustls` (feature
-//! `ring`) and `tokio`; the PEM files are read by rustls' own `pki_types::pem::PemObject`, so no
-//! other crate is needed. Start two copies and publish to TOPIC: each message goes to one of them,
-//! not both.
+//! Start two copies and publish to TOPIC: each message goes to one of them, not both. GROUP and
+//! TOPIC default to the sample's `rust-sample` and `test/topic`, and the client id is
+//! `test-<pid>-member`, so the least-privilege AWS IoT policy in `policy/` lets it run unchanged.
+//!
+//! To build it in a crate of your own, copy this file to `src/main.rs` and these dependencies
+//! into `Cargo.toml`. The PEM files are read by rustls' own `pki_types::pem::PemObject`, so no
+//! other crate is needed (`tests/example_headers.rs` checks this block against the code):
+//!
+//! ```toml
+//! [dependencies]
+//! # rumqttc's default TLS brings rustls' aws-lc-rs provider; this program names ring instead.
+//! rumqttc = { version = "0.25", default-features = false, features = ["use-rustls-no-provider"] }
+//! rustls = { version = "0.23", default-features = false, features = ["ring", "std", "tls12"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
 use std::{env, sync::Arc};
 
 use rumqttc::v5::mqttbytes::{v5::Packet, v5::SubscribeReasonCode, QoS};
@@ -37,11 +48,12 @@ async fn main() -> Result<()> {
     let [host, port, cert, key, ca, rest @ ..] = args.as_slice() else {
         return Err("usage: shared_member HOST PORT CERT KEY CA [GROUP] [TOPIC] [MESSAGES]".into());
     };
-    let group = rest.first().map_or("example-group", String::as_str);
-    let topic = rest.get(1).map_or("example/topic", String::as_str);
+    let group = rest.first().map_or("rust-sample", String::as_str);
+    let topic = rest.get(1).map_or("test/topic", String::as_str);
     let wanted: usize = rest.get(2).map_or(Ok(usize::MAX), |n| n.parse())?;
 
-    let client_id = format!("member-{}", std::process::id()); // unique: a duplicate id kicks the other client off
+    // Unique per process: a second connection with the same id kicks the first one off.
+    let client_id = format!("test-{}-member", std::process::id());
     let mut options = MqttOptions::new(client_id, host.as_str(), port.parse()?);
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
         Arc::new(tls_config(cert, key, ca)?),
