@@ -12,8 +12,10 @@
 //!   member already has;
 //! * `group.rs`: who is in the group, and the gate that holds the publisher while one is away;
 //! * `event.rs`: what the tasks report, and the `Reporter` they report with;
-//! * `tally.rs` counts the events; `summary.rs` is the result as data; `report.rs` writes it as
-//!   a table and a verdict; `output.rs` decides where lines go (stderr, stdout, `--json`).
+//! * `tally.rs` counts the events; `latency.rs` keeps the delays, `fairness.rs` judges the split
+//!   and the broker's pattern; `summary.rs` is the result as data; `report.rs` writes it as a
+//!   table and a verdict; `output.rs` decides where lines go (stderr, stdout, `--json`, a
+//!   progress bar).
 //!
 //! ```text
 //!   members 1..N ──connect──SUBSCRIBE $share/G/T──┐
