@@ -56,8 +56,9 @@ pub struct Fairness {
 const MIN_PER_MEMBER: usize = 4;
 
 /// Judges the split. `counts[m]`: what member `m` received; `order`: which member got each
-/// message, in publish order (messages nobody got are left out).
-pub fn judge(counts: &[u32], order: &[u16]) -> Fairness {
+/// message, in publish order (messages nobody got are left out). `order` is read once, as it
+/// comes: a million-message run need not hold it in a list.
+pub fn judge(counts: &[u32], order: impl IntoIterator<Item = u16>) -> Fairness {
     let members = counts.len();
     let total: f64 = counts.iter().map(|&c| f64::from(c)).sum();
     let squares: f64 = counts.iter().map(|&c| f64::from(c).powi(2)).sum();
@@ -74,12 +75,53 @@ pub fn judge(counts: &[u32], order: &[u16]) -> Fairness {
     Fairness {
         jain: round3(jain),
         max_min: max_min.map(round3),
-        pattern: pattern(members, min, max_min, order),
+        pattern: pattern(members, min, max_min, Steps::count(members, order)),
     }
 }
 
-fn pattern(members: usize, min: u32, max_min: Option<f64>, order: &[u16]) -> Pattern {
-    if members < 2 || order.len() < MIN_PER_MEMBER * members {
+/// What the pattern is judged by, counted in one pass over the order of receipts.
+struct Steps {
+    /// Messages in the order.
+    len: usize,
+    /// Messages that went where the one `members` before went, and not where the one before
+    /// went: what strict turns look like.
+    in_cycle: usize,
+    /// Messages that went to the same member as the one before.
+    repeats: usize,
+}
+
+impl Steps {
+    fn count(members: usize, order: impl IntoIterator<Item = u16>) -> Steps {
+        // The last `members` choices: enough to look one cycle back.
+        let mut recent = std::collections::VecDeque::with_capacity(members + 1);
+        let mut steps = Steps {
+            len: 0,
+            in_cycle: 0,
+            repeats: 0,
+        };
+        for member in order {
+            let previous = recent.back().copied();
+            if previous == Some(member) {
+                steps.repeats += 1;
+            }
+            if recent.len() == members
+                && recent.front() == Some(&member)
+                && previous != Some(member)
+            {
+                steps.in_cycle += 1;
+            }
+            recent.push_back(member);
+            if recent.len() > members {
+                recent.pop_front();
+            }
+            steps.len += 1;
+        }
+        steps
+    }
+}
+
+fn pattern(members: usize, min: u32, max_min: Option<f64>, steps: Steps) -> Pattern {
+    if members < 2 || steps.len < MIN_PER_MEMBER * members {
         return Pattern::Undecided;
     }
     // A member with nothing, or one with half again as much as another: the split itself is
@@ -87,19 +129,14 @@ fn pattern(members: usize, min: u32, max_min: Option<f64>, order: &[u16]) -> Pat
     if min == 0 || max_min.is_some_and(|ratio| ratio > 1.5) {
         return Pattern::Uneven;
     }
-    let steps = order.len() - 1;
     // Round-robin: message i goes where message i-n went, and never to the one just served.
-    let in_cycle = (members..order.len())
-        .filter(|&i| order[i] == order[i - members] && order[i] != order[i - 1])
-        .count();
-    if in_cycle * 100 >= (order.len() - members) * 95 {
+    if steps.in_cycle * 100 >= (steps.len - members) * 95 {
         return Pattern::RoundRobin;
     }
     // At random, the next message goes to the same member 1 time in n; always, if fully sticky.
     // Sticky: past halfway between the two.
-    let repeats = order.windows(2).filter(|pair| pair[0] == pair[1]).count();
     let at_random = 1.0 / members as f64;
-    if repeats as f64 / steps as f64 > (at_random + 1.0) / 2.0 {
+    if steps.repeats as f64 / (steps.len - 1) as f64 > (at_random + 1.0) / 2.0 {
         return Pattern::Sticky;
     }
     Pattern::RandomLike
@@ -136,7 +173,7 @@ mod tests {
     #[test]
     fn round_robin_is_recognised_whoever_starts() {
         let order: Vec<u16> = (0..300).map(|i| ((i + 2) % 3) as u16).collect();
-        let fairness = judge(&counts(&order, 3), &order);
+        let fairness = judge(&counts(&order, 3), order.iter().copied());
         assert_eq!(fairness.pattern, Pattern::RoundRobin);
         assert_eq!(fairness.jain, 1.0);
         assert_eq!(fairness.max_min, Some(1.0));
@@ -149,7 +186,7 @@ mod tests {
         order.remove(100);
         order.remove(250);
         assert_eq!(
-            judge(&counts(&order, 4), &order).pattern,
+            judge(&counts(&order, 4), order.iter().copied()).pattern,
             Pattern::RoundRobin
         );
     }
@@ -157,7 +194,7 @@ mod tests {
     #[test]
     fn random_choices_are_random_like() {
         let order = random_order(3000, 3, 0x9E37_79B9_7F4A_7C15);
-        let fairness = judge(&counts(&order, 3), &order);
+        let fairness = judge(&counts(&order, 3), order.iter().copied());
         assert_eq!(fairness.pattern, Pattern::RandomLike, "{fairness:?}");
         assert!(fairness.jain > 0.99, "{fairness:?}");
     }
@@ -165,13 +202,16 @@ mod tests {
     #[test]
     fn long_runs_are_sticky() {
         let order: Vec<u16> = (0..600).map(|i| ((i / 25) % 3) as u16).collect();
-        assert_eq!(judge(&counts(&order, 3), &order).pattern, Pattern::Sticky);
+        assert_eq!(
+            judge(&counts(&order, 3), order.iter().copied()).pattern,
+            Pattern::Sticky
+        );
     }
 
     #[test]
     fn a_starved_member_makes_it_uneven() {
         let order: Vec<u16> = (0..300).map(|i| (i % 2) as u16).collect();
-        let fairness = judge(&counts(&order, 3), &order);
+        let fairness = judge(&counts(&order, 3), order.iter().copied());
         assert_eq!(fairness.pattern, Pattern::Uneven);
         assert_eq!(fairness.max_min, None);
         assert!((fairness.jain - 0.667).abs() < 0.001, "{fairness:?}");
@@ -181,7 +221,7 @@ mod tests {
     fn a_lopsided_split_is_uneven() {
         // Member 0 gets two of every three.
         let order: Vec<u16> = (0..300).map(|i| if i % 3 == 2 { 1 } else { 0 }).collect();
-        let fairness = judge(&counts(&order, 2), &order);
+        let fairness = judge(&counts(&order, 2), order.iter().copied());
         assert_eq!(fairness.pattern, Pattern::Uneven);
         assert_eq!(fairness.max_min, Some(2.0));
     }
@@ -190,9 +230,9 @@ mod tests {
     fn a_handful_of_messages_tells_nothing() {
         let order = [0u16, 1, 0];
         assert_eq!(
-            judge(&counts(&order, 2), &order).pattern,
+            judge(&counts(&order, 2), order.iter().copied()).pattern,
             Pattern::Undecided
         );
-        assert_eq!(judge(&[10], &[0; 10]).pattern, Pattern::Undecided);
+        assert_eq!(judge(&[10], [0; 10]).pattern, Pattern::Undecided);
     }
 }

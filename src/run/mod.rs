@@ -325,6 +325,8 @@ pub async fn run(
         books.record(&event);
     }
     books.output.finish();
+    // The tasks are gone; their shared receipts (a flag per message) need not outlive them.
+    drop(receipts);
 
     let ending = match first_error {
         // A run that never got going has nothing to report: the error says it all.

@@ -19,8 +19,17 @@ use crate::message::PerMessage;
 pub struct Tally {
     /// What happened to each message.
     slots: PerMessage<Slot>,
-    /// Members in the order they were started, with the message numbers each received.
-    members: Vec<(String, Vec<u32>)>,
+    /// Members' client ids in the order they were started.
+    member_ids: Vec<String>,
+    /// How many receipts each member had, duplicates included.
+    member_counts: Vec<u32>,
+    /// Receipts after a message's first one, with who got them (`Slot::first_member` numbering).
+    /// Rare: a duplicate is a broker's slip or a redelivery after a reconnect. The members' lists
+    /// of numbers are built from the slots and these at the end, instead of growing a list per
+    /// member as messages arrive (up to twice the memory, with a Vec's spare capacity).
+    later_receipts: Vec<(u32, u16)>,
+    /// Receipts of our messages, duplicates included.
+    received: u32,
     /// Where each member's client id is in `members`: a receipt must not scan 1000 names.
     member_index: HashMap<String, usize>,
     foreign: u64,
@@ -38,19 +47,19 @@ pub struct Tally {
     latencies: Latencies,
 }
 
-/// What happened to one message. Kept small (8 bytes), as a run holds one per message: a
-/// million-message run holds a million.
+/// What happened to one message. Kept small (4 bytes), as a run holds one per message: a
+/// million-message run holds a million, and every byte here is a megabyte there.
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    /// How many times the group received it.
-    receipts: u32,
-    /// Which member got it first: `members[first_member - 1]`; 0 for none yet. Members are at
-    /// most 1000 (`cli.rs`), so a u16 holds them.
+    /// Which member got it first: `member_ids[first_member - 1]`; 0 for none yet, `u16::MAX`
+    /// for a client that is not a member of this run. Members are at most 1000 (`cli.rs`).
     first_member: u16,
-    /// Sent again after a PUBACK 0x10, this many times (at most `publisher::MAX_RESENDS`).
-    resent: u8,
-    /// Yes/no facts, one bit each: [`SENT`], [`PUBLISHED`], [`UNROUTED`], [`UNACKNOWLEDGED`],
-    /// [`REDELIVERED`]. Five bools would make the slot 12 bytes: 4 MB more at a million.
+    /// How many times the group received it, up to 255: only "none", "once" and "more than
+    /// once" matter here (the total is `Tally::received`).
+    receipts: u8,
+    /// Yes/no facts, one bit each ([`SENT`], [`PUBLISHED`], [`UNROUTED`], [`UNACKNOWLEDGED`],
+    /// [`REDELIVERED`]), and in the top two bits how often it was sent again after a PUBACK 0x10
+    /// (at most `publisher::MAX_RESENDS`, 3).
     flags: u8,
 }
 
@@ -67,6 +76,8 @@ const UNACKNOWLEDGED: u8 = 1 << 3;
 /// The same member got it again, flagged DUP: the broker delivered it again after a reconnect
 /// because our PUBACK never reached it (QoS 1 with a kept session).
 const REDELIVERED: u8 = 1 << 4;
+/// The top two bits: times sent again after a PUBACK 0x10.
+const RESENT_SHIFT: u8 = 6;
 
 impl Slot {
     fn is(&self, flag: u8) -> bool {
@@ -81,6 +92,16 @@ impl Slot {
         }
     }
 
+    fn resent(&self) -> u8 {
+        self.flags >> RESENT_SHIFT
+    }
+
+    /// One more re-send; the count stops at 3, which `MAX_RESENDS` never passes.
+    fn add_resend(&mut self) {
+        let resent = (self.resent() + 1).min(3);
+        self.flags = (self.flags & !(0b11 << RESENT_SHIFT)) | (resent << RESENT_SHIFT);
+    }
+
     /// Nothing left to wait for: published, and received or reported unrouted.
     fn settled(&self) -> bool {
         self.is(PUBLISHED) && (self.receipts > 0 || self.is(UNROUTED))
@@ -92,10 +113,10 @@ impl Tally {
     pub fn new(count: u32, member_ids: &[String]) -> Tally {
         Tally {
             slots: PerMessage::new(count, Slot::default),
-            members: member_ids
-                .iter()
-                .map(|id| (id.clone(), Vec::new()))
-                .collect(),
+            member_ids: member_ids.to_vec(),
+            member_counts: vec![0; member_ids.len()],
+            later_receipts: Vec::new(),
+            received: 0,
             member_index: member_ids
                 .iter()
                 .enumerate()
@@ -123,7 +144,7 @@ impl Tally {
             RunEvent::Resending { seq } => {
                 self.update(*seq, |slot| {
                     slot.set(SENT, true);
-                    slot.resent = slot.resent.saturating_add(1);
+                    slot.add_resend();
                 });
             }
             RunEvent::Unacknowledged { seqs } => {
@@ -169,13 +190,17 @@ impl Tally {
                 let number = member.map_or(u16::MAX, |index| {
                     u16::try_from(index + 1).unwrap_or(u16::MAX)
                 });
+                let mut later = false;
                 let counted = self.update(*seq, |slot| {
                     slot.set(SENT, true);
-                    slot.receipts += 1;
+                    slot.receipts = slot.receipts.saturating_add(1);
                     if slot.first_member == 0 {
                         slot.first_member = number;
-                    } else if *dup && slot.first_member == number {
-                        slot.set(REDELIVERED, true);
+                    } else {
+                        later = true;
+                        if *dup && slot.first_member == number {
+                            slot.set(REDELIVERED, true);
+                        }
                     }
                 });
                 if !counted {
@@ -183,8 +208,12 @@ impl Tally {
                     self.foreign += 1;
                     return;
                 }
+                self.received += 1;
                 if let Some(member) = member {
-                    self.members[member].1.push(*seq);
+                    self.member_counts[member] += 1;
+                    if later {
+                        self.later_receipts.push((*seq, number));
+                    }
                 }
                 if let Some(latency_ms) = latency_ms {
                     self.latencies
@@ -217,6 +246,37 @@ impl Tally {
         true
     }
 
+    /// Each member's message numbers, sorted, built in one pass over the slots with exactly the
+    /// room each list needs.
+    fn member_lists(&mut self) -> Members {
+        let mut lists: Vec<Vec<u32>> = self
+            .member_counts
+            .iter()
+            .map(|&count| Vec::with_capacity(count as usize))
+            .collect();
+        for (seq, slot) in self.slots.iter() {
+            if let Some(list) = lists.get_mut(usize::from(slot.first_member).wrapping_sub(1)) {
+                list.push(seq);
+            }
+        }
+        for &(seq, number) in &self.later_receipts {
+            if let Some(list) = lists.get_mut(usize::from(number).wrapping_sub(1)) {
+                list.push(seq);
+            }
+        }
+        if !self.later_receipts.is_empty() {
+            lists.iter_mut().for_each(|list| list.sort_unstable());
+        }
+        std::mem::take(&mut self.member_ids)
+            .into_iter()
+            .zip(lists)
+            .map(|(id, messages)| {
+                let count = messages.len() as u32;
+                (id, MemberSummary { count, messages })
+            })
+            .collect()
+    }
+
     /// True once every message was published and either received at least once or reported
     /// unrouted by the broker: nothing left to wait for.
     pub fn all_accounted_for(&self) -> bool {
@@ -231,21 +291,15 @@ impl Tally {
     /// Freezes the tally into the report. It takes the tally: the members' lists of numbers move
     /// into the summary instead of being copied (4 MB at a million messages).
     pub fn summary(mut self, context: SummaryContext) -> Summary {
-        let member_ids: Vec<String> = self.members.iter().map(|(id, _)| id.clone()).collect();
-        let counts: Vec<u32> = self
-            .members
-            .iter()
-            .map(|(_, seqs)| seqs.len() as u32)
-            .collect();
         // Which member got each message first, in publish order: the broker's choices.
-        let order: Vec<u16> = self
+        let order = self
             .slots
             .iter()
             .filter(|(_, slot)| slot.first_member != 0 && slot.first_member != u16::MAX)
-            .map(|(_, slot)| slot.first_member - 1)
-            .collect();
-        let fairness = fairness::judge(&counts, &order);
-        drop(order);
+            .map(|(_, slot)| slot.first_member - 1);
+        let fairness = fairness::judge(&self.member_counts, order);
+        let latency_ms = self.latencies.summary(&self.member_ids);
+        let members = self.member_lists();
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
@@ -258,14 +312,6 @@ impl Tally {
         } else {
             Verdict::Ok
         };
-        let members: Members = std::mem::take(&mut self.members)
-            .into_iter()
-            .map(|(id, mut messages)| {
-                messages.sort_unstable();
-                let count = messages.len() as u32;
-                (id, MemberSummary { count, messages })
-            })
-            .collect();
         Summary {
             group: context.group,
             topic: context.topic,
@@ -273,7 +319,7 @@ impl Tally {
             count: self.slots.len(),
             published: how_many(&|s| s.is(SENT)),
             acknowledged: how_many(&|s| s.is(PUBLISHED)),
-            received: self.slots.iter().map(|(_, s)| s.receipts).sum(),
+            received: self.received,
             unique: how_many(&|s| s.receipts > 0),
             missing,
             duplicated,
@@ -281,7 +327,7 @@ impl Tally {
             members,
             elapsed_ms: context.elapsed.as_millis() as u64,
             verdict,
-            retried: seqs_where(&|s| s.resent > 0),
+            retried: seqs_where(&|s| s.resent() > 0),
             redelivered: seqs_where(&|s| s.is(REDELIVERED)),
             unacknowledged: seqs_where(&|s| s.is(UNACKNOWLEDGED) && !s.is(PUBLISHED)),
             outages: std::mem::take(&mut self.outages),
@@ -290,7 +336,7 @@ impl Tally {
             unrouted: seqs_where(&|s| s.is(UNROUTED) && s.receipts == 0),
             reconnects: self.reconnects,
             interrupted: context.interrupted,
-            latency_ms: self.latencies.summary(&member_ids),
+            latency_ms,
             fairness,
         }
     }
@@ -340,8 +386,8 @@ mod tests {
 
     #[test]
     fn a_slot_stays_small() {
-        // One per message: 8 bytes is 8 MB at a million messages.
-        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        // One per message: 4 bytes is 4 MB at a million messages.
+        assert_eq!(std::mem::size_of::<Slot>(), 4);
     }
 
     #[test]
