@@ -130,6 +130,10 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// Add text histograms to the report: the split over the members, and the delays
+    #[arg(long, conflicts_with = "json")]
+    pub histogram: bool,
+
     /// A log line per message received: `auto` up to 1000 messages, `on`, or `off` (long runs on
     /// a terminal then show a progress bar)
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = PerMessageLogs::Auto)]
@@ -285,7 +289,9 @@ impl Args {
             format: if self.json {
                 Format::Json
             } else {
-                Format::Text
+                Format::Text {
+                    histograms: self.histogram,
+                }
             },
         })
     }

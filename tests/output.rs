@@ -92,3 +92,37 @@ fn json_keeps_every_event_of_a_long_run() {
     assert_eq!(run.events("published").len(), 5000);
     assert_eq!(run.summary()["unique"], 5000);
 }
+
+/// `--histogram` draws the split and the delays; each member's bar is there with its count, and
+/// the delay bands add up to every receipt.
+#[test]
+fn histograms_show_the_split_and_the_delays() {
+    let run = run_tool(
+        &demo(&["--count", "300", "--subscribers", "3", "--histogram"]),
+        LIMIT,
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    let split = run
+        .stdout
+        .split("split over the members:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no split histogram\n{run}"));
+    let bars: Vec<&str> = split.lines().take(3).collect();
+    for k in 1..=3 {
+        let bar = bars
+            .iter()
+            .find(|line| line.starts_with(&format!("out-subscriber-{k} ")))
+            .unwrap_or_else(|| panic!("no bar for member {k}\n{run}"));
+        assert!(bar.contains('█') && bar.ends_with(" 100"), "{bar}");
+    }
+    let delays = run
+        .stdout
+        .split("delays, publish to receipt (the group):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no delay histogram\n{run}"));
+    let total: u64 = delays
+        .lines()
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 300, "{delays}");
+}

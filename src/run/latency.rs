@@ -43,13 +43,18 @@ impl Latencies {
 
     /// The percentiles, if any delay was recorded.
     pub fn summary(&self, member_ids: &[String]) -> Option<LatencySummary> {
-        let group = percentiles(self.group.as_ref()?)?;
+        let histogram = self.group.as_ref()?;
+        let group = percentiles(histogram)?;
         let members = member_ids
             .iter()
             .zip(&self.members)
             .filter_map(|(id, histogram)| Some((id.clone(), percentiles(histogram.as_ref()?)?)))
             .collect();
-        Some(LatencySummary { group, members })
+        Some(LatencySummary {
+            group,
+            members,
+            bands: bands(histogram),
+        })
     }
 }
 
@@ -77,6 +82,58 @@ fn percentiles(histogram: &Histogram<u32>) -> Option<Percentiles> {
 pub struct LatencySummary {
     pub group: Percentiles,
     pub members: ByMember<Percentiles>,
+    /// The group's delays in bands (0.1, 0.2, 0.5, 1, 2, 5 ms, …), from the first band with any
+    /// to the last: the shape behind the percentiles, for `--histogram`.
+    pub bands: Vec<Band>,
+}
+
+/// How many delays were at least `from_ms` and below `below_ms`; `below_ms` is `null` for the
+/// last band, everything longer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    pub from_ms: f64,
+    pub below_ms: Option<f64>,
+    pub count: u64,
+}
+
+/// Band limits in microseconds: 1-2-5 steps, from 0.1 ms to 10 s.
+const BAND_LIMITS_US: [u64; 16] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000, 2_000_000, 5_000_000, 10_000_000,
+];
+
+fn bands(histogram: &Histogram<u32>) -> Vec<Band> {
+    // Each of the histogram's buckets goes to one band, by its middle value: asking the
+    // histogram for the count between two limits would count a bucket that straddles a limit
+    // in both bands.
+    let mut counts = [0u64; BAND_LIMITS_US.len() + 1];
+    for bucket in histogram.iter_recorded() {
+        let value = histogram.median_equivalent(bucket.value_iterated_to());
+        let band = BAND_LIMITS_US
+            .iter()
+            .position(|&limit| value < limit)
+            .unwrap_or(BAND_LIMITS_US.len());
+        counts[band] += u64::from(bucket.count_at_value());
+    }
+    let mut bands: Vec<Band> = counts
+        .iter()
+        .enumerate()
+        .map(|(index, &count)| Band {
+            from_ms: index
+                .checked_sub(1)
+                .map_or(0.0, |before| BAND_LIMITS_US[before] as f64 / 1000.0),
+            below_ms: BAND_LIMITS_US
+                .get(index)
+                .map(|&limit| limit as f64 / 1000.0),
+            count,
+        })
+        .collect();
+    // Keep the bands from the first with any delay to the last with any.
+    let first = bands.iter().position(|band| band.count > 0).unwrap_or(0);
+    let last = bands.iter().rposition(|band| band.count > 0).unwrap_or(0);
+    bands.truncate(last + 1);
+    bands.drain(..first);
+    bands
 }
 
 /// Delays in milliseconds (to the microsecond).
@@ -110,6 +167,17 @@ mod tests {
         assert_eq!(a.count, 100);
         assert!((summary.members.get("b").expect("b").max - 250.0).abs() <= 2.5);
         assert_eq!(summary.group.count, 102);
+        // 1..=100 ms and 250 ms and 7 ms: bands from "below 2 ms" (1 ms) to "below 500 ms".
+        let bands = &summary.bands;
+        assert_eq!(
+            bands.first().map(|b| (b.below_ms, b.count)),
+            Some((Some(2.0), 1))
+        );
+        assert_eq!(
+            bands.last().map(|b| (b.below_ms, b.count)),
+            Some((Some(500.0), 1))
+        );
+        assert_eq!(bands.iter().map(|b| b.count).sum::<u64>(), 102);
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub const PER_MESSAGE_LOGS_UP_TO: u32 = 1000;
 /// How the run shows what happens (`--json` or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Events as log lines on stderr; the report as a table on stdout.
-    Text,
+    /// Events as log lines on stderr; the report as a table on stdout, with text histograms of
+    /// the split and of the delays when `histograms` (`--histogram`).
+    Text { histograms: bool },
     /// Events and the summary as NDJSON on stdout.
     Json,
 }
@@ -40,7 +41,14 @@ impl Format {
     pub fn summary(self, summary: &Summary) {
         let mut stdout = std::io::stdout().lock();
         let written = match self {
-            Format::Text => stdout.write_all(summary.render().as_bytes()),
+            Format::Text { histograms } => {
+                let mut report = summary.render();
+                if histograms {
+                    report.push('\n');
+                    report.push_str(&summary.histograms());
+                }
+                stdout.write_all(report.as_bytes())
+            }
             Format::Json => serde_json::to_writer(&mut stdout, &Line::Summary(summary))
                 .map_err(std::io::Error::from)
                 .and_then(|()| stdout.write_all(b"\n")),
@@ -113,8 +121,8 @@ impl Output {
                     .and_then(|()| self.stdout.write_all(b"\n"));
                 report_write_error(written);
             }
-            Format::Text if !self.per_message && is_per_message(event) => {}
-            Format::Text => match &self.progress {
+            Format::Text { .. } if !self.per_message && is_per_message(event) => {}
+            Format::Text { .. } => match &self.progress {
                 // A log line would tear through the bar: take it off the screen meanwhile.
                 Some(bar) => bar.suspend(|| event.log()),
                 None => event.log(),

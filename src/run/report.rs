@@ -190,6 +190,55 @@ impl Summary {
         )
     }
 
+    /// `--histogram`: bars for the split over the members and for the group's delays, 40
+    /// characters at the longest, so a picture shows what the table says.
+    pub fn histograms(&self) -> String {
+        const LONGEST: f64 = 40.0;
+        let bar = |n: u64, most: u64| {
+            let cells = if most == 0 {
+                0
+            } else {
+                (n as f64 / most as f64 * LONGEST).round() as usize
+            };
+            // A band with any delay at all shows, however thin.
+            "█".repeat(if n > 0 { cells.max(1) } else { 0 })
+        };
+        let mut out = String::new();
+        let width = self
+            .members
+            .iter()
+            .map(|(id, _)| id.len())
+            .max()
+            .unwrap_or(6);
+        let most = self
+            .members
+            .iter()
+            .map(|(_, m)| u64::from(m.count))
+            .max()
+            .unwrap_or(0);
+        let _ = writeln!(out, "split over the members:");
+        for (id, member) in self.members.iter() {
+            let _ = writeln!(
+                out,
+                "{id:<width$}  {} {}",
+                bar(u64::from(member.count), most),
+                member.count
+            );
+        }
+        if let Some(latency) = &self.latency_ms {
+            let most = latency.bands.iter().map(|b| b.count).max().unwrap_or(0);
+            let _ = writeln!(out, "delays, publish to receipt (the group):");
+            for band in &latency.bands {
+                let label = match band.below_ms {
+                    Some(below) => format!("{}–{}", ms(band.from_ms), ms(below)),
+                    None => format!("≥ {}", ms(band.from_ms)),
+                };
+                let _ = writeln!(out, "{label:>15}  {} {}", bar(band.count, most), band.count);
+            }
+        }
+        out
+    }
+
     /// One line a human (or grep) can judge the run by.
     pub fn verdict_line(&self) -> String {
         let exactly_once = self.unique - self.duplicated.len() as u32;
