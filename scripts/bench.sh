@@ -242,13 +242,20 @@ publish_chunks() {
 # Waits until the member files hold COUNT lines in all; dies if they stop growing for STALL
 # seconds or the measurement takes longer than LIMIT.
 wait_for_receipts() {
-    local count=$1 total last_total=-1 last_change=$SECONDS deadline=$((SECONDS + LIMIT))
-    shift
+    local count=$1 qos=$2 total last_total=-1 last_change=$SECONDS deadline=$((SECONDS + LIMIT))
+    shift 2
     while :; do
         total=$(cat "$@" | wc -l)
         ((total >= count)) && return 0
         if ((total != last_total)); then
             last_total=$total last_change=$SECONDS
+        fi
+        # At QoS 0 the broker may drop messages for a subscriber that falls behind (mosquitto
+        # does, and mosquitto_sub, which prints every line, falls behind): a stall ends the wait,
+        # and the caller counts what arrived.
+        if ((qos == 0 && SECONDS - last_change >= 2)); then
+            say "  QoS 0: $((count - total)) of $count messages never reached mosquitto_sub (the broker dropped them)"
+            return 0
         fi
         ((SECONDS - last_change < STALL)) || die "only $total of $count messages arrived (stalled ${STALL}s)"
         ((SECONDS < deadline)) || die "only $total of $count messages arrived within ${LIMIT}s"
@@ -301,7 +308,7 @@ measure_clients() {
         publisher_pids+=($!)
         track $!
     done
-    wait_for_receipts "$COUNT" "${members[@]}"
+    wait_for_receipts "$COUNT" "$qos" "${members[@]}"
     for k in "${publisher_pids[@]}"; do
         wait "$k" || die "a mosquitto_pub failed (exit $?); its error is above"
         forget "$k"
@@ -313,10 +320,15 @@ measure_clients() {
     local total unique
     total=$(cat "${members[@]}" | wc -l)
     unique=$(cut -d' ' -f2 "${members[@]}" | sort -u | wc -l)
-    ((total == COUNT && unique == COUNT)) ||
-        die "mosquitto's clients: $total receipts, $unique distinct, expected $COUNT of each"
+    if ((qos == 0)); then
+        # What arrived, arrived once; the rate below counts only that.
+        ((total == unique)) || die "mosquitto's clients: $total receipts, only $unique distinct"
+    else
+        ((total == COUNT && unique == COUNT)) ||
+            die "mosquitto's clients: $total receipts, $unique distinct, expected $COUNT of each"
+    fi
     read -r first last < <(sort -g "${members[@]}" | awk 'NR == 1 { f = $1 } END { print f, $1 }')
-    rate=$(awk -v n="$COUNT" -v s="$start" -v e="$last" 'BEGIN { printf "%.0f", n / (e - s) }')
+    rate=$(awk -v n="$total" -v s="$start" -v e="$last" 'BEGIN { printf "%.0f", n / (e - s) }')
     # How long mosquitto_pub took to get its first message through: part of its time above, and
     # the reason small counts make mosquitto's clients look slow.
     first_ms=$(awk -v s="$start" -v f="$first" 'BEGIN { printf "%.0f", (f - s) * 1000 }')
