@@ -20,7 +20,7 @@ use crate::failure::Failure;
 use crate::mqtt::Target;
 use crate::run::{Format, Plan, PER_MESSAGE_LOGS_UP_TO};
 use crate::share::SharedFilter;
-use crate::tls::TlsFiles;
+use crate::tls::{default_alpn, TlsFiles};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -68,6 +68,11 @@ pub struct Args {
     /// CA certificate(s) to trust for the broker, PEM or DER [default: the system trust store]
     #[arg(long = "ca_file", visible_alias = "ca-file")]
     pub ca_file: Option<PathBuf>,
+
+    /// ALPN protocol to offer in the TLS handshake; repeat for several [default: x-amzn-mqtt-ca
+    /// on port 443, none elsewhere]
+    #[arg(long, value_name = "PROTO", action = ArgAction::Append)]
+    pub alpn: Vec<String>,
 
     /// Client id prefix: the publisher is <ID>-publisher, members <ID>-subscriber-<k>
     /// [default: test-<8 random hex digits>]
@@ -315,6 +320,11 @@ impl Args {
                 cert: cert.clone(),
                 key: key.clone(),
                 ca: self.ca_file.clone(),
+            },
+            alpn: if self.alpn.is_empty() {
+                default_alpn(port)
+            } else {
+                self.alpn.clone()
             },
         })
     }

@@ -55,7 +55,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
 
     // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
     let broker = Broker {
-        tls: client_config(&target.files, target.port)?,
+        tls: client_config(&target.files, &target.alpn)?,
         host: target.host,
         port: target.port,
         timeout: plan.timeout,

@@ -363,7 +363,7 @@ fn broker_of(files: &pki::PkiFiles, port: u16) -> Broker {
     Broker::new(
         "127.0.0.1",
         port,
-        client_config(&tls_files, port).expect("tls"),
+        client_config(&tls_files, &[]).expect("tls"),
         Duration::from_secs(5),
     )
 }

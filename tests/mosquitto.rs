@@ -446,7 +446,7 @@ mod stranger {
         let target = Broker::new(
             "127.0.0.1",
             broker.port,
-            client_config(&files, broker.port).expect("tls"),
+            client_config(&files, &[]).expect("tls"),
             Duration::from_secs(10),
         );
         let (client, mut eventloop, _) = connect(&target, "stranger")

@@ -86,6 +86,7 @@ impl Demo {
                 key: self.files.client_key.clone(),
                 ca: Some(self.files.ca.clone()),
             },
+            alpn: Vec::new(),
         }
     }
 

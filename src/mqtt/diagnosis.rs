@@ -328,10 +328,18 @@ fn diagnose_tls(error: &rustls::Error, broker: &Broker, at: &str) -> Diagnosis {
                 format!("{failed}: the broker requires a client certificate and got none"),
                 "pass --cert and --key".to_owned(),
             ),
-            AlertDescription::NoApplicationProtocol => (
-                format!("{failed}: the broker does not speak the ALPN protocol we offered"),
-                "on AWS IoT use port 443 with ALPN, or 8883 without (--port)".to_owned(),
-            ),
+            // Say what was really offered: nothing at all is the usual case, on a port that
+            // wants ALPN (AWS IoT's 443 behind another port number, a TLS terminator).
+            AlertDescription::NoApplicationProtocol => match offered_alpn(broker).as_str() {
+                "" => (
+                    format!("{failed}: the broker requires an ALPN protocol, and we offered none"),
+                    "pass the one it wants with --alpn (AWS IoT: --alpn x-amzn-mqtt-ca, which port 443 offers by itself)".to_owned(),
+                ),
+                offered => (
+                    format!("{failed}: the broker accepts none of the ALPN protocols we offered ({offered})"),
+                    "pass the one it wants with --alpn; on AWS IoT use port 443 with x-amzn-mqtt-ca, or 8883 without ALPN".to_owned(),
+                ),
+            },
             other => (
                 format!("{failed}: the broker sent the alert {other:?}"),
                 "check --cert, --key, --ca_file and --port".to_owned(),
@@ -347,6 +355,17 @@ fn diagnose_tls(error: &rustls::Error, broker: &Broker, at: &str) -> Diagnosis {
         ),
     };
     Diagnosis::new(what, fix, false)
+}
+
+/// The ALPN protocols this run offers, comma-separated ("" for none).
+fn offered_alpn(broker: &Broker) -> String {
+    broker
+        .tls
+        .alpn_protocols
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "has expired (on <date>)" or "is not valid before <date>", with dates when rustls gives them.

@@ -44,6 +44,8 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     pub files: TlsFiles,
+    /// ALPN protocols to offer in the TLS handshake (`--alpn`, or `x-amzn-mqtt-ca` on 443).
+    pub alpn: Vec<String>,
 }
 
 /// Where the broker is and how to talk to it; shared by every connection of a run.

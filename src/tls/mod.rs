@@ -64,10 +64,19 @@ pub struct TlsFiles {
     pub ca: Option<PathBuf>,
 }
 
-/// Reads the certificate, key and CA and builds the client config shared by every connection.
-///
-/// On port 443 it offers the ALPN name AWS IoT Core needs there.
-pub fn client_config(files: &TlsFiles, port: u16) -> Result<Arc<ClientConfig>, Failure> {
+/// The ALPN protocols to offer when `--alpn` says nothing: on port 443 the one AWS IoT Core needs
+/// there, elsewhere none (a broker on 8883 expects plain MQTT over TLS).
+pub fn default_alpn(port: u16) -> Vec<String> {
+    if port == 443 {
+        vec![String::from_utf8_lossy(AWS_IOT_ALPN).into_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Reads the certificate, key and CA and builds the client config shared by every connection,
+/// offering the `alpn` protocols in the handshake (none when empty).
+pub fn client_config(files: &TlsFiles, alpn: &[String]) -> Result<Arc<ClientConfig>, Failure> {
     let cert_chain = read_certificates(&files.cert, "--cert")?;
     // The first certificate is the device's own; any after it are intermediates.
     if let Some(device_cert) = cert_chain.first() {
@@ -88,9 +97,7 @@ pub fn client_config(files: &TlsFiles, port: u16) -> Result<Arc<ClientConfig>, F
         // rustls checks here that the key belongs to the certificate.
         .with_client_auth_cert(cert_chain, key)
         .map_err(|e| explain_pair_error(&e, files, sent_a_ca))?;
-    if port == 443 {
-        config.alpn_protocols = vec![AWS_IOT_ALPN.to_vec()];
-    }
+    config.alpn_protocols = alpn.iter().map(|name| name.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
 }
 
@@ -177,4 +184,15 @@ fn system_roots() -> Result<RootCertStore, Failure> {
         ));
     }
     Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_443_offers_aws_alpn_and_other_ports_none() {
+        assert_eq!(default_alpn(443), ["x-amzn-mqtt-ca"]);
+        assert!(default_alpn(8883).is_empty());
+    }
 }
