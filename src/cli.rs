@@ -69,6 +69,11 @@ pub struct Args {
     #[arg(long = "ca_file", visible_alias = "ca-file")]
     pub ca_file: Option<PathBuf>,
 
+    /// Check the chain instead of running: files, DNS, TCP, TLS, CONNACK, SUBACK, each with a
+    /// ✓ or a ✗ and its fix; exit 0 when all pass
+    #[arg(long)]
+    pub check: bool,
+
     /// ALPN protocol to offer in the TLS handshake; repeat for several [default: x-amzn-mqtt-ca
     /// on port 443, none elsewhere]
     #[arg(long, value_name = "PROTO", action = ArgAction::Append)]

@@ -39,11 +39,14 @@
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
 //!   events they report, the tally, and the report: the sample's own logic;
 //! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
+//! * `check.rs`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
+//!   SUBACK) with a ✓ or a ✗ and its fix for each;
 //! * `failure.rs` and `shutdown.rs`: exit codes, Ctrl-C;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.
 
+mod check;
 mod cli;
 mod error_text;
 mod failure;
@@ -60,6 +63,7 @@ mod demo;
 #[path = "demo/unavailable.rs"]
 mod demo;
 
+pub use check::run as check;
 pub use cli::Args;
 #[cfg(feature = "demo")]
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};

@@ -11,8 +11,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    client_config, run, signalled, start_demo, Args, Broker, Ending, Failure, Outcome, Verdict,
-    EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
+    check, client_config, run, signalled, start_demo, Args, Broker, Ending, Failure, Outcome,
+    Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
 };
 
 #[tokio::main]
@@ -52,6 +52,11 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         Some(demo) => demo.target(),
         None => args.target()?,
     };
+
+    // --check walks the chain link by link instead of running.
+    if args.check {
+        return Ok(check(&target, &plan, args.keep_alive).await);
+    }
 
     // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
     let broker = Broker {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use mqtt5_shared_subscription::pki::{self, Pki};
 use mqtt5_shared_subscription::{client_config, connect, Broker, TlsFiles};
 use support::{
-    assert_one_line_error, mosquitto_or_skip, run_tool, spawn_tool, with, Mosquitto, Run, Setup,
+    assert_one_line_error, free_port, mosquitto_or_skip, run_tool, spawn_tool, with, Mosquitto,
+    Run, Setup,
 };
 
 /// Far more than any case needs; each asserts its own, tighter, bound too.
@@ -558,4 +559,193 @@ fn a_hang_up_after_connect_points_at_the_policy_both_ways() {
         );
         assert!(!run.stderr.contains("network cut it"), "{run}");
     }
+}
+
+// --- `--check`: the chain walked link by link ----------------------------------------------------
+
+/// Runs `--check` with `args`.
+fn check(args: Vec<String>) -> Run {
+    run_tool(&with(args, &["--check", "--timeout", TIMEOUT]), LIMIT)
+}
+
+/// The checklist passes every step before `step`, fails `step` with `words`, and stops there.
+fn assert_breaks_at(run: &Run, step: &str, words: &[&str]) {
+    const STEPS: [&str; 6] = [
+        "certificate and key",
+        "DNS",
+        "TCP",
+        "TLS",
+        "CONNACK",
+        "SUBACK",
+    ];
+    assert_eq!(run.code, Some(1), "{run}");
+    let at = STEPS.iter().position(|s| *s == step).expect("a step");
+    for before in &STEPS[..at] {
+        assert!(
+            run.stdout.contains(&format!("✓ {before}: ")),
+            "{before} did not pass\n{run}"
+        );
+    }
+    let failed = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("✗ {step}: ")))
+        .unwrap_or_else(|| panic!("no ✗ for {step}\n{run}"));
+    for word in words {
+        assert!(failed.contains(word), "the ✗ line lacks {word:?}: {failed}");
+    }
+    for after in &STEPS[at + 1..] {
+        assert!(
+            !run.stdout.contains(&format!(" {after}: ")),
+            "{after} ran after the break\n{run}"
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{run}");
+}
+
+#[test]
+fn check_passes_every_step_against_mosquitto() {
+    let Some(mosquitto) = mosquitto_or_skip("check_passes_every_step_against_mosquitto") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let run = check(broker.args());
+    assert_eq!(run.code, Some(0), "{run}");
+    for line in [
+        "✓ certificate and key: subject CN=",
+        "the key belongs to it",
+        "✓ DNS: 127.0.0.1 is 127.0.0.1",
+        "✓ TCP: ",
+        "✓ TLS: TLSv1.3, the broker's certificate is valid for 127.0.0.1",
+        "✓ CONNACK: ",
+        "shared subscriptions: yes, Receive Maximum 20",
+        "✓ SUBACK: $share/rust-sample/test/topic granted at QoS 1; unsubscribed again",
+        "every step passed",
+    ] {
+        assert!(run.stdout.contains(line), "no {line:?}\n{run}");
+    }
+    // The same as one JSON object per step.
+    let json = check(with(broker.args(), &["--json"]));
+    assert_eq!(json.code, Some(0), "{json}");
+    let steps = json.events("check");
+    assert_eq!(steps.len(), 6, "{json}");
+    assert!(steps.iter().all(|step| step["ok"] == true), "{json}");
+    assert_eq!(steps[5]["step"], "SUBACK");
+}
+
+#[test]
+fn check_stops_at_a_closed_port() {
+    let (_dir, files) = files();
+    let run = check(args_for(&files, "127.0.0.1", free_port()));
+    assert_breaks_at(&run, "TCP", &["nothing listens", "--port"]);
+}
+
+#[test]
+fn check_stops_at_a_key_of_another_certificate() {
+    let (dir, files) = files();
+    let other = Pki::new("other")
+        .and_then(|pki| pki.client("other"))
+        .expect("identity");
+    let key = dir.path().join("other.key");
+    pki::write_file(&key, &other.key_pem, true).expect("write key");
+    let run = check(set(
+        args_for(&files, "127.0.0.1", free_port()),
+        "--key",
+        &key,
+    ));
+    assert_breaks_at(&run, "certificate and key", &["does not belong to --cert"]);
+}
+
+#[test]
+fn check_stops_at_an_expired_device_certificate() {
+    let (dir, files) = files();
+    let pki = Pki::new("expired test CA").expect("CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = pki::client_params("expired").expect("params");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = dir.path().join("expired.crt");
+    let key_file = dir.path().join("expired.key");
+    pki::write_file(&cert, &pki.issue(&params, &key).expect("issue"), false).expect("cert");
+    pki::write_file(&key_file, &key.serialize_pem(), true).expect("key");
+    let args = set(
+        set(args_for(&files, "127.0.0.1", free_port()), "--cert", &cert),
+        "--key",
+        &key_file,
+    );
+    assert_breaks_at(
+        &check(args),
+        "certificate and key",
+        &["has expired", "2021"],
+    );
+}
+
+#[test]
+fn check_stops_at_the_tls_handshake_for_the_usual_reasons() {
+    let Some(mosquitto) =
+        mosquitto_or_skip("check_stops_at_the_tls_handshake_for_the_usual_reasons")
+    else {
+        return;
+    };
+    // The broker's certificate names another host.
+    let wrong_name = Mosquitto::start_with(
+        &mosquitto,
+        Setup {
+            server_params: Some(server_params(&["broker.example.com"])),
+            ..Setup::default()
+        },
+    );
+    assert_breaks_at(
+        &check(wrong_name.args()),
+        "TLS",
+        &["not valid for the name '127.0.0.1'", "--endpoint"],
+    );
+    // --ca_file does not hold the CA that signed the broker's certificate.
+    let broker = Mosquitto::start(&mosquitto);
+    let (_dir, other) = files();
+    assert_breaks_at(
+        &check(set(broker.args(), "--ca_file", &other.ca)),
+        "TLS",
+        &["not signed by a CA we trust", "--ca_file"],
+    );
+}
+
+/// The broker refuses our client certificate. With TLS 1.3 the client finishes its handshake
+/// before the broker checks the certificate, so the refusal arrives with the first MQTT read:
+/// the checklist shows it at CONNACK, in the same words.
+#[test]
+fn check_shows_a_refused_client_certificate() {
+    let Some(mosquitto) = mosquitto_or_skip("check_shows_a_refused_client_certificate") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let (_dir, other) = files();
+    let run = check(broker.args_with(&other.client_cert, &other.client_key));
+    let step = if run.stdout.contains("✗ TLS: ") {
+        "TLS"
+    } else {
+        "CONNACK"
+    };
+    assert_breaks_at(&run, step, &["rejected our client certificate", "--cert"]);
+}
+
+/// A SUBACK refusal, from the scripted peer (mosquitto grants every SUBSCRIBE).
+#[test]
+fn check_stops_at_a_refused_subscription() {
+    let (_dir, files) = files();
+    let port = scripted_broker(
+        &files,
+        Script {
+            suback: 0x87,
+            ..Script::default()
+        },
+    );
+    assert_breaks_at(
+        &check(args_for(&files, "127.0.0.1", port)),
+        "SUBACK",
+        &[
+            "not authorized (0x87)",
+            "iot:Subscribe on topicfilter/$share/rust-sample/test/topic",
+        ],
+    );
 }

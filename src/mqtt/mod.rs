@@ -157,6 +157,11 @@ pub async fn connect(
     Ok((client, eventloop, connack))
 }
 
+/// A connection error in one sentence (what happened; what to change), as a run would say it.
+pub fn explain(error: &rumqttc::v5::ConnectionError, broker: &Broker) -> String {
+    diagnose(error, broker, "").sentence()
+}
+
 /// Sends DISCONNECT and polls until rumqttc has written it.
 ///
 /// Polling must stop right after: another `poll()` would open a new connection.

@@ -117,6 +117,18 @@ pub fn check_dates(path: &Path, cert: &CertificateDer<'_>, now: SystemTime) -> R
     Ok(())
 }
 
+/// `subject CN=…, issued by CN=…, valid until …`: what `--check` says of the device certificate.
+pub fn describe(cert: &CertificateDer<'_>) -> Option<String> {
+    let parsed = x509_cert::Certificate::from_der(cert).ok()?;
+    let tbs = &parsed.tbs_certificate;
+    Some(format!(
+        "subject {}, issued by {}, valid until {}",
+        tbs.subject,
+        tbs.issuer,
+        tbs.validity.not_after.to_date_time()
+    ))
+}
+
 /// A CA's certificate rather than a device's: its Basic Constraints say `CA:TRUE`, or it signed
 /// itself (issuer = subject). Passed as `--cert`, it is almost always the CA meant for
 /// `--ca_file`, and rustls then only says that the key does not match.

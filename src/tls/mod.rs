@@ -43,7 +43,7 @@ mod encrypted_key;
 mod key;
 mod pem_or_der;
 
-use cert::{check_dates, is_ca_certificate, read_certificates};
+use cert::{check_dates, describe, is_ca_certificate, read_certificates};
 use key::read_private_key;
 pub use key::PASSPHRASE_ENV;
 #[cfg(feature = "demo")]
@@ -62,6 +62,15 @@ pub struct TlsFiles {
     pub key: PathBuf,
     /// `None`: trust the system's CA store.
     pub ca: Option<PathBuf>,
+}
+
+/// The device certificate in a line (subject, issuer, end date), for `--check`; `None` when the
+/// file cannot be read (`client_config` says why).
+pub fn describe_certificate(files: &TlsFiles) -> Option<String> {
+    read_certificates(&files.cert, "--cert")
+        .ok()?
+        .first()
+        .and_then(describe)
 }
 
 /// The ALPN protocols to offer when `--alpn` says nothing: on port 443 the one AWS IoT Core needs
