@@ -84,6 +84,7 @@ fn the_readme_documents_every_json_line() {
             "reconnected",
             "resending",
             "resumed",
+            "sending_again",
             "subscribed",
             "summary",
             "unacknowledged",
@@ -91,7 +92,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        25,
+        26,
         "{:?}",
         documented["summary"]
     );

@@ -123,6 +123,8 @@ fn five_members_json_summary_has_every_field() {
         "interrupted",
         "latency_ms",
         "fairness",
+        // Added so that every duplicate after an outage has a named cause.
+        "sent_again",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -163,6 +165,7 @@ fn five_members_json_summary_has_every_field() {
     for empty in [
         "retried",
         "redelivered",
+        "sent_again",
         "unacknowledged",
         "unrouted",
         "outages",

@@ -7,13 +7,14 @@
 //! saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `resending`, `received`, `connection_lost`, `reconnected`,
+//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `connection_lost`, `reconnected`,
 //! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
 //! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::message::compact_list;
 use crate::mqtt::{Polled, Reconnected};
 
 /// One thing that happened; the JSON form is `{"event":"<kind>", ...fields}`.
@@ -51,6 +52,9 @@ pub enum RunEvent {
     /// once every member is back (see `run/mod.rs`, "the group comes first"): not lost yet, and not
     /// `published` yet either, so that each number is `published` exactly once.
     Resending { seq: u32 },
+    /// The publisher's connection came back, and it sends again what the old one left without a
+    /// PUBACK (with `--no-hold`, even those a member already received).
+    SendingAgain { seqs: Vec<u32> },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
     /// acknowledged by a PUBACK. Only sent when there are some.
     Unacknowledged { seqs: Vec<u32> },
@@ -120,6 +124,11 @@ impl RunEvent {
                 "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
             ),
             RunEvent::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
+            RunEvent::SendingAgain { seqs } => tracing::info!(
+                "[publisher] sending {} messages again that the old connection left unacknowledged: {}",
+                seqs.len(),
+                compact_list(seqs, 10)
+            ),
             RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",
                 seqs.len()

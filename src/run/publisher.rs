@@ -202,11 +202,9 @@ impl Publisher<'_> {
                         self.skip_delivered(&mut resend);
                     }
                     if !resend.is_empty() {
-                        tracing::info!(
-                            "[{id}] sending {} messages again that the old connection left unacknowledged: {}",
-                            resend.len(),
-                            compact_list(&resend, 10)
-                        );
+                        self.reporter.send(RunEvent::SendingAgain {
+                            seqs: resend.clone(),
+                        });
                         // The feeder only ends once it cannot queue anymore; then polling fails too.
                         let _ = self.again.send(resend);
                     }

@@ -313,12 +313,18 @@ impl Summary {
                     compact_list(&self.redelivered, 10)
                 ));
             }
-            if self.reconnects > 0 && self.redelivered.len() < self.duplicated.len() {
-                hints.push(
-                    "after a reconnect the publisher sends again what the broker had not acknowledged; \
-                     a message the broker had already routed then arrives twice (QoS 1 is at least once)"
-                        .to_owned(),
-                );
+            let sent_again: Vec<u32> = self
+                .duplicated
+                .iter()
+                .copied()
+                .filter(|seq| self.sent_again.binary_search(seq).is_ok())
+                .collect();
+            if !sent_again.is_empty() {
+                hints.push(format!(
+                    "sent again by the publisher after its reconnect (the PUBACK was lost with the connection; \
+                     the broker had already routed the first copy, and QoS 1 is at least once): {}",
+                    compact_list(&sent_again, 10)
+                ));
             }
         }
         if !self.retried.is_empty() {

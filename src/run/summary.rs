@@ -62,6 +62,10 @@ pub struct Summary {
     /// Duplicates that were the broker delivering a message again to the same member (DUP flag),
     /// as opposed to one message reaching two members.
     pub redelivered: Vec<u32>,
+    /// Messages the publisher sent again after its own reconnect, because the PUBACK was lost with
+    /// the old connection. If the broker had routed the first copy, they arrive twice: QoS 1 is at
+    /// least once, and the broker cannot tell the copy from a new message.
+    pub sent_again: Vec<u32>,
     /// Sent, but the publisher stopped before the broker acknowledged them (QoS 1).
     pub unacknowledged: Vec<u32>,
     /// Every connection that broke during the run.

@@ -58,7 +58,7 @@ struct Slot {
     /// once" matter here (the total is `Tally::received`).
     receipts: u8,
     /// Yes/no facts, one bit each ([`SENT`], [`PUBLISHED`], [`UNROUTED`], [`UNACKNOWLEDGED`],
-    /// [`REDELIVERED`]), and in the top two bits how often it was sent again after a PUBACK 0x10
+    /// [`REDELIVERED`], [`SENT_AGAIN`]), and in the top two bits how often it was sent again after a PUBACK 0x10
     /// (at most `publisher::MAX_RESENDS`, 3).
     flags: u8,
 }
@@ -76,6 +76,9 @@ const UNACKNOWLEDGED: u8 = 1 << 3;
 /// The same member got it again, flagged DUP: the broker delivered it again after a reconnect
 /// because our PUBACK never reached it (QoS 1 with a kept session).
 const REDELIVERED: u8 = 1 << 4;
+/// The publisher sent it again after its own reconnect, because the old connection broke before
+/// the PUBACK came: if the broker had already routed the first copy, the group gets it twice.
+const SENT_AGAIN: u8 = 1 << 5;
 /// The top two bits: times sent again after a PUBACK 0x10.
 const RESENT_SHIFT: u8 = 6;
 
@@ -146,6 +149,11 @@ impl Tally {
                     slot.set(SENT, true);
                     slot.add_resend();
                 });
+            }
+            RunEvent::SendingAgain { seqs } => {
+                for seq in seqs {
+                    self.update(*seq, |slot| slot.set(SENT | SENT_AGAIN, true));
+                }
             }
             RunEvent::Unacknowledged { seqs } => {
                 for seq in seqs {
@@ -329,6 +337,7 @@ impl Tally {
             verdict,
             retried: seqs_where(&|s| s.resent() > 0),
             redelivered: seqs_where(&|s| s.is(REDELIVERED)),
+            sent_again: seqs_where(&|s| s.is(SENT_AGAIN)),
             unacknowledged: seqs_where(&|s| s.is(UNACKNOWLEDGED) && !s.is(PUBLISHED)),
             outages: std::mem::take(&mut self.outages),
             held_ms: context.held.as_millis() as u64,
@@ -559,6 +568,31 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_the_publisher_sent_again_is_named_in_the_report() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let mut tally = Tally::new(3, &ids);
+        // #2's PUBACK was lost with the publisher's connection: sent again, routed twice.
+        tally.record(&received("a", 1));
+        tally.record(&received("b", 2));
+        tally.record(&RunEvent::SendingAgain { seqs: vec![2, 3] });
+        tally.record(&received("a", 2));
+        tally.record(&received("b", 3));
+        for seq in 1..=3 {
+            published(&mut tally, seq, false, false);
+        }
+        let summary = tally.summary(context());
+        assert_eq!(summary.sent_again, vec![2, 3]);
+        assert_eq!(summary.duplicated, vec![2]);
+        assert!(summary.redelivered.is_empty());
+        let report = summary.render();
+        assert!(
+            report.contains("sent again by the publisher after its reconnect")
+                && report.contains("at least once): 2\n"),
+            "{report}"
+        );
+    }
+
+    #[test]
     fn outages_say_who_was_down_and_for_how_long() {
         let ids = vec!["a".to_string()];
         let mut tally = Tally::new(1, &ids);
@@ -634,6 +668,8 @@ mod tests {
             "retried",
             "redelivered",
             "unacknowledged",
+            // Added so that every duplicate after an outage has a named cause.
+            "sent_again",
             "unrouted",
             "reconnects",
             "outages",
