@@ -30,9 +30,12 @@ Examples:
   # No broker, no AWS account: an embedded mTLS broker with throw-away certificates
   mqtt5-shared-subscription --demo
 
+  # The least-privilege AWS IoT policy for a run with these flags (nothing is sent)
+  mqtt5-shared-subscription --print-policy --client_id my-test --region eu-west-1 --account 123456789012
+
   # AWS IoT Core
   mqtt5-shared-subscription --endpoint xxxxxxxx-ats.iot.eu-west-1.amazonaws.com \\
-      --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem
+      --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem --client_id my-test
 
 Exit codes:
   0    every message was delivered exactly once to the group
