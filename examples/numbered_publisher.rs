@@ -4,8 +4,8 @@
 //!
 //! Publishers know nothing about shared subscriptions: they publish to the plain topic, and the
 //! broker picks one member of each `$share` group for every message. TOPIC defaults to the
-//! sample's `test/topic` and the client id is `test-<pid>-publisher`, so the least-privilege AWS
-//! IoT policy in `policy/` lets it run unchanged.
+//! sample's `test/topic` and the client id is `test-<pid>-publisher`: on AWS IoT its policy needs
+//! `iot:Connect` on `client/test-*` besides the topic statement of `policy/` (see policy/README.md).
 //!
 //! To build it in a crate of your own, copy this file to `src/main.rs` and these dependencies
 //! into `Cargo.toml` (`tests/example_headers.rs` checks this block against the code):

@@ -4,7 +4,8 @@
 //!
 //! Start two copies and publish to TOPIC: each message goes to one of them, not both. GROUP and
 //! TOPIC default to the sample's `rust-sample` and `test/topic`, and the client id is
-//! `test-<pid>-member`, so the least-privilege AWS IoT policy in `policy/` lets it run unchanged.
+//! `test-<pid>-member`: on AWS IoT its policy needs `iot:Connect` on `client/test-*` besides the
+//! topic and filter statements of `policy/` (see policy/README.md).
 //!
 //! To build it in a crate of your own, copy this file to `src/main.rs` and these dependencies
 //! into `Cargo.toml`. The PEM files are read by rustls' own `pki_types::pem::PemObject`, so no

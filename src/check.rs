@@ -72,7 +72,7 @@ pub async fn run(target: &Target, plan: &Plan, keep_alive: Duration) -> u8 {
     {
         return steps.finish();
     }
-    let client_id = format!("{}-check", plan.client_id);
+    let client_id = plan.check_id();
     let Some((client, eventloop)) = steps
         .step_async("CONNACK", connack(&broker, &client_id))
         .await

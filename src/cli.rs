@@ -16,6 +16,9 @@ use clap::{ArgAction, Parser};
 use rand::RngExt;
 use rumqttc::v5::mqttbytes::QoS;
 
+use tracing::warn;
+
+use crate::aws;
 use crate::failure::Failure;
 use crate::mqtt::Target;
 use crate::run::{Format, Plan, PER_MESSAGE_LOGS_UP_TO};
@@ -27,9 +30,12 @@ Examples:
   # No broker, no AWS account: an embedded mTLS broker with throw-away certificates
   mqtt5-shared-subscription --demo
 
+  # The least-privilege AWS IoT policy for a run with these flags (nothing is sent)
+  mqtt5-shared-subscription --print-policy --client_id my-test --region eu-west-1 --account 123456789012
+
   # AWS IoT Core
   mqtt5-shared-subscription --endpoint xxxxxxxx-ats.iot.eu-west-1.amazonaws.com \\
-      --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem
+      --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem --client_id my-test
 
 Exit codes:
   0    every message was delivered exactly once to the group
@@ -48,7 +54,7 @@ Exit codes:
 pub struct Args {
     /// Broker host name or IP (AWS IoT: your account's ATS endpoint); `host:port` and
     /// `mqtts://host:port` are accepted too
-    #[arg(long, required_unless_present = "demo")]
+    #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
     pub endpoint: Option<String>,
 
     /// Broker port; 443 offers the ALPN name AWS IoT Core needs there
@@ -56,13 +62,13 @@ pub struct Args {
     pub port: u16,
 
     /// Device certificate, PEM or DER
-    #[arg(long, required_unless_present = "demo")]
+    #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
     pub cert: Option<PathBuf>,
 
     /// Device private key, PEM or DER (PKCS#8, PKCS#1 RSA or SEC1 EC). An encrypted PKCS#8 key
     /// ("BEGIN ENCRYPTED PRIVATE KEY") is decrypted with the passphrase in the environment
     /// variable MQTT5_KEY_PASSPHRASE, or one typed at the prompt when run in a terminal
-    #[arg(long, required_unless_present = "demo")]
+    #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
     pub key: Option<PathBuf>,
 
     /// CA certificate(s) to trust for the broker, PEM or DER [default: the system trust store]
@@ -171,6 +177,26 @@ pub struct Args {
     // --cert and --key are given (the flags --demo conflicts with); `plan()` catches that.
     #[arg(long, value_name = "DIR", requires = "demo")]
     pub keep_running: Option<PathBuf>,
+
+    /// Print the least-privilege AWS IoT policy (JSON) for this command line's client ids, topic
+    /// and group, and exit: nothing is sent, and --endpoint, --cert and --key are not needed
+    #[arg(long, conflicts_with_all = ["demo", "check"])]
+    pub print_policy: bool,
+
+    /// With --print-policy: the AWS region in the policy's ARNs [default: the placeholder REGION]
+    #[arg(long, value_parser = parse_region)]
+    pub region: Option<String>,
+
+    /// With --print-policy: the 12-digit AWS account id in the policy's ARNs [default: the
+    /// placeholder ACCOUNT_ID]
+    #[arg(long, value_parser = parse_account)]
+    pub account: Option<String>,
+
+    /// Hold the run to AWS IoT Core's limits (topic length and depth, client id length, no $aws/
+    /// topics) as errors, as for an --endpoint named *.iot.*.amazonaws.com; use it for a custom
+    /// domain or a VPC endpoint. Elsewhere, breaking them is only a warning
+    #[arg(long, conflicts_with = "demo")]
+    pub aws: bool,
 }
 
 /// `--per-message-logs`: a line per message, or not.
@@ -255,6 +281,30 @@ fn parse_session_expiry(value: &str) -> Result<Duration, String> {
     Ok(expiry)
 }
 
+/// A region goes into every ARN of the policy: letters, digits and dashes only, so that nothing
+/// in it can act as a wildcard.
+fn parse_region(value: &str) -> Result<String, String> {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Ok(value.to_owned())
+    } else {
+        Err("an AWS region such as eu-west-1 (lower-case letters, digits and '-')".into())
+    }
+}
+
+fn parse_account(value: &str) -> Result<String, String> {
+    if value.len() == 12 && value.chars().all(|c| c.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err("an AWS account id is 12 digits, e.g. 123456789012 \
+             (`aws sts get-caller-identity --query Account --output text`)"
+            .into())
+    }
+}
+
 fn parse_interval(value: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if interval > MAX_DURATION {
@@ -272,6 +322,14 @@ impl Args {
                  add --demo, or leave --keep-running out",
             ));
         }
+        // Checked here, not with clap's `requires`: clap 4 let `--demo --region R` through with
+        // `requires = "print_policy"` (as it lets `--keep-running` through, see there).
+        if (self.region.is_some() || self.account.is_some()) && !self.print_policy {
+            return Err(Failure::input(
+                "--region and --account fill in the ARNs of --print-policy, and a run does not use \
+                 them; add --print-policy, or leave them out",
+            ));
+        }
         let filter = SharedFilter::new(&self.group, &self.topic).map_err(Failure::input)?;
         let client_id = match &self.client_id {
             Some(id) if id.trim().is_empty() => return Err(Failure::input(
@@ -280,7 +338,7 @@ impl Args {
             Some(id) => id.clone(),
             None => format!("test-{}", random_hex(4)),
         };
-        Ok(Plan {
+        let plan = Plan {
             filter,
             client_id,
             run_id: random_hex(8),
@@ -303,7 +361,72 @@ impl Args {
                     histograms: self.histogram,
                 }
             },
-        })
+        };
+        self.check_aws_limits(&plan)?;
+        Ok(plan)
+    }
+
+    /// AWS IoT Core's limits: an error for an AWS endpoint (it would close the connection with no
+    /// reason given), a warning for any other broker (the same flags would fail on AWS).
+    fn check_aws_limits(&self, plan: &Plan) -> Result<(), Failure> {
+        let findings = aws::limit_findings(plan.filter.topic(), &client_ids(plan));
+        let host = self
+            .endpoint
+            .as_deref()
+            .and_then(|endpoint| split_endpoint(endpoint, self.port).ok())
+            .map(|(host, _)| host);
+        // A printed policy is for AWS by definition.
+        let on_aws =
+            self.aws || self.print_policy || host.is_some_and(|h| aws::is_aws_endpoint(&h));
+        if on_aws {
+            return match findings.into_iter().next() {
+                Some(finding) => Err(Failure::input(finding)),
+                None => Ok(()),
+            };
+        }
+        for finding in findings {
+            warn!("{finding} (a warning here; an error against AWS IoT Core)");
+        }
+        Ok(())
+    }
+
+    /// `--print-policy`: the AWS IoT policy `plan` needs, as JSON. Notes for the reader (a random
+    /// client id, placeholders in the ARNs) go to the log, so stdout is the policy alone and can
+    /// go straight to a file.
+    pub fn policy(&self, plan: &Plan) -> String {
+        if self.client_id.is_none() {
+            warn!(
+                "no --client_id: this policy fits the ids made up for this one invocation \
+                 ({}, …), and the next run makes up others; pass --client_id, e.g. \
+                 --client_id my-test, here and to the runs",
+                plan.publisher_id()
+            );
+        }
+        let missing: Vec<(&str, &str)> = [
+            (self.region.is_none(), "--region", aws::REGION_PLACEHOLDER),
+            (
+                self.account.is_none(),
+                "--account",
+                aws::ACCOUNT_PLACEHOLDER,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(missing, flag, word)| missing.then_some((flag, word)))
+        .collect();
+        if !missing.is_empty() {
+            let (flags, words): (Vec<&str>, Vec<&str>) = missing.into_iter().unzip();
+            warn!(
+                "the policy's ARNs say {}: pass {}, or replace {} before `aws iot create-policy`",
+                words.join(" and "),
+                flags.join(" and "),
+                if words.len() == 1 { "it" } else { "them" }
+            );
+        }
+        let account = aws::Account {
+            region: self.region.as_deref(),
+            account: self.account.as_deref(),
+        };
+        aws::policy_json(account, &client_ids(plan), &plan.filter)
     }
 
     /// The broker and the files from `--endpoint`, `--port`, `--cert`, `--key` and `--ca_file`.
@@ -355,6 +478,15 @@ impl Args {
             _ => format!("warn,mqtt5_shared_subscription={level}"),
         }
     }
+}
+
+/// Every client id a run with these flags connects as: the publisher, each member, and the one
+/// `--check` uses. The policy allows exactly these, and AWS's length limit applies to each.
+fn client_ids(plan: &Plan) -> Vec<String> {
+    let mut ids = vec![plan.publisher_id()];
+    ids.extend(plan.member_ids());
+    ids.push(plan.check_id());
+    ids
 }
 
 fn split_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16), Failure> {

@@ -24,7 +24,7 @@
 //! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then the
 //! folders, each with a `mod.rs` that says what it teaches. Arrows point one way: `run/` uses
 //! `mqtt/` and `tls/`; `mqtt/` only carries `tls/`'s file paths (in `Target`); and nothing uses
-//! `run/` but `main.rs` and `cli.rs`.
+//! `run/` but `main.rs` and `cli.rs`; `aws/` knows only `share.rs`, and `cli.rs` calls it.
 //!
 //! * `cli.rs`: the flags and their defaults, AWS's underscore spellings (`--ca_file`), and the
 //!   checks that end a bad run with exit 2 before any network;
@@ -39,6 +39,9 @@
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
 //!   events they report, the tally, and the report: the sample's own logic;
 //! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
+//! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
+//!   for a command line (`--print-policy`, with the policy language's escapes), and AWS's limits
+//!   on topics and client ids;
 //! * `check.rs`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
 //!   SUBACK) with a ✓ or a ✗ and its fix for each;
 //! * `failure.rs` and `shutdown.rs`: exit codes, Ctrl-C;
@@ -46,6 +49,7 @@
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.
 
+mod aws;
 mod check;
 mod cli;
 mod error_text;

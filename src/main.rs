@@ -4,7 +4,7 @@
 //! report → exit with a code that says how it went. Each step lives in its own module; see
 //! `lib.rs` for the map.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -41,6 +41,13 @@ async fn main() -> ExitCode {
 async fn run_sample(args: Args) -> Result<u8, Failure> {
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
     let plan = args.plan()?;
+
+    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
+    // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
+    if args.print_policy {
+        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan));
+        return Ok(0);
+    }
 
     // 2. Where is the broker? With --demo, we start one in this process first.
     let demo = if args.demo {

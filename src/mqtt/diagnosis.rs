@@ -97,7 +97,8 @@ pub(super) fn diagnose(error: &ConnectionError, broker: &Broker, client_id: &str
         ConnectionError::MqttState(StateError::ConnectionAborted) => Diagnosis::new(
             format!("the broker at {at} closed the connection without a DISCONNECT"),
             "if this happens right after connecting, the broker refused us silently: AWS IoT does \
-             that when the certificate is inactive or its policy lacks iot:Connect for this --client_id; \
+             that when the certificate is inactive or its policy lacks iot:Connect for this client id \
+             (--print-policy prints one that allows it); \
              mosquitto does it when another client connects with the same client id",
             true,
         ),
@@ -164,14 +165,23 @@ pub(super) fn diagnose_first_connect(
     if !hung_up_after_handshake(error) {
         return diagnose(error, broker, client_id);
     }
+    // The resource names this very client, so a reader can search the policy for it; and
+    // `--print-policy` (`aws/`) prints one that has it, from the same flags.
+    let resource = match client_id {
+        "" => "client/<client id>".to_owned(),
+        id => format!("client/{id}"),
+    };
     Diagnosis::new(
         format!(
             "the broker at {}:{} closed the connection after our CONNECT without answering it (no CONNACK)",
             broker.host, broker.port
         ),
-        "a broker refuses a client silently this way: AWS IoT when the certificate is inactive or \
-         its policy lacks iot:Connect on client/<--client_id>-* (see policy/README.md); other \
-         brokers when an ACL or plugin turns the client away: check the broker's log",
+        format!(
+            "a broker refuses a client silently this way: AWS IoT when the certificate is inactive, \
+             not attached to a policy, or its policy lacks iot:Connect on {resource} (--print-policy \
+             with the same flags prints one that allows this run); other brokers when an ACL or \
+             plugin turns the client away: check the broker's log"
+        ),
         false,
     )
     .about(client_id)

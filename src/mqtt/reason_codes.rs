@@ -40,7 +40,7 @@ pub fn connack(code: ConnectReturnCode) -> Meaning {
     let (what, fix, retry) = match code {
         ConnectReturnCode::NotAuthorized => (
             "not authorized (0x87)",
-            "the broker must let this certificate connect with this client id (AWS IoT: the certificate's policy needs iot:Connect on client/<--client_id>-*)",
+            "the broker must let this certificate connect with this client id (AWS IoT: the certificate's policy needs iot:Connect on client/<this client id>; --print-policy with the same --client_id prints one)",
             false,
         ),
         ConnectReturnCode::BadUserNamePassword => (
@@ -167,7 +167,8 @@ pub fn suback_refusal(code: SubscribeReasonCode, filter: &str) -> String {
     match code {
         SubscribeReasonCode::NotAuthorized => format!(
             "not authorized (0x87): the broker does not let this client subscribe to it \
-             (AWS IoT: the certificate's policy needs iot:Subscribe on topicfilter/{filter})"
+             (AWS IoT: the certificate's policy needs iot:Subscribe on topicfilter/{filter}; \
+             --print-policy prints one that has it)"
         ),
         SubscribeReasonCode::TopicFilterInvalid => {
             format!("topic filter invalid (0x8F): check --group_identifier and --topic ({filter})")

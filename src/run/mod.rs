@@ -123,6 +123,11 @@ impl Plan {
     pub fn publisher_id(&self) -> String {
         format!("{}-publisher", self.client_id)
     }
+
+    /// `<ID>-check`: the one client `--check` connects as.
+    pub fn check_id(&self) -> String {
+        format!("{}-check", self.client_id)
+    }
 }
 
 /// How a run ended when it got as far as a report.

@@ -291,7 +291,7 @@ impl Summary {
                 hints.push(format!(
                     "no member received a single message, though every subscription was granted and the broker took the messages: \
                      it is not allowed to deliver '{topic}' to these clients (AWS IoT: the policy needs iot:Receive on \
-                     topic/{topic}, see policy/README.md; mosquitto: the ACL must allow read on {topic})",
+                     topic/{topic}, which --print-policy includes; mosquitto: the ACL must allow read on {topic})",
                     topic = self.topic
                 ));
             } else if self.unacknowledged.is_empty() {
