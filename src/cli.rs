@@ -378,7 +378,8 @@ impl Args {
         // for an IPv6 address.
         if host.contains(':') {
             return Err(Failure::input(format!(
-                "--endpoint '{host}' is an IPv6 address, which cannot go through an HTTP proxy here                  ({} from {}); use the broker's host name, or leave the proxy out (NO_PROXY={host})",
+                "--endpoint '{host}' is an IPv6 address, which cannot go through an HTTP proxy here \
+                 ({} from {}); use the broker's host name, or leave the proxy out (NO_PROXY={host})",
                 proxy.address(),
                 proxy.source
             )));

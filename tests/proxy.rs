@@ -205,7 +205,12 @@ fn unreached_broker(files: &PkiFiles, port: u16) -> Vec<String> {
 fn run_with_env(args: &[String], env: &[(&str, &str)]) -> Run {
     let mut command = tool_command(args);
     command.envs(env.iter().copied());
-    run_command(command, LIMIT)
+    let run = run_command(command, LIMIT);
+    // One sentence, not a wrapped source line: no runs of spaces in any error.
+    for line in run.stderr.lines().filter(|l| l.starts_with("error:")) {
+        assert!(!line.contains("  "), "spaces in the error line: {line}");
+    }
+    run
 }
 
 /// Every message once, over all the members.

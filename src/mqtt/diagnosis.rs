@@ -333,7 +333,8 @@ fn diagnose_proxy_answer(
                     proxy.address()
                 ),
                 Source::Flags => format!(
-                    "set HTTPS_PROXY=http://user:pass@{} instead of --proxy_host (flags take no password:                      other users could read it on the command line)",
+                    "set HTTPS_PROXY=http://user:pass@{} instead of --proxy_host (flags take no password: \
+                     other users could read it on the command line)",
                     proxy.address()
                 ),
             },
@@ -345,7 +346,8 @@ fn diagnose_proxy_answer(
                 credentials.user
             ),
             format!(
-                "check them in {} (percent-encode @, : and / in them); a proxy that wants NTLM or                  Kerberos instead of Basic authentication is not supported",
+                "check them in {} (percent-encode @, : and / in them); a proxy that wants NTLM or \
+                 Kerberos instead of Basic authentication is not supported",
                 proxy.source
             ),
             false,
@@ -365,7 +367,8 @@ fn diagnose_proxy_answer(
         _ => Diagnosis::new(
             format!("{proxy_named} refused to open a tunnel to {to} ({status})"),
             format!(
-                "proxies often allow CONNECT only to port 443: on AWS IoT use --port 443 (the ALPN name it needs                  there is offered by itself), or ask the proxy's administrators to allow {to}"
+                "proxies often allow CONNECT only to port 443: on AWS IoT use --port 443 (the ALPN name it needs \
+                 there is offered by itself), or ask the proxy's administrators to allow {to}"
             ),
             false,
         ),
