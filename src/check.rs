@@ -6,8 +6,11 @@
 //!
 //! 1. **certificate and key**: both parse, the key belongs to the certificate (rustls compares
 //!    the public keys), the dates are valid, the CA file (or the system store) loads;
-//! 2. **DNS**: the endpoint resolves (an AWS name without `-ats` gets a hint);
-//! 3. **TCP**: something listens on the port;
+//! 2. **DNS**: the endpoint resolves (an AWS name without `-ats` gets a hint); through an HTTP
+//!    proxy, the *proxy's* name resolves instead: the proxy resolves the broker's name itself,
+//!    and a network that needs a proxy often cannot resolve outside names at all;
+//! 3. **TCP**: something listens on the port; through a proxy, the proxy accepts and answers
+//!    our CONNECT to the broker with 200, which means it reached the broker;
 //! 4. **TLS**: the handshake, with the broker's certificate verified for the endpoint's name and
 //!    the ALPN protocol, if one is offered, agreed;
 //! 5. **CONNACK**: the broker accepts this client, and what it says it can do (shared
@@ -30,7 +33,7 @@ use rumqttc::TlsError;
 use rustls::pki_types::ServerName;
 use tokio::time::{timeout, Instant};
 
-use crate::mqtt::{self, reason_codes, Broker, Target};
+use crate::mqtt::{self, reason_codes, Broker, Proxy, Target};
 use crate::run::{Format, Plan};
 use crate::tls;
 
@@ -56,6 +59,7 @@ pub async fn run(target: &Target, plan: &Plan, keep_alive: Duration) -> u8 {
     };
     let broker = Broker {
         keep_alive,
+        proxy: target.proxy.clone(),
         ..Broker::new(&target.host, target.port, config, plan.timeout)
     };
     let Some(address) = steps.step_async("DNS", dns(&broker)).await else {
@@ -167,7 +171,11 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
+/// Resolves the broker's name, or with a proxy the proxy's: the address the TCP step connects to.
 async fn dns(broker: &Broker) -> Result<(SocketAddr, String), String> {
+    if let Some(proxy) = &broker.proxy {
+        return dns_proxy(broker, proxy).await;
+    }
     let host = broker.host.as_str();
     let hint = if host.ends_with(".amazonaws.com") && !host.contains("-ats.") {
         "; AWS IoT endpoints look like xxxxxxxx-ats.iot.<region>.amazonaws.com \
@@ -191,8 +199,75 @@ async fn dns(broker: &Broker) -> Result<(SocketAddr, String), String> {
     Ok((first, format!("{host} is {}", shown.join(", "))))
 }
 
+async fn dns_proxy(broker: &Broker, proxy: &Proxy) -> Result<(SocketAddr, String), String> {
+    let host = proxy.host.as_str();
+    let change = match proxy.source {
+        mqtt::ProxySource::Flags => "check --proxy_host".to_owned(),
+        mqtt::ProxySource::Env(name) => format!("check {name}"),
+    };
+    let found = timeout(broker.timeout, tokio::net::lookup_host((host, proxy.port)))
+        .await
+        .map_err(|_| {
+            format!("no answer resolving the HTTP proxy '{host}' within --timeout; {change}")
+        })?
+        .map_err(|e| {
+            format!(
+                "cannot resolve the HTTP proxy '{host}' (from {}): {e}; {change}",
+                proxy.source
+            )
+        })?;
+    let address = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("the HTTP proxy '{host}' resolves to no address; {change}"))?;
+    Ok((
+        address,
+        format!(
+            "the HTTP proxy {host} (from {}) is {}; the proxy resolves {} itself",
+            proxy.source,
+            address.ip(),
+            broker.host
+        ),
+    ))
+}
+
+/// A connection to the broker: straight to `address`, or through the proxy at `address`.
+async fn open(broker: &Broker, address: SocketAddr) -> Result<tokio::net::TcpStream, String> {
+    match &broker.proxy {
+        Some(proxy) => mqtt::tunnel(proxy, address, &broker.host, broker.port)
+            .await
+            .map_err(|e| mqtt::explain_tunnel(&e, broker)),
+        None => tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| mqtt::explain(&ConnectionError::Io(e), broker)),
+    }
+}
+
 async fn tcp(broker: &Broker, address: SocketAddr) -> Result<((), String), String> {
     let started = Instant::now();
+    if let Some(proxy) = &broker.proxy {
+        let tunnel = timeout(broker.timeout, open(broker, address))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer to our CONNECT from the HTTP proxy {} (from {}) within --timeout",
+                    proxy.address(),
+                    proxy.source
+                )
+            })?;
+        tunnel?;
+        return Ok((
+            (),
+            format!(
+                "connected to {}:{} via HTTP proxy {} (from {}): CONNECT answered 200 ({} ms)",
+                broker.host,
+                broker.port,
+                proxy.address(),
+                proxy.source,
+                started.elapsed().as_millis()
+            ),
+        ));
+    }
     match timeout(broker.timeout, tokio::net::TcpStream::connect(address)).await {
         Ok(Ok(_)) => Ok(((), format!("{address} accepts connections ({} ms)", started.elapsed().as_millis()))),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(format!(
@@ -214,13 +289,15 @@ async fn handshake(broker: &Broker, address: SocketAddr) -> Result<((), String),
     })?;
     let connector = TlsConnector::from(Arc::clone(&broker.tls));
     let attempt = async {
-        let socket = tokio::net::TcpStream::connect(address).await?;
-        connector.connect(name, socket).await
+        let socket = open(broker, address).await?;
+        connector
+            .connect(name, socket)
+            .await
+            .map_err(|e| mqtt::explain(&ConnectionError::Tls(TlsError::Io(e)), broker))
     };
     let stream = timeout(broker.timeout, attempt)
         .await
-        .map_err(|_| "the TLS handshake did not finish within --timeout".to_owned())?
-        .map_err(|e| mqtt::explain(&ConnectionError::Tls(TlsError::Io(e)), broker))?;
+        .map_err(|_| "the TLS handshake did not finish within --timeout".to_owned())??;
     let session = stream.get_ref().1;
     let version = session
         .protocol_version()

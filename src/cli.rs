@@ -20,7 +20,7 @@ use tracing::warn;
 
 use crate::aws;
 use crate::failure::Failure;
-use crate::mqtt::Target;
+use crate::mqtt::{Proxy, Target};
 use crate::run::{Format, Plan, PER_MESSAGE_LOGS_UP_TO};
 use crate::share::SharedFilter;
 use crate::tls::{default_alpn, TlsFiles};
@@ -60,6 +60,29 @@ pub struct Args {
     /// Broker port; 443 offers the ALPN name AWS IoT Core needs there
     #[arg(long, default_value_t = 8883)]
     pub port: u16,
+
+    /// HTTP proxy to tunnel through (HTTP CONNECT), host name or IP; wins over HTTPS_PROXY and
+    /// NO_PROXY. A proxy that needs a password: set HTTPS_PROXY=http://user:pass@host:port
+    /// instead. Without it, https_proxy/HTTPS_PROXY/all_proxy/ALL_PROXY and NO_PROXY are read as
+    /// curl reads them
+    #[arg(
+        long = "proxy_host",
+        visible_alias = "proxy-host",
+        value_name = "HOST",
+        conflicts_with = "demo"
+    )]
+    pub proxy_host: Option<String>,
+
+    /// Port of --proxy_host
+    #[arg(
+        long = "proxy_port",
+        visible_alias = "proxy-port",
+        value_name = "PORT",
+        default_value_t = 8080,
+        requires = "proxy_host",
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub proxy_port: u16,
 
     /// Device certificate, PEM or DER
     #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
@@ -441,6 +464,7 @@ impl Args {
             ));
         };
         let (host, port) = split_endpoint(endpoint, self.port)?;
+        let proxy = self.proxy(&host, port, |name| std::env::var(name).ok())?;
         Ok(Target {
             host,
             port,
@@ -454,7 +478,45 @@ impl Args {
             } else {
                 self.alpn.clone()
             },
+            proxy,
         })
+    }
+
+    /// The HTTP proxy for the broker at `host:port`: `--proxy_host`, else the environment
+    /// (`env` reads one variable) unless `NO_PROXY` names the host. Says which, once, in the log.
+    fn proxy(
+        &self,
+        host: &str,
+        port: u16,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Proxy>, Failure> {
+        let proxy = match &self.proxy_host {
+            Some(proxy_host) => Some(Proxy::from_flags(proxy_host, self.proxy_port)),
+            None => Proxy::from_env(env, host).transpose(),
+        };
+        let Some(proxy) = proxy.transpose().map_err(Failure::input)? else {
+            return Ok(None);
+        };
+        // rumqttc writes `CONNECT {host}:{port}` with no brackets, which no proxy can read
+        // for an IPv6 address.
+        if host.contains(':') {
+            return Err(Failure::input(format!(
+                "--endpoint '{host}' is an IPv6 address, which cannot go through an HTTP proxy here \
+                 ({} from {}); use the broker's host name, or leave the proxy out (NO_PROXY={host})",
+                proxy.address(),
+                proxy.source
+            )));
+        }
+        let user = match &proxy.credentials {
+            Some(credentials) => format!(" as user '{}'", credentials.user),
+            None => String::new(),
+        };
+        tracing::info!(
+            "connecting to {host}:{port} via HTTP proxy {}{user} (from {})",
+            proxy.address(),
+            proxy.source
+        );
+        Ok(Some(proxy))
     }
 
     /// The tracing filter the flags ask for; `RUST_LOG` applies when no flag says otherwise.

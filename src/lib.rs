@@ -35,7 +35,8 @@
 //!   ALPN on port 443;
 //! * `mqtt/`: rumqttc's client/event-loop split, CONNACK, a `Connection` that reconnects with
 //!   backoff through a broker restart or a network cut, every reason code in words
-//!   (`reason_codes.rs`), and every connection error in words (`diagnosis.rs`);
+//!   (`reason_codes.rs`), every connection error in words (`diagnosis.rs`), and the HTTP proxy
+//!   every connection may tunnel through (`proxy.rs`: flags, `HTTPS_PROXY`, `NO_PROXY`);
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
 //!   events they report, the tally, and the report: the sample's own logic;
 //! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;

@@ -73,6 +73,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         timeout: plan.timeout,
         keep_alive: args.keep_alive,
         session_expiry: args.session_expiry,
+        proxy: target.proxy,
     };
 
     // 4. Members join the group, the publisher publishes, the tally counts.

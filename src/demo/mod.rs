@@ -87,6 +87,9 @@ impl Demo {
                 ca: Some(self.files.ca.clone()),
             },
             alpn: Vec::new(),
+            // The demo broker runs in this process, on loopback: a proxy from the environment
+            // could not reach it, so none is used (and --proxy_host conflicts with --demo).
+            proxy: None,
         }
     }
 

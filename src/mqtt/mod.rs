@@ -15,6 +15,8 @@
 //! * `link.rs`: a [`Connection`] that survives a broker restart or a network cut: backoff,
 //!   keep-alive on a dead path, kept sessions, and what rumqttc drops when it reconnects;
 //! * `diagnosis.rs`: a rumqttc error in words, and whether another attempt could help;
+//! * `proxy.rs`: which HTTP CONNECT proxy to go through, if any (flags, `HTTPS_PROXY`,
+//!   `NO_PROXY`), and the tunnel `--check` opens through it;
 //! * `reason_codes.rs`: every MQTT 5 reason code this tool may meet (CONNACK, DISCONNECT,
 //!   SUBACK, PUBACK) in words, in one place.
 //!
@@ -32,10 +34,12 @@ use crate::tls::TlsFiles;
 
 mod diagnosis;
 mod link;
+mod proxy;
 pub mod reason_codes;
 
 use diagnosis::{diagnose, diagnose_first_connect};
 pub use link::{Connection, Polled, Reconnected};
+pub use proxy::{tunnel, Proxy, Source as ProxySource, TunnelError};
 
 /// Where the broker is and which files prove who we are: what the user asked for, before any
 /// file is read.
@@ -46,6 +50,8 @@ pub struct Target {
     pub files: TlsFiles,
     /// ALPN protocols to offer in the TLS handshake (`--alpn`, or `x-amzn-mqtt-ca` on 443).
     pub alpn: Vec<String>,
+    /// The HTTP proxy to tunnel through (`--proxy_host`, `HTTPS_PROXY`), if any.
+    pub proxy: Option<Proxy>,
 }
 
 /// Where the broker is and how to talk to it; shared by every connection of a run.
@@ -65,10 +71,13 @@ pub struct Broker {
     /// is off and the broker keeps the session (subscriptions, queued QoS 1 messages) this long
     /// after a connection breaks.
     pub session_expiry: Duration,
+    /// An HTTP CONNECT proxy between us and the broker. Kept here, with the broker's address, so
+    /// that every connection (members, publisher, each reconnect, `--check`) goes through it.
+    pub proxy: Option<Proxy>,
 }
 
 impl Broker {
-    /// A broker with the defaults of the command line: keep-alive 30 s, clean sessions.
+    /// A broker with the defaults of the command line: keep-alive 30 s, clean sessions, no proxy.
     pub fn new(host: &str, port: u16, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Broker {
         Broker {
             host: host.to_owned(),
@@ -77,7 +86,16 @@ impl Broker {
             timeout,
             keep_alive: Duration::from_secs(30),
             session_expiry: Duration::ZERO,
+            proxy: None,
         }
+    }
+
+    /// " via HTTP proxy host:port" when there is one, for messages about the broker's address.
+    fn via(&self) -> String {
+        self.proxy
+            .as_ref()
+            .map(|p| format!(" via HTTP proxy {}", p.address()))
+            .unwrap_or_default()
     }
 }
 
@@ -130,6 +148,11 @@ pub async fn connect(
     let mut network = options.network_options();
     network.set_tcp_nodelay(true);
     options.set_network_options(network);
+    // rumqttc opens the tunnel (HTTP CONNECT) before its TLS handshake, on every reconnect too;
+    // TLS still checks the *broker's* certificate and name, end to end through the proxy.
+    if let Some(proxy) = &broker.proxy {
+        options.set_proxy(proxy.for_rumqttc());
+    }
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
 
     let connack = tokio::time::timeout(broker.timeout, async {
@@ -148,9 +171,10 @@ pub async fn connect(
     .await
     .map_err(|_| {
         anyhow!(
-            "no CONNACK from {}:{} within {} (--timeout); check --endpoint and --port (is an MQTT broker listening there?) and firewalls, or raise --timeout",
+            "no CONNACK from {}:{}{} within {} (--timeout); check --endpoint and --port (is an MQTT broker listening there?) and firewalls, or raise --timeout",
             broker.host,
             broker.port,
+            broker.via(),
             humantime::format_duration(broker.timeout)
         )
     })??;
@@ -160,6 +184,11 @@ pub async fn connect(
 /// A connection error in one sentence (what happened; what to change), as a run would say it.
 pub fn explain(error: &rumqttc::v5::ConnectionError, broker: &Broker) -> String {
     diagnose(error, broker, "").sentence()
+}
+
+/// A failed [`tunnel`] in one sentence, as a run would say it.
+pub fn explain_tunnel(error: &TunnelError, broker: &Broker) -> String {
+    diagnosis::diagnose_tunnel(error, broker).sentence()
 }
 
 /// Sends DISCONNECT and polls until rumqttc has written it.

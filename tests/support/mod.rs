@@ -412,13 +412,28 @@ pub fn run_tool(args: &[String], limit: Duration) -> Run {
     run_command(tool_command(args), limit)
 }
 
-/// The binary with `args`, no `RUST_LOG` and no standard input: change it, then [`run_command`].
+/// The variables that would send the tool through a proxy: a user's shell may set them, and the
+/// tests talk to brokers on loopback. `tests/proxy.rs` sets them again where it means to.
+pub const PROXY_ENV: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The binary with `args`, no `RUST_LOG`, no proxy variables and no standard input: change it,
+/// then [`run_command`].
 pub fn tool_command(args: &[String]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
+    for name in PROXY_ENV {
+        command.env_remove(name);
+    }
     command
 }
 
@@ -507,10 +522,7 @@ pub struct Spawned {
 
 /// Starts the binary with `args` and returns at once; see [`Spawned`].
 pub fn spawn_tool(args: &[String]) -> Spawned {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+    let mut child = tool_command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
