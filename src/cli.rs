@@ -21,7 +21,7 @@ use tracing::warn;
 use crate::aws;
 use crate::failure::Failure;
 use crate::mqtt::{Proxy, Target};
-use crate::run::{Format, Plan, PER_MESSAGE_LOGS_UP_TO};
+use crate::run::{Format, Plan, Role, PER_MESSAGE_LOGS_UP_TO};
 use crate::share::SharedFilter;
 use crate::tls::{default_alpn, TlsFiles};
 
@@ -54,7 +54,7 @@ Exit codes:
 pub struct Args {
     /// Broker host name or IP (AWS IoT: your account's ATS endpoint); `host:port` and
     /// `mqtts://host:port` are accepted too
-    #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
+    #[arg(long, required_unless_present_any = ["demo", "print_policy", "merge"])]
     pub endpoint: Option<String>,
 
     /// Broker port; 443 offers the ALPN name AWS IoT Core needs there
@@ -85,13 +85,13 @@ pub struct Args {
     pub proxy_port: u16,
 
     /// Device certificate, PEM or DER
-    #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
+    #[arg(long, required_unless_present_any = ["demo", "print_policy", "merge"])]
     pub cert: Option<PathBuf>,
 
     /// Device private key, PEM or DER (PKCS#8, PKCS#1 RSA or SEC1 EC). An encrypted PKCS#8 key
     /// ("BEGIN ENCRYPTED PRIVATE KEY") is decrypted with the passphrase in the environment
     /// variable MQTT5_KEY_PASSPHRASE, or one typed at the prompt when run in a terminal
-    #[arg(long, required_unless_present_any = ["demo", "print_policy"])]
+    #[arg(long, required_unless_present_any = ["demo", "print_policy", "merge"])]
     pub key: Option<PathBuf>,
 
     /// CA certificate(s) to trust for the broker, PEM or DER [default: the system trust store]
@@ -153,6 +153,22 @@ pub struct Args {
     /// broker routed to nobody (PUBACK 0x10): watch the broker's raw behaviour through an outage
     #[arg(long)]
     pub no_hold: bool,
+
+    /// What this process plays: `all` (publisher and members), `publisher`, or `subscriber`
+    /// (--subscribers members). Spread a run over processes or machines with the same --run-id
+    /// everywhere, then --merge their --json outputs for one verdict
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    pub role: Role,
+
+    /// Ties the processes of one run together: members count only messages carrying this id.
+    /// Required with --role publisher or subscriber [default: random]
+    #[arg(long = "run-id", visible_alias = "run_id", value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Read the --json outputs of one run's processes (files, or - for stdin) and print one
+    /// report with the exactly-once verdict and its exit code; no network
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["demo", "check", "print_policy"])]
+    pub merge: Vec<PathBuf>,
 
     /// Keep each client's session this long after its connection breaks (MQTT 5 Session Expiry
     /// Interval, with Clean Start off): the broker keeps the subscriptions and queues QoS 1
@@ -361,10 +377,33 @@ impl Args {
             Some(id) => id.clone(),
             None => format!("test-{}", random_hex(4)),
         };
+        let run_id = match (&self.run_id, self.role) {
+            (Some(id), _)
+                if id.is_empty() || id.len() > 64 || id.chars().any(char::is_whitespace) =>
+            {
+                return Err(Failure::input(
+                    "--run-id must be 1 to 64 characters without spaces, e.g. --run-id demo-1",
+                ))
+            }
+            (Some(id), _) => id.clone(),
+            (None, Role::All) => random_hex(8),
+            (None, role) => {
+                return Err(Failure::input(format!(
+                    "--role {} needs --run-id: the same id in every process of the run \
+                     (publisher and subscribers), e.g. --run-id demo-1",
+                    if role == Role::Publisher {
+                        "publisher"
+                    } else {
+                        "subscriber"
+                    }
+                )))
+            }
+        };
         let plan = Plan {
             filter,
             client_id,
-            run_id: random_hex(8),
+            run_id,
+            role: self.role,
             subscribers: self.subscribers,
             count: self.count,
             qos: self.qos,
@@ -377,16 +416,21 @@ impl Args {
                 PerMessageLogs::On => true,
                 PerMessageLogs::Off => false,
             },
-            format: if self.json {
-                Format::Json
-            } else {
-                Format::Text {
-                    histograms: self.histogram,
-                }
-            },
+            format: self.format(),
         };
         self.check_aws_limits(&plan)?;
         Ok(plan)
+    }
+
+    /// How the run shows what happens: `--json`, or a report (with `--histogram`'s pictures).
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            Format::Text {
+                histograms: self.histogram,
+            }
+        }
     }
 
     /// AWS IoT Core's limits: an error for an AWS endpoint (it would close the connection with no
@@ -449,7 +493,15 @@ impl Args {
             region: self.region.as_deref(),
             account: self.account.as_deref(),
         };
-        aws::policy_json(account, &client_ids(plan), &plan.filter)
+        // A run over processes also needs the end-of-run marker's side topic (`message.rs`).
+        let end_of_run =
+            (plan.role != Role::All).then(|| crate::message::end_of_run_topic(plan.filter.topic()));
+        aws::policy_json(
+            account,
+            &client_ids(plan),
+            &plan.filter,
+            end_of_run.as_deref(),
+        )
     }
 
     /// The broker and the files from `--endpoint`, `--port`, `--cert`, `--key` and `--ca_file`.

@@ -74,7 +74,7 @@ pub use cli::Args;
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
 pub use failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};
 pub use mqtt::{connect, disconnect, Broker};
-pub use run::{run, Ending, Format, Outcome, Summary, Verdict};
+pub use run::{merge, run, Ending, Format, Outcome, Summary, Verdict};
 pub use shutdown::signalled;
 pub use tls::{client_config, TlsFiles, PASSPHRASE_ENV};
 

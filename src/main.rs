@@ -11,8 +11,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, run, signalled, start_demo, Args, Broker, Ending, Failure, Outcome,
-    Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
+    check, client_config, merge, run, signalled, start_demo, Args, Broker, Ending, Failure,
+    Outcome, Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
 };
 
 #[tokio::main]
@@ -39,6 +39,17 @@ async fn main() -> ExitCode {
 }
 
 async fn run_sample(args: Args) -> Result<u8, Failure> {
+    // --merge reads the outputs of a run spread over processes instead of running one.
+    if !args.merge.is_empty() {
+        let summary = merge(&args.merge)?;
+        args.format().summary(&summary);
+        return Ok(if summary.verdict == Verdict::Ok {
+            0
+        } else {
+            EXIT_DELIVERY_FAILED
+        });
+    }
+
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
     let plan = args.plan()?;
 

@@ -103,6 +103,49 @@ pub fn identify(publish: &Publish, run_id: &str) -> Origin {
     }
 }
 
+/// User property key carrying, on the end-of-run marker, how many messages were published.
+pub const PUBLISHED_KEY: &str = "published";
+
+/// The topic of the end-of-run marker: `<topic>/end-of-run`.
+///
+/// When the members run in other processes (`--role subscriber`), they need to learn that the
+/// publisher is done. A last message on the shared topic would not do: the group delivers it to
+/// *one* member of *one* process, which is the very point of a shared subscription. So the marker
+/// goes to a side topic that every member also subscribes to plainly (not shared): each member
+/// gets its own copy. It is not retained: a retained marker would outlive the run and greet the
+/// next one; a process that starts after the end waits for `--timeout` of silence instead.
+pub fn end_of_run_topic(topic: &str) -> String {
+    format!("{topic}/end-of-run")
+}
+
+/// The end-of-run marker's properties: this run's id, and how many messages went out.
+pub fn end_of_run_properties(run_id: &str, published: u32) -> PublishProperties {
+    PublishProperties {
+        payload_format_indicator: Some(1),
+        user_properties: vec![
+            (RUN_ID_KEY.to_owned(), run_id.to_owned()),
+            (PUBLISHED_KEY.to_owned(), published.to_string()),
+        ],
+        ..PublishProperties::default()
+    }
+}
+
+/// The number of messages run `run_id` published, if `publish` is that run's end-of-run marker.
+pub fn end_of_run(publish: &Publish, run_id: &str) -> Option<u32> {
+    let properties = publish.properties.as_ref()?;
+    let property = |key: &str| {
+        properties
+            .user_properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if property(RUN_ID_KEY)? != run_id {
+        return None;
+    }
+    property(PUBLISHED_KEY)?.parse().ok()
+}
+
 /// One `T` per message number `1..=count`. Numbers start at 1 and vectors at 0: this is the one
 /// place that knows, so no caller writes `seq - 1`.
 pub struct PerMessage<T>(Vec<T>);
@@ -138,6 +181,12 @@ impl<T> PerMessage<T> {
     /// How many messages' values pass `keep`.
     pub fn count_where(&self, mut keep: impl FnMut(&T) -> bool) -> u32 {
         self.0.iter().filter(|value| keep(value)).count() as u32
+    }
+
+    /// Makes room for numbers up to `count` (never shrinks), new values made by `make`.
+    pub fn grow_to(&mut self, count: u32, make: impl FnMut() -> T) {
+        let more = (count as usize).saturating_sub(self.0.len());
+        self.0.extend(std::iter::repeat_with(make).take(more));
     }
 
     /// How many messages there are: `count`.

@@ -151,6 +151,57 @@ fn the_policy_allows_each_client_the_topic_and_the_share_filter_and_nothing_else
     assert!(!run.stderr.contains("WARN"), "{run}");
 }
 
+/// A run over processes (`--role`) also needs the end-of-run marker's side topic, and only
+/// then: the subscriber processes' members, the publisher's process, the marker.
+#[test]
+fn a_run_over_processes_is_also_allowed_the_end_of_run_marker() {
+    let arn = "arn:aws:iot:eu-west-1:123456789012:";
+    let common = [
+        "--client_id",
+        "east",
+        "--run-id",
+        "r-1",
+        "--region",
+        "eu-west-1",
+        "--account",
+        "123456789012",
+    ];
+    let (policy, _) = print_policy(&[&common[..], &["--role", "subscriber"]].concat());
+    let mut wanted = expected(
+        arn,
+        &[
+            "east-publisher",
+            "east-subscriber-1",
+            "east-subscriber-2",
+            "east-check",
+        ],
+        "test/topic",
+        "rust-sample",
+    );
+    for (action, resource) in [
+        ("iot:Publish", "topic/test/topic/end-of-run"),
+        ("iot:Receive", "topic/test/topic/end-of-run"),
+        ("iot:Subscribe", "topicfilter/test/topic/end-of-run"),
+    ] {
+        wanted.insert((action.to_owned(), format!("{arn}{resource}")));
+    }
+    assert_eq!(grants(&policy), wanted);
+    // The publisher's process starts no members, so its policy names none.
+    let (policy, _) = print_policy(&[&common[..], &["--role", "publisher"]].concat());
+    let connects: Vec<String> = grants(&policy)
+        .into_iter()
+        .filter(|(action, _)| action == "iot:Connect")
+        .map(|(_, resource)| resource)
+        .collect();
+    assert_eq!(
+        connects,
+        [
+            format!("{arn}client/east-check"),
+            format!("{arn}client/east-publisher")
+        ]
+    );
+}
+
 #[test]
 fn wildcards_dollars_and_variables_in_the_flags_are_escaped() {
     let (id, topic, group) = ("dev*?${iot:ClientId}", "a?/b*/${aws:username}/$x", "g$*?");

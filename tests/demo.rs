@@ -78,6 +78,7 @@ fn the_readme_documents_every_json_line() {
         [
             "connected",
             "connection_lost",
+            "end_of_run",
             "holding",
             "published",
             "received",
@@ -92,7 +93,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        26,
+        28,
         "{:?}",
         documented["summary"]
     );

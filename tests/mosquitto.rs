@@ -125,6 +125,9 @@ fn five_members_json_summary_has_every_field() {
         "fairness",
         // Added so that every duplicate after an outage has a named cause.
         "sent_again",
+        // Added for runs spread over processes (`--role`, `--merge`).
+        "role",
+        "run_id",
     ]
     .into();
     let keys: BTreeSet<&str> = summary

@@ -64,8 +64,15 @@ struct Statement {
 }
 
 /// The policy that lets `client_ids` connect, publish to the filter's topic, subscribe to the
-/// filter and receive what it delivers, as pretty-printed JSON.
-pub fn policy_json(account: Account<'_>, client_ids: &[String], filter: &SharedFilter) -> String {
+/// filter and receive what it delivers, as pretty-printed JSON. With `end_of_run` (a run spread
+/// over processes, `--role`), also publish, subscribe to and receive that topic: the marker the
+/// publisher sends every member when it is done.
+pub fn policy_json(
+    account: Account<'_>,
+    client_ids: &[String],
+    filter: &SharedFilter,
+    end_of_run: Option<&str>,
+) -> String {
     let arn = account.arn_prefix();
     let allow = |sid, action: &[&'static str], resource: Vec<String>| Statement {
         sid,
@@ -73,7 +80,7 @@ pub fn policy_json(account: Account<'_>, client_ids: &[String], filter: &SharedF
         action: action.to_vec(),
         resource,
     };
-    let policy = Policy {
+    let mut policy = Policy {
         // The only version that knows policy variables, which the escapes below are.
         version: "2012-10-17",
         statement: vec![
@@ -97,6 +104,18 @@ pub fn policy_json(account: Account<'_>, client_ids: &[String], filter: &SharedF
             ),
         ],
     };
+    if let Some(marker) = end_of_run {
+        policy.statement.push(allow(
+            "TheEndOfRunMarkerOfARunOverProcesses",
+            &["iot:Publish", "iot:Receive"],
+            vec![format!("{arn}topic/{}", literal(marker))],
+        ));
+        policy.statement.push(allow(
+            "ListenForTheEndOfRunMarker",
+            &["iot:Subscribe"],
+            vec![format!("{arn}topicfilter/{}", literal(marker))],
+        ));
+    }
     // Only strings inside: serializing cannot fail.
     serde_json::to_string_pretty(&policy).expect("a policy of plain strings serializes")
 }

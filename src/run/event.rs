@@ -7,7 +7,7 @@
 //! saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `connection_lost`, `reconnected`,
+//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `end_of_run`, `connection_lost`, `reconnected`,
 //! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
 //! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
@@ -55,6 +55,9 @@ pub enum RunEvent {
     /// The publisher's connection came back, and it sends again what the old one left without a
     /// PUBACK (with `--no-hold`, even those a member already received).
     SendingAgain { seqs: Vec<u32> },
+    /// A member got the publisher's end-of-run marker (`--role subscriber`; see
+    /// `message::end_of_run_topic`): the publisher is done, having published `published`.
+    EndOfRun { client_id: String, published: u32 },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
     /// acknowledged by a PUBACK. Only sent when there are some.
     Unacknowledged { seqs: Vec<u32> },
@@ -128,6 +131,12 @@ impl RunEvent {
                 "[publisher] sending {} messages again that the old connection left unacknowledged: {}",
                 seqs.len(),
                 compact_list(seqs, 10)
+            ),
+            RunEvent::EndOfRun {
+                client_id,
+                published,
+            } => tracing::info!(
+                "[{client_id}] end of run: the publisher is done, {published} messages published"
             ),
             RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",

@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
-use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, SubAck, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::Event;
 use tokio::time::Instant;
@@ -49,6 +49,9 @@ pub struct Member {
     pub run_id: String,
     /// Where the member notes each message of ours it received (see `receipts.rs`).
     pub receipts: Arc<Receipts>,
+    /// With `--role subscriber`: the end-of-run marker's topic, which the member also subscribes
+    /// to plainly, so that it learns when the publisher in another process is done.
+    pub end_of_run: Option<String>,
 }
 
 /// Runs one member until `finish` is cancelled, telling the run what happens through `reporter`.
@@ -114,10 +117,11 @@ async fn subscribe(
 ) -> anyhow::Result<()> {
     let filter = member.filter.to_string();
     'subscribe: loop {
-        connection
-            .client()
-            .subscribe(filter.as_str(), member.qos)
-            .await?;
+        // One SUBSCRIBE for both filters, so one SUBACK says whether the member is in.
+        let filters = std::iter::once(filter.as_str())
+            .chain(member.end_of_run.as_deref())
+            .map(|path| Filter::new(path, member.qos));
+        connection.client().subscribe_many(filters).await?;
         let deadline = Instant::now() + broker.timeout;
         loop {
             let polled = connection
@@ -150,6 +154,17 @@ fn check_suback(
     filter: &str,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
+    // The marker's filter, when there is one, comes second: a refusal of it is a refusal too (on
+    // AWS IoT the policy needs iot:Subscribe on it; see --print-policy).
+    if let (Some(marker), Some(code)) = (&member.end_of_run, suback.return_codes.get(1)) {
+        if !matches!(code, SubscribeReasonCode::Success(_)) {
+            bail!(
+                "[{}] the broker refused SUBSCRIBE {marker} (the end-of-run marker): {}",
+                member.client_id,
+                reason_codes::suback_refusal(*code, marker)
+            );
+        }
+    }
     match suback.return_codes.first() {
         Some(SubscribeReasonCode::Success(granted)) => {
             // A broker may grant less than asked; at QoS 0 it may then drop messages we count on.
@@ -191,6 +206,8 @@ async fn leave(
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
     if connection.is_up() {
+        // The marker's subscription ends with the session (clean start) or expires with it:
+        // leaving the group is what matters.
         connection
             .client()
             .unsubscribe(member.filter.to_string())
@@ -232,6 +249,21 @@ fn handle(event: &Event, member: &Member, reporter: &Reporter) {
     let Event::Incoming(Packet::Publish(publish)) = event else {
         return;
     };
+    if let Some(marker) = &member.end_of_run {
+        if publish.topic == marker.as_bytes() {
+            match message::end_of_run(publish, &member.run_id) {
+                Some(published) => reporter.send(RunEvent::EndOfRun {
+                    client_id: member.client_id.clone(),
+                    published,
+                }),
+                None => tracing::debug!(
+                    "[{}] an end-of-run marker of another run on {marker}",
+                    member.client_id
+                ),
+            }
+            return;
+        }
+    }
     let seq = match message::identify(publish, &member.run_id) {
         Origin::Ours(seq) => {
             member.receipts.mark(seq);

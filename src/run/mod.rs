@@ -12,6 +12,8 @@
 //!   member already has;
 //! * `group.rs`: who is in the group, and the gate that holds the publisher while one is away;
 //! * `event.rs`: what the tasks report, and the `Reporter` they report with;
+//! * `merge.rs`: one verdict from the `--json` summaries of a run spread over processes
+//!   (`--role`, `--merge`), replayed into the same tally;
 //! * `tally.rs` counts the events; `latency.rs` keeps the delays, `fairness.rs` judges the split
 //!   and the broker's pattern; `summary.rs` is the result as data; `report.rs` writes it as a
 //!   table and a verdict; `output.rs` decides where lines go (stderr, stdout, `--json`, a
@@ -57,12 +59,14 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use rumqttc::v5::mqttbytes::QoS;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::Failure;
+use crate::message;
 use crate::mqtt::Broker;
 use crate::share::SharedFilter;
 
@@ -72,6 +76,7 @@ mod fairness;
 mod group;
 mod latency;
 mod member;
+mod merge;
 mod output;
 mod publisher;
 mod receipts;
@@ -82,6 +87,7 @@ mod tally;
 use event::{Reporter, RunEvent};
 use group::Group;
 use member::Member;
+pub use merge::merge;
 use output::Output;
 pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
 use publisher::Publication;
@@ -109,11 +115,17 @@ pub struct Plan {
     pub format: Format,
     /// Log a line for every message received (see `output.rs`).
     pub per_message_logs: bool,
+    /// What this process plays: the whole run, or the publisher or the members of one spread
+    /// over several processes (`--role`).
+    pub role: Role,
 }
 
 impl Plan {
-    /// `<ID>-subscriber-1` ... `<ID>-subscriber-N`.
+    /// `<ID>-subscriber-1` ... `<ID>-subscriber-N`; none in the publisher's own process.
     pub fn member_ids(&self) -> Vec<String> {
+        if self.role == Role::Publisher {
+            return Vec::new();
+        }
         (1..=self.subscribers)
             .map(|k| format!("{}-subscriber-{k}", self.client_id))
             .collect()
@@ -151,6 +163,10 @@ pub enum Ending {
 enum Phase {
     /// Members are connecting and subscribing; the publisher waits for all of them.
     Joining,
+    /// `--role subscriber`: every member is in, and the publisher is in another process. The
+    /// members listen until the end-of-run marker, `--count` messages, or `until`: `--timeout`
+    /// after the last message of ours.
+    Listening { until: Instant },
     /// The publisher is running, and every member it waits for is subscribed.
     Publishing,
     /// A member is away: the gate is closed until every member is back, or until `until`.
@@ -165,16 +181,37 @@ impl Phase {
     /// When this phase runs out of time, if it can.
     fn deadline(&self) -> Option<Instant> {
         match self {
-            Phase::Holding { until, .. } | Phase::AwaitingDeliveries { until } => Some(*until),
+            Phase::Holding { until, .. }
+            | Phase::AwaitingDeliveries { until }
+            | Phase::Listening { until } => Some(*until),
             _ => None,
         }
     }
 }
 
 /// Which task finished: the run treats the publisher's end differently.
-enum Role {
+enum Task {
     Member,
     Publisher,
+}
+
+/// What this process plays in the run (`--role`). A shared subscription is how consumers scale
+/// over processes and machines, so the members may live in several processes, the publisher in
+/// another: each prints its own summary, and `--merge` joins them into one verdict (`merge.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The publisher and every member in this process: the verdict is complete.
+    All,
+    /// Only the publisher: it publishes, tells the members it is done (the end-of-run marker),
+    /// and says what the broker acknowledged.
+    Publisher,
+    /// Only members: they count what reaches this process, until the publisher's end-of-run
+    /// marker, `--count` messages, or `--timeout` of silence.
+    Subscriber,
+    /// Not a flag value: the summary `--merge` builds from several processes' outputs.
+    #[value(skip)]
+    Merged,
 }
 
 /// Runs the whole flow against `broker`. `shutdown` completes on Ctrl-C / SIGTERM.
@@ -191,13 +228,28 @@ pub async fn run(
     let finish = CancellationToken::new();
     let member_ids = plan.member_ids();
     let mut books = Books {
-        tally: Tally::new(plan.count, &member_ids),
+        tally: Tally::new(plan.count, &member_ids).for_role(plan.role),
         output: Output::new(plan.format, plan.per_message_logs, plan.count),
     };
     let mut tasks = JoinSet::new();
     let (gate, gate_rx) = watch::channel(true);
     let receipts = Arc::new(Receipts::new(plan.count));
     let mut group = Group::new(&member_ids, gate);
+    let member_count = member_ids.len();
+    // Members that got the end-of-run marker (`--role subscriber`).
+    let mut told_the_end = std::collections::HashSet::new();
+    if plan.role != Role::All {
+        tracing::info!(
+            "run id {}: this process is the {}; give every process of this run --run-id {}",
+            plan.run_id,
+            if plan.role == Role::Publisher {
+                "publisher"
+            } else {
+                "subscribers"
+            },
+            plan.run_id
+        );
+    }
 
     for client_id in member_ids {
         let reporter = Reporter::new(&client_id, events_tx.clone());
@@ -207,9 +259,11 @@ pub async fn run(
             qos: plan.qos,
             run_id: plan.run_id.clone(),
             receipts: receipts.clone(),
+            end_of_run: (plan.role == Role::Subscriber)
+                .then(|| message::end_of_run_topic(plan.filter.topic())),
         };
         let task = member::run(broker.clone(), member, reporter, finish.clone());
-        tasks.spawn(async move { (Role::Member, task.await) });
+        tasks.spawn(async move { (Task::Member, task.await) });
     }
 
     tokio::pin!(shutdown);
@@ -222,7 +276,19 @@ pub async fn run(
         phase = next_phase(phase, &mut group, &plan, &mut books);
         // Publish only once every member holds its subscription: a message sent to a group with
         // no member yet is dropped by the broker, and the report would blame the group.
-        if matches!(phase, Phase::Joining) && group.all_subscribed() && !finish.is_cancelled() {
+        let ready = matches!(phase, Phase::Joining) && group.all_subscribed();
+        if ready && plan.role == Role::Subscriber && !finish.is_cancelled() {
+            tracing::info!(
+                "all {member_count} members are in the group; waiting for the publisher of run {} (until its end-of-run marker, {} messages, or {} of silence)",
+                plan.run_id,
+                plan.count,
+                humantime::format_duration(plan.timeout)
+            );
+            phase = Phase::Listening {
+                until: Instant::now() + plan.timeout,
+            };
+        }
+        if ready && plan.role != Role::Subscriber && !finish.is_cancelled() {
             phase = Phase::Publishing;
             publisher_started = true;
             let publication = Publication {
@@ -235,6 +301,8 @@ pub async fn run(
                 run_id: plan.run_id.clone(),
                 careful: plan.hold,
                 receipts: receipts.clone(),
+                end_of_run: (plan.role == Role::Publisher)
+                    .then(|| message::end_of_run_topic(plan.filter.topic())),
             };
             let reporter = Reporter::new(&publication.client_id, events_tx.clone());
             let task = publisher::run(
@@ -244,7 +312,7 @@ pub async fn run(
                 gate_rx.clone(),
                 finish.clone(),
             );
-            tasks.spawn(async move { (Role::Publisher, task.await) });
+            tasks.spawn(async move { (Task::Publisher, task.await) });
         }
         if finish.is_cancelled() && !matches!(phase, Phase::Leaving) {
             phase = leave(phase, &mut group);
@@ -257,6 +325,24 @@ pub async fn run(
             Some(event) = events.recv() => {
                 group.follow(&event);
                 books.record(&event);
+                match &event {
+                    // Silence is measured from the last message of ours.
+                    RunEvent::Received { seq: Some(_), .. } => {
+                        if let Phase::Listening { until } = &mut phase {
+                            *until = Instant::now() + plan.timeout;
+                        }
+                    }
+                    // Once every member has its copy of the marker, everything routed to it
+                    // before is in or on its way; leaving (UNSUBSCRIBE, then UNSUBACK) waits
+                    // for the rest on each connection.
+                    RunEvent::EndOfRun { client_id, .. } => {
+                        told_the_end.insert(client_id.clone());
+                        if told_the_end.len() == member_count {
+                            finish.cancel();
+                        }
+                    }
+                    _ => {}
+                }
                 if books.tally.all_accounted_for() {
                     finish.cancel();
                 }
@@ -267,7 +353,7 @@ pub async fn run(
             joined = tasks.join_next() => {
                 let Some(joined) = joined else { break }; // every task has ended
                 match joined {
-                    Ok((Role::Publisher, Ok(()))) => {
+                    Ok((Task::Publisher, Ok(()))) => {
                         // The publisher's events are all queued by now; count them first, so the
                         // line below says what is really still outstanding.
                         while let Ok(event) = events.try_recv() {
@@ -304,7 +390,14 @@ pub async fn run(
                 }
             }
             _ = sleep_until(phase.deadline()) => {
-                if matches!(phase, Phase::Holding { .. }) {
+                if matches!(phase, Phase::Listening { .. }) {
+                    tracing::info!(
+                        "nothing of run {} for {} (--timeout): done listening",
+                        plan.run_id,
+                        humantime::format_duration(plan.timeout)
+                    );
+                    finish.cancel();
+                } else if matches!(phase, Phase::Holding { .. }) {
                     // The hold ran out: go on with the members there are.
                     let away = group.waiting_for();
                     group.given_up.extend(away);
@@ -354,6 +447,7 @@ pub async fn run(
         held: group.held,
         went_on_without: group.given_up.iter().cloned().collect(),
         interrupted: matches!(ending, Ending::Interrupted),
+        run_id: plan.run_id.clone(),
     });
     Ok(Outcome { summary, ending })
 }

@@ -43,8 +43,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::AsyncClient;
+use rumqttc::v5::{AsyncClient, Event};
+use rumqttc::Outgoing;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +80,9 @@ pub struct Publication {
     pub careful: bool,
     /// What the group has received so far (see `receipts.rs`).
     pub receipts: Arc<Receipts>,
+    /// With `--role publisher`: where to publish the end-of-run marker once every message is
+    /// acknowledged, for members in other processes (see `message::end_of_run_topic`).
+    pub end_of_run: Option<String>,
 }
 
 /// Publishes every message, waits for the broker to take each one, and disconnects.
@@ -129,7 +134,72 @@ pub async fn run(
         });
     }
     published?;
+    if let Some(marker) = &publication.end_of_run {
+        // Without the marker the members still stop, after --timeout of silence: a warning, no
+        // failure.
+        if let Err(error) = announce_the_end(&broker, &mut connection, &publication, marker).await {
+            tracing::warn!(
+                "[{}] {error:#}; members in other processes will stop after --timeout of silence",
+                publication.client_id
+            );
+        }
+    }
     connection.close().await
+}
+
+/// Publishes the end-of-run marker and waits for the broker to take it (its PUBACK at QoS 1).
+async fn announce_the_end(
+    broker: &Broker,
+    connection: &mut Connection,
+    publication: &Publication,
+    marker: &str,
+) -> anyhow::Result<()> {
+    let count = publication.count;
+    connection
+        .client()
+        .publish_with_properties(
+            marker,
+            publication.qos,
+            false,
+            format!(
+                "end of run {}: {count} messages published",
+                publication.run_id
+            ),
+            message::end_of_run_properties(&publication.run_id, count),
+        )
+        .await?;
+    let deadline = Instant::now() + broker.timeout;
+    let mut sent = None;
+    loop {
+        let polled = connection
+            .poll_or(deadline, || {
+                anyhow!("no PUBACK for the end-of-run marker on {marker} within --timeout")
+            })
+            .await?;
+        match polled {
+            Polled::Event(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                if publication.qos == QoS::AtMostOnce {
+                    break;
+                }
+                sent = Some(pkid);
+            }
+            Polled::Event(Event::Incoming(Packet::PubAck(puback))) if Some(puback.pkid) == sent => {
+                break;
+            }
+            Polled::Event(_) => {}
+            Polled::Lost(reason) => {
+                return Err(anyhow!(
+                    "the connection broke before the end-of-run marker went out: {reason}"
+                ))
+            }
+            Polled::Reconnected(_) => {}
+        }
+    }
+    tracing::info!(
+        "[{}] told the members the run is over (end-of-run marker on {marker})",
+        publication.client_id
+    );
+    Ok(())
 }
 
 /// The polling side of the publisher: what it needs to know while it waits for PUBACKs.

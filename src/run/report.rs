@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::latency::Percentiles;
 use super::summary::Summary;
+use super::Role;
 use crate::message::compact_list;
 
 /// The table's row for messages no member of this run received.
@@ -52,6 +53,14 @@ fn ruler(count: usize) -> String {
 impl Summary {
     /// The per-member table, the verdict line, and hints when something is wrong.
     pub fn render(&self) -> String {
+        // The publisher's own process has no members: what the broker took is its whole story.
+        if self.role == Role::Publisher {
+            let mut out = format!("{}\n", self.verdict_line());
+            for hint in self.hints() {
+                let _ = writeln!(out, "  {hint}");
+            }
+            return out;
+        }
         let width = self
             .members
             .iter()
@@ -241,6 +250,31 @@ impl Summary {
 
     /// One line a human (or grep) can judge the run by.
     pub fn verdict_line(&self) -> String {
+        match self.role {
+            Role::Publisher => {
+                return format!(
+                    "run {}: {} published · {} acknowledged by the broker · {} went to nobody · {}; \
+                     --merge this output with the subscribers' for the group's verdict",
+                    self.run_id,
+                    self.published,
+                    self.acknowledged,
+                    self.unrouted.len(),
+                    humantime::format_duration(Duration::from_millis(self.elapsed_ms))
+                )
+            }
+            Role::Subscriber => {
+                return format!(
+                    "run {}: {} messages received by {} members of this process · {} duplicated · {}; \
+                     --merge this output with the publisher's and the other processes' for the group's verdict",
+                    self.run_id,
+                    self.unique,
+                    self.members.len(),
+                    self.duplicated.len(),
+                    humantime::format_duration(Duration::from_millis(self.elapsed_ms))
+                )
+            }
+            Role::All | Role::Merged => {}
+        }
         let exactly_once = self.unique - self.duplicated.len() as u32;
         let mut line = format!(
             "{} published · {exactly_once} delivered exactly once to group '{}' ({} members of this run) · {} missing · {} duplicated",
@@ -265,6 +299,13 @@ impl Summary {
         let mut hints = Vec::new();
         if !self.missing.is_empty() {
             hints.push(format!("missing: {}", compact_list(&self.missing, 20)));
+            if self.role == Role::Merged {
+                hints.push(
+                    "a subscriber process whose output is not in this merge may hold them; \
+                     --merge every process's --json output of the run"
+                        .to_owned(),
+                );
+            }
             if !self.unrouted.is_empty() {
                 hints.push(format!(
                     "the broker answered 'no matching subscribers' (PUBACK 0x10) for {}: no member was subscribed when they arrived",
@@ -352,7 +393,8 @@ impl Summary {
                 self.reconnects_in_words()
             ));
         }
-        if self.unpublished() > 0 {
+        // Members alone never know what was sent: the publisher's process does.
+        if self.unpublished() > 0 && self.role != Role::Subscriber {
             hints.push(format!(
                 "{} of {} messages were never sent (the run stopped early)",
                 self.unpublished(),

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::fairness::Fairness;
 use super::latency::LatencySummary;
+use super::Role;
 
 /// One connection that broke, in the summary's `outages`.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +36,10 @@ pub struct OutageSummary {
 /// `"event":"summary"` tag is added by `output.rs`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// What the process that wrote it played (`--role`), or `merged` for `--merge`'s summary.
+    pub role: Role,
+    /// The run's id: `--merge` joins the summaries of one run only.
+    pub run_id: String,
     pub group: String,
     pub topic: String,
     pub qos: u8,

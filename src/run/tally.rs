@@ -13,6 +13,7 @@ use super::event::RunEvent;
 use super::fairness;
 use super::latency::Latencies;
 use super::summary::{MemberSummary, Members, OutageSummary, Summary, Verdict};
+use super::Role;
 use crate::message::PerMessage;
 
 /// Running counts, fed one event at a time.
@@ -45,7 +46,12 @@ pub struct Tally {
     started: Instant,
     /// Delays from publish to receipt, per member and for the group.
     latencies: Latencies,
+    /// What this process sees of each message, and so when one counts as settled.
+    role: Role,
 }
+
+/// The highest message number a subscriber process makes room for: `--count`'s own limit.
+const MAX_GROWTH: u32 = 10_000_000;
 
 /// What happened to one message. Kept small (4 bytes), as a run holds one per message: a
 /// million-message run holds a million, and every byte here is a megabyte there.
@@ -105,9 +111,17 @@ impl Slot {
         self.flags = (self.flags & !(0b11 << RESENT_SHIFT)) | (resent << RESENT_SHIFT);
     }
 
-    /// Nothing left to wait for: published, and received or reported unrouted.
-    fn settled(&self) -> bool {
-        self.is(PUBLISHED) && (self.receipts > 0 || self.is(UNROUTED))
+    /// Nothing left to wait for, as far as this process can see: with the publisher and the
+    /// members, published and received (or reported unrouted); the publisher alone, published;
+    /// members alone, received.
+    fn settled(&self, role: Role) -> bool {
+        match role {
+            Role::All | Role::Merged => {
+                self.is(PUBLISHED) && (self.receipts > 0 || self.is(UNROUTED))
+            }
+            Role::Publisher => self.is(PUBLISHED),
+            Role::Subscriber => self.receipts > 0,
+        }
     }
 }
 
@@ -131,7 +145,15 @@ impl Tally {
             outages: Vec::new(),
             started: Instant::now(),
             latencies: Latencies::new(member_ids.len()),
+            role: Role::All,
         }
+    }
+
+    /// A tally for a process that plays only part of the run (`--role`): it decides when a
+    /// message counts as settled.
+    pub fn for_role(mut self, role: Role) -> Tally {
+        self.role = role;
+        self
     }
 
     /// Adds one event.
@@ -155,6 +177,8 @@ impl Tally {
                     self.update(*seq, |slot| slot.set(SENT | SENT_AGAIN, true));
                 }
             }
+            // The run's loop decides what the marker ends; the tally has nothing to count.
+            RunEvent::EndOfRun { .. } => {}
             RunEvent::Unacknowledged { seqs } => {
                 for seq in seqs {
                     self.update(*seq, |slot| {
@@ -243,13 +267,19 @@ impl Tally {
     /// Applies `change` to message `seq`'s slot and keeps `unsettled` right; false if we never
     /// sent a message with that number.
     fn update(&mut self, seq: u32, change: impl FnOnce(&mut Slot)) -> bool {
+        // Members in a process of their own do not know how many the publisher sends: a number
+        // above --count makes room rather than being lost. (The run still stops once --count
+        // messages have arrived: `unsettled` counts down from --count.)
+        if self.role == Role::Subscriber && seq > self.slots.len() && seq <= MAX_GROWTH {
+            self.slots.grow_to(seq, Slot::default);
+        }
         let Some(slot) = self.slots.get_mut(seq) else {
             return false;
         };
-        let was_settled = slot.settled();
+        let was_settled = slot.settled(self.role);
         change(slot);
-        if !was_settled && slot.settled() {
-            self.unsettled -= 1;
+        if !was_settled && slot.settled(self.role) {
+            self.unsettled = self.unsettled.saturating_sub(1);
         }
         true
     }
@@ -311,7 +341,13 @@ impl Tally {
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
-        let missing = seqs_where(&|s| s.is(SENT) && s.receipts == 0);
+        // What this process can know is missing: the publisher alone, what the broker did not
+        // take or routed to nobody; members alone, nothing (the rest may be in another process).
+        let missing = match self.role {
+            Role::All | Role::Merged => seqs_where(&|s| s.is(SENT) && s.receipts == 0),
+            Role::Publisher => seqs_where(&|s| s.is(SENT) && (!s.is(PUBLISHED) || s.is(UNROUTED))),
+            Role::Subscriber => Vec::new(),
+        };
         let duplicated = seqs_where(&|s| s.receipts > 1);
         let verdict = if !missing.is_empty() {
             Verdict::Missing
@@ -321,6 +357,8 @@ impl Tally {
             Verdict::Ok
         };
         Summary {
+            role: self.role,
+            run_id: context.run_id,
             group: context.group,
             topic: context.topic,
             qos: context.qos,
@@ -363,6 +401,8 @@ pub struct SummaryContext {
     pub went_on_without: Vec<String>,
     /// Ctrl-C or SIGTERM stopped the run.
     pub interrupted: bool,
+    /// Ties the processes of one run together (`--run-id`).
+    pub run_id: String,
 }
 
 #[cfg(test)]
@@ -390,6 +430,7 @@ mod tests {
             held: Duration::ZERO,
             went_on_without: Vec::new(),
             interrupted: false,
+            run_id: "r".into(),
         }
     }
 
@@ -593,6 +634,27 @@ mod tests {
     }
 
     #[test]
+    fn a_subscriber_process_makes_room_for_numbers_above_count_and_stops_at_count() {
+        let ids = vec!["a".to_string()];
+        let mut tally = Tally::new(2, &ids).for_role(Role::Subscriber);
+        tally.record(&received("a", 7));
+        assert!(!tally.all_accounted_for());
+        tally.record(&received("a", 3));
+        assert!(
+            tally.all_accounted_for(),
+            "two of this run's messages arrived"
+        );
+        let summary = tally.summary(context());
+        assert_eq!(
+            summary.members.get("a").map(|m| m.messages.clone()),
+            Some(vec![3, 7])
+        );
+        // Members alone cannot know what is missing: other processes may hold it.
+        assert!(summary.missing.is_empty());
+        assert_eq!(summary.verdict, Verdict::Ok);
+    }
+
+    #[test]
     fn outages_say_who_was_down_and_for_how_long() {
         let ids = vec!["a".to_string()];
         let mut tally = Tally::new(1, &ids);
@@ -670,6 +732,9 @@ mod tests {
             "unacknowledged",
             // Added so that every duplicate after an outage has a named cause.
             "sent_again",
+            // Added for runs spread over processes (`--role`, `--merge`).
+            "role",
+            "run_id",
             "unrouted",
             "reconnects",
             "outages",
