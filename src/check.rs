@@ -83,7 +83,7 @@ pub async fn run(target: &Target, plan: &Plan, keep_alive: Duration) -> u8 {
     else {
         return steps.finish();
     };
-    let filter = plan.filter.to_string();
+    let filter = plan.filter().to_string();
     steps
         .step_async(
             "SUBACK",

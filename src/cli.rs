@@ -113,13 +113,22 @@ pub struct Args {
     #[arg(long = "client_id", visible_alias = "client-id")]
     pub client_id: Option<String>,
 
-    /// Share name: the group the members join
+    /// Share name: the group the members join. Several (`--groups g1,g2`, or the flag
+    /// repeated) start --subscribers members in each: every group gets its own full copy
     #[arg(
         long = "group_identifier",
-        visible_aliases = ["group-identifier", "group"],
+        visible_aliases = ["group-identifier", "group", "groups"],
+        value_name = "GROUP",
+        value_delimiter = ',',
+        action = ArgAction::Append,
         default_value = "rust-sample"
     )]
-    pub group: String,
+    pub group: Vec<String>,
+
+    /// Add one plain (not shared) subscriber on the topic, `<ID>-control`: it gets every
+    /// message, as every client without `$share` does, for the report to compare with
+    #[arg(long)]
+    pub control: bool,
 
     /// Topic to publish to; members subscribe to $share/<group>/<topic>
     #[arg(long, default_value = "test/topic")]
@@ -369,7 +378,16 @@ impl Args {
                  them; add --print-policy, or leave them out",
             ));
         }
-        let filter = SharedFilter::new(&self.group, &self.topic).map_err(Failure::input)?;
+        let mut filters: Vec<SharedFilter> = Vec::new();
+        for group in &self.group {
+            let filter = SharedFilter::new(group, &self.topic).map_err(Failure::input)?;
+            if filters.iter().any(|known| known.group() == filter.group()) {
+                return Err(Failure::input(format!(
+                    "--group_identifier {group} is given twice: name each group once"
+                )));
+            }
+            filters.push(filter);
+        }
         let client_id = match &self.client_id {
             Some(id) if id.trim().is_empty() => return Err(Failure::input(
                 "--client_id is empty: give a prefix such as --client_id my-test, or leave it out",
@@ -400,7 +418,8 @@ impl Args {
             }
         };
         let plan = Plan {
-            filter,
+            filters,
+            control: self.control,
             client_id,
             run_id,
             role: self.role,
@@ -436,7 +455,7 @@ impl Args {
     /// AWS IoT Core's limits: an error for an AWS endpoint (it would close the connection with no
     /// reason given), a warning for any other broker (the same flags would fail on AWS).
     fn check_aws_limits(&self, plan: &Plan) -> Result<(), Failure> {
-        let findings = aws::limit_findings(plan.filter.topic(), &client_ids(plan));
+        let findings = aws::limit_findings(plan.filter().topic(), &client_ids(plan));
         let host = self
             .endpoint
             .as_deref()
@@ -494,12 +513,13 @@ impl Args {
             account: self.account.as_deref(),
         };
         // A run over processes also needs the end-of-run marker's side topic (`message.rs`).
-        let end_of_run =
-            (plan.role != Role::All).then(|| crate::message::end_of_run_topic(plan.filter.topic()));
+        let end_of_run = (plan.role != Role::All)
+            .then(|| crate::message::end_of_run_topic(plan.filter().topic()));
         aws::policy_json(
             account,
             &client_ids(plan),
-            &plan.filter,
+            &plan.filters,
+            plan.control,
             end_of_run.as_deref(),
         )
     }

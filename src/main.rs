@@ -88,7 +88,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
     };
 
     // 4. Members join the group, the publisher publishes, the tally counts.
-    let (format, filter) = (plan.format, plan.filter.clone());
+    let (format, filter) = (plan.format, plan.filter().clone());
     let outcome = run(broker, plan, signalled()).await;
 
     // 5. The report (in every ending once the publisher started: what got through is never

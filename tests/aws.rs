@@ -202,6 +202,49 @@ fn a_run_over_processes_is_also_allowed_the_end_of_run_marker() {
     );
 }
 
+/// Several groups and a control subscriber: each member's own filter, and the plain topic.
+#[test]
+fn several_groups_and_a_control_are_each_allowed_their_filter() {
+    let (policy, _) = print_policy(&[
+        "--client_id",
+        "c",
+        "--subscribers",
+        "1",
+        "--groups",
+        "blue,green",
+        "--control",
+    ]);
+    let arn = "arn:aws:iot:REGION:ACCOUNT_ID:";
+    let subscribe: Vec<String> = grants(&policy)
+        .into_iter()
+        .filter(|(action, _)| action == "iot:Subscribe")
+        .map(|(_, resource)| resource)
+        .collect();
+    assert_eq!(
+        subscribe,
+        [
+            format!("{arn}topicfilter/$share/blue/test/topic"),
+            format!("{arn}topicfilter/$share/green/test/topic"),
+            format!("{arn}topicfilter/test/topic"),
+        ]
+    );
+    let connects: Vec<String> = grants(&policy)
+        .into_iter()
+        .filter(|(action, _)| action == "iot:Connect")
+        .map(|(_, resource)| resource.replace(arn, ""))
+        .collect();
+    assert_eq!(
+        connects,
+        [
+            "client/c-blue-subscriber-1",
+            "client/c-check",
+            "client/c-control",
+            "client/c-green-subscriber-1",
+            "client/c-publisher",
+        ]
+    );
+}
+
 #[test]
 fn wildcards_dollars_and_variables_in_the_flags_are_escaped() {
     let (id, topic, group) = ("dev*?${iot:ClientId}", "a?/b*/${aws:username}/$x", "g$*?");

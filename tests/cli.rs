@@ -170,3 +170,18 @@ fn a_ca_certificate_as_cert_is_sent_to_ca_file() {
     );
     assert!(!run.stderr.contains("does not belong to"), "{run}");
 }
+
+/// Several groups are named once each; a repeated name is a usage error, not a silent merge.
+#[test]
+fn a_group_named_twice_is_a_usage_error() {
+    let files = files();
+    let run = run_tool(&good_args(&files, &["--groups", "blue,green,blue"]), LIMIT);
+    assert_one_line_error(&run, 2, &["--group_identifier blue is given twice"]);
+    // Each name is checked like the one group's.
+    let run = run_tool(
+        &good_args(&files, &["--group", "ok", "--group", "a/b"]),
+        LIMIT,
+    );
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(run.stderr.contains("a/b"), "{run}");
+}

@@ -93,7 +93,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        28,
+        30,
         "{:?}",
         documented["summary"]
     );
@@ -102,6 +102,10 @@ fn the_readme_documents_every_json_line() {
         "sometimes"
     );
     assert!(documented["received"]["seq"], "always (null for foreign)");
+    assert!(
+        !documented["summary"]["groups"],
+        "only with several groups or --control"
+    );
 }
 
 /// Every line of a `--json` run is what the README's tables say: no field more, none missing.
@@ -133,6 +137,37 @@ fn five_members_share_a_thousand_messages_at_qos1() {
 #[test]
 fn five_members_share_a_thousand_messages_at_qos0() {
     check_bulk_run("0");
+}
+
+/// The demo broker, too, gives each group its own copy and the control subscriber everything.
+#[test]
+fn the_demo_broker_serves_several_groups_and_a_control() {
+    let run = run_tool(
+        &demo(&["--groups", "a,b,c", "--control", "--count", "30", "--json"]),
+        LIMIT,
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    let summary = run.summary();
+    for group in ["a", "b", "c"] {
+        let group = &summary["groups"][group];
+        assert_eq!(group["unique"], 30, "{summary}");
+        assert_eq!(
+            group["duplicated"],
+            serde_json::Value::Array(vec![]),
+            "{summary}"
+        );
+    }
+    assert_eq!(summary["control"]["unique"], 30, "{summary}");
+    support::assert_json_matches_readme(
+        &run,
+        &[
+            "connected",
+            "subscribed",
+            "published",
+            "received",
+            "summary",
+        ],
+    );
 }
 
 #[test]

@@ -341,6 +341,126 @@ async fn a_stranger_in_the_group_makes_messages_missing() {
     assert_eq!(summary["unique"], 30 - stolen.len());
 }
 
+/// Two groups and a control subscriber on one topic: each group gets its own full copy, split
+/// among its own members, and the plain subscriber gets everything.
+#[test]
+fn every_group_gets_a_full_copy_and_the_control_gets_everything() {
+    let Some(mosquitto) =
+        mosquitto_or_skip("every_group_gets_a_full_copy_and_the_control_gets_everything")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let args = with(
+        broker.args(),
+        &[
+            "--groups",
+            "blue,green",
+            "--control",
+            "--subscribers",
+            "2",
+            "--count",
+            "40",
+            "--client_id",
+            "t-groups",
+            "--json",
+        ],
+    );
+    let run = run_tool(&args, LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    let summary = run.summary();
+    assert_eq!(summary["verdict"], "ok", "{summary}");
+    // The first group's fields stay on top, for scripts written for one group.
+    assert_eq!(summary["group"], "blue", "{summary}");
+    let groups = summary["groups"].as_object().expect("groups");
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["blue", "green"]);
+    for (name, group) in groups {
+        assert_eq!(group["unique"], 40, "{name}: {group}");
+        assert_eq!(group["duplicated"], Value::Array(vec![]), "{name}: {group}");
+        let members = group["members"].as_object().expect("members");
+        assert_eq!(members.len(), 2, "{name}: {group}");
+        for (id, member) in members {
+            assert!(
+                id.starts_with(&format!("t-groups-{name}-subscriber-")),
+                "{id}"
+            );
+            // mosquitto takes strict turns within each group.
+            assert_eq!(member["count"], 20, "{id}: {group}");
+        }
+    }
+    let control = &summary["control"];
+    assert_eq!(control["unique"], 40, "{control}");
+    assert_eq!(
+        control["members"]["t-groups-control"]["count"], 40,
+        "{control}"
+    );
+    // mosquitto's log shows the three kinds of subscription.
+    let log = broker.log();
+    for filter in ["$share/blue/test/topic", "$share/green/test/topic"] {
+        assert!(
+            log.contains(filter),
+            "{filter} not in mosquitto's log:\n{log}"
+        );
+    }
+
+    let text = run_tool(&with(args[..args.len() - 1].to_vec(), &["-q"]), LIMIT);
+    assert_eq!(text.code, Some(0), "{text}");
+    for line in [
+        "group 'blue': 40 of 40 messages exactly once, split among its 2 members (ok)",
+        "group 'green': 40 of 40 messages exactly once, split among its 2 members (ok)",
+        "control: 40 of 40 messages, as a plain subscription gets them all (ok)",
+        "every group received its own full copy of the 40 messages, and the control subscriber all of them",
+    ] {
+        assert!(text.stdout.contains(line), "no {line:?}\n{text}");
+    }
+}
+
+/// A stranger in one of two groups takes part of *that* group's copy only: the other group and
+/// the control still get everything, and the verdict (exit 3) names the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_in_one_group_leaves_the_other_whole() {
+    let Some(mosquitto) = mosquitto_or_skip("a_stranger_in_one_group_leaves_the_other_whole")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let stolen = stranger::join_group(&broker, "$share/green/test/topic").await;
+    let args = with(
+        broker.args(),
+        &[
+            "--groups",
+            "blue,green",
+            "--control",
+            "--count",
+            "30",
+            "--timeout",
+            "2s",
+            "--json",
+        ],
+    );
+    let run = tokio::task::spawn_blocking(move || run_tool(&args, LIMIT))
+        .await
+        .expect("run");
+    assert_eq!(run.code, Some(3), "{run}");
+    let summary = run.summary();
+    assert_eq!(summary["verdict"], "missing", "{summary}");
+    assert_eq!(summary["groups"]["blue"]["verdict"], "ok", "{summary}");
+    assert_eq!(
+        summary["groups"]["green"]["verdict"], "missing",
+        "{summary}"
+    );
+    assert_eq!(summary["control"]["unique"], 30, "{summary}");
+    let stolen = stolen.lock().expect("stolen").len();
+    assert!(stolen > 0, "the stranger got nothing");
+    assert_eq!(
+        summary["groups"]["green"]["missing"]
+            .as_array()
+            .map(Vec::len),
+        Some(stolen),
+        "{summary}"
+    );
+}
+
 /// The same stranger, as a person reads the report: shares of what was published, a row for
 /// what went elsewhere, "members of this run", and a grid whose empty columns are the stranger's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,17 +63,29 @@ struct Statement {
     resource: Vec<String>,
 }
 
-/// The policy that lets `client_ids` connect, publish to the filter's topic, subscribe to the
-/// filter and receive what it delivers, as pretty-printed JSON. With `end_of_run` (a run spread
+/// The policy that lets `client_ids` connect, publish to the topic, subscribe to each group's
+/// `$share` filter (and with `control` to the plain topic) and receive what they deliver, as
+/// pretty-printed JSON. With `end_of_run` (a run spread
 /// over processes, `--role`), also publish, subscribe to and receive that topic: the marker the
 /// publisher sends every member when it is done.
 pub fn policy_json(
     account: Account<'_>,
     client_ids: &[String],
-    filter: &SharedFilter,
+    filters: &[SharedFilter],
+    control: bool,
     end_of_run: Option<&str>,
 ) -> String {
     let arn = account.arn_prefix();
+    // Every group has the same topic (`cli.rs`); a plan has at least one group.
+    let topic = filters.first().map_or("", |filter| filter.topic());
+    // Each group's `$share` filter; with `--control`, the plain topic too.
+    let mut subscribe: Vec<String> = filters
+        .iter()
+        .map(|filter| format!("{arn}topicfilter/{}", literal(&filter.to_string())))
+        .collect();
+    if control {
+        subscribe.push(format!("{arn}topicfilter/{}", literal(topic)));
+    }
     let allow = |sid, action: &[&'static str], resource: Vec<String>| Statement {
         sid,
         effect: "Allow",
@@ -95,12 +107,12 @@ pub fn policy_json(
             allow(
                 "PublishAndReceiveOnThePlainTopic",
                 &["iot:Publish", "iot:Receive"],
-                vec![format!("{arn}topic/{}", literal(filter.topic()))],
+                vec![format!("{arn}topic/{}", literal(topic))],
             ),
             allow(
                 "JoinTheSharedSubscriptionGroup",
                 &["iot:Subscribe"],
-                vec![format!("{arn}topicfilter/{}", literal(&filter.to_string()))],
+                subscribe,
             ),
         ],
     };

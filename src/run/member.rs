@@ -38,12 +38,12 @@ use super::event::{Reporter, RunEvent};
 use super::receipts::Receipts;
 use crate::message::{self, Origin};
 use crate::mqtt::{reason_codes, Broker, Connection, Polled};
-use crate::share::SharedFilter;
 
 /// What a member needs to know.
 pub struct Member {
     pub client_id: String,
-    pub filter: SharedFilter,
+    /// `$share/<group>/<topic>`; for the control subscriber (`--control`), the plain topic.
+    pub filter: String,
     pub qos: QoS,
     /// Messages carrying this run id are ours; see `message.rs`.
     pub run_id: String,
@@ -115,7 +115,7 @@ async fn subscribe(
     member: &Member,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
-    let filter = member.filter.to_string();
+    let filter = member.filter.clone();
     'subscribe: loop {
         // One SUBSCRIBE for both filters, so one SUBACK says whether the member is in.
         let filters = std::iter::once(filter.as_str())
@@ -210,7 +210,7 @@ async fn leave(
         // leaving the group is what matters.
         connection
             .client()
-            .unsubscribe(member.filter.to_string())
+            .unsubscribe(member.filter.clone())
             .await?;
         let deadline = Instant::now() + broker.timeout;
         loop {

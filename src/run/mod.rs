@@ -53,6 +53,7 @@
 //! a client that gave up) it ends with a summary once the publisher has started, so the books of
 //! what was sent and received are never lost.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +99,11 @@ use tally::{SummaryContext, Tally};
 /// Everything a run needs besides the broker, checked and complete (built by `cli.rs`).
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub filter: SharedFilter,
+    /// One `$share` filter per group (`--group_identifier`, repeated or comma-separated); never
+    /// empty. Most runs have one.
+    pub filters: Vec<SharedFilter>,
+    /// One plain subscriber on the topic besides the groups (`--control`).
+    pub control: bool,
     /// Prefix of every client id of this run.
     pub client_id: String,
     /// Random id stamped on this run's messages (see `message.rs`).
@@ -121,13 +126,45 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `<ID>-subscriber-1` ... `<ID>-subscriber-N`; none in the publisher's own process.
-    pub fn member_ids(&self) -> Vec<String> {
+    /// The first group's filter: the one group of most runs.
+    pub fn filter(&self) -> &SharedFilter {
+        &self.filters[0]
+    }
+
+    /// Every subscribing client: N members per group, then the control subscriber; none in the
+    /// publisher's own process.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
         if self.role == Role::Publisher {
             return Vec::new();
         }
-        (1..=self.subscribers)
-            .map(|k| format!("{}-subscriber-{k}", self.client_id))
+        let mut all = Vec::new();
+        for (group, filter) in self.filters.iter().enumerate() {
+            // One group keeps the names of every earlier version: `<ID>-subscriber-k`.
+            let prefix = match self.filters.len() {
+                1 => self.client_id.clone(),
+                _ => format!("{}-{}", self.client_id, filter.group()),
+            };
+            all.extend((1..=self.subscribers).map(|k| Subscription {
+                client_id: format!("{prefix}-subscriber-{k}"),
+                filter: filter.to_string(),
+                book: group,
+            }));
+        }
+        if self.control {
+            all.push(Subscription {
+                client_id: format!("{}-control", self.client_id),
+                filter: self.filter().topic().to_owned(),
+                book: self.filters.len(),
+            });
+        }
+        all
+    }
+
+    /// The client ids of [`Plan::subscriptions`].
+    pub fn member_ids(&self) -> Vec<String> {
+        self.subscriptions()
+            .into_iter()
+            .map(|subscription| subscription.client_id)
             .collect()
     }
 
@@ -140,6 +177,16 @@ impl Plan {
     pub fn check_id(&self) -> String {
         format!("{}-check", self.client_id)
     }
+}
+
+/// One subscribing client of the run: a group member, or the control subscriber.
+pub struct Subscription {
+    pub client_id: String,
+    /// `$share/<group>/<topic>`, or the plain topic for the control subscriber.
+    pub filter: String,
+    /// Which set of books counts what it receives: its group's (in `Plan::filters` order), or
+    /// the control subscriber's, after the groups.
+    pub book: usize,
 }
 
 /// How a run ended when it got as far as a report.
@@ -226,14 +273,16 @@ pub async fn run(
     let started = Instant::now();
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let finish = CancellationToken::new();
+    let subscriptions = plan.subscriptions();
     let member_ids = plan.member_ids();
-    let mut books = Books {
-        tally: Tally::new(plan.count, &member_ids).for_role(plan.role),
-        output: Output::new(plan.format, plan.per_message_logs, plan.count),
-    };
+    let mut books = Books::new(&plan, &subscriptions);
     let mut tasks = JoinSet::new();
     let (gate, gate_rx) = watch::channel(true);
     let receipts = Arc::new(Receipts::new(plan.count));
+    // With several groups (or a control subscriber), one group having a message says nothing of
+    // the others: the publisher must not skip sending it again, so members mark nowhere it looks.
+    let unread = Arc::new(Receipts::new(0));
+    let one_book = plan.filters.len() == 1 && !plan.control;
     let mut group = Group::new(&member_ids, gate);
     let member_count = member_ids.len();
     // Members that got the end-of-run marker (`--role subscriber`).
@@ -251,16 +300,20 @@ pub async fn run(
         );
     }
 
-    for client_id in member_ids {
-        let reporter = Reporter::new(&client_id, events_tx.clone());
+    for subscription in subscriptions {
+        let reporter = Reporter::new(&subscription.client_id, events_tx.clone());
         let member = Member {
-            client_id,
-            filter: plan.filter.clone(),
+            client_id: subscription.client_id,
+            filter: subscription.filter,
             qos: plan.qos,
             run_id: plan.run_id.clone(),
-            receipts: receipts.clone(),
+            receipts: if one_book {
+                receipts.clone()
+            } else {
+                unread.clone()
+            },
             end_of_run: (plan.role == Role::Subscriber)
-                .then(|| message::end_of_run_topic(plan.filter.topic())),
+                .then(|| message::end_of_run_topic(plan.filter().topic())),
         };
         let task = member::run(broker.clone(), member, reporter, finish.clone());
         tasks.spawn(async move { (Task::Member, task.await) });
@@ -293,7 +346,7 @@ pub async fn run(
             publisher_started = true;
             let publication = Publication {
                 client_id: plan.publisher_id(),
-                topic: plan.filter.topic().to_owned(),
+                topic: plan.filter().topic().to_owned(),
                 text: plan.message.clone(),
                 count: plan.count,
                 qos: plan.qos,
@@ -302,7 +355,7 @@ pub async fn run(
                 careful: plan.hold,
                 receipts: receipts.clone(),
                 end_of_run: (plan.role == Role::Publisher)
-                    .then(|| message::end_of_run_topic(plan.filter.topic())),
+                    .then(|| message::end_of_run_topic(plan.filter().topic())),
             };
             let reporter = Reporter::new(&publication.client_id, events_tx.clone());
             let task = publisher::run(
@@ -343,7 +396,7 @@ pub async fn run(
                     }
                     _ => {}
                 }
-                if books.tally.all_accounted_for() {
+                if books.all_accounted_for() {
                     finish.cancel();
                 }
                 if events.is_empty() {
@@ -360,13 +413,13 @@ pub async fn run(
                             group.follow(&event);
                             books.record(&event);
                         }
-                        if books.tally.all_accounted_for() || finish.is_cancelled() {
+                        if books.all_accounted_for() || finish.is_cancelled() {
                             finish.cancel();
                         } else {
                             tracing::info!(
                                 "publishing done; waiting up to {} (--timeout) for {} messages not received yet",
                                 humantime::format_duration(plan.timeout),
-                                books.tally.outstanding()
+                                books.outstanding()
                             );
                             // Nothing is left to publish, so nothing is left to hold for.
                             end_hold(phase, &mut group, &mut books);
@@ -376,7 +429,7 @@ pub async fn run(
                     Ok((_, Ok(()))) => {}
                     // Every message is accounted for and the clients are only leaving: a failed
                     // UNSUBSCRIBE or DISCONNECT does not change the verdict, so it is no failure.
-                    Ok((_, Err(error))) if finish.is_cancelled() && books.tally.all_accounted_for() => {
+                    Ok((_, Err(error))) if finish.is_cancelled() && books.all_accounted_for() => {
                         tracing::warn!("{error:#}");
                     }
                     Ok((_, Err(error))) => {
@@ -439,16 +492,34 @@ pub async fn run(
         None if interrupted => Ending::Interrupted,
         None => Ending::Finished,
     };
-    let summary = books.tally.summary(SummaryContext {
-        group: plan.filter.group().to_owned(),
-        topic: plan.filter.topic().to_owned(),
+    let context = |book: usize| SummaryContext {
+        // The control subscriber's books have no group: `report.rs` names them.
+        group: plan
+            .filters
+            .get(book)
+            .map_or(String::new(), |filter| filter.group().to_owned()),
+        topic: plan.filter().topic().to_owned(),
         qos: plan.qos as u8,
         elapsed: started.elapsed(),
         held: group.held,
         went_on_without: group.given_up.iter().cloned().collect(),
         interrupted: matches!(ending, Ending::Interrupted),
         run_id: plan.run_id.clone(),
-    });
+    };
+    let mut summaries: Vec<Summary> = books
+        .tallies
+        .into_iter()
+        .enumerate()
+        .map(|(book, tally)| tally.summary(context(book)))
+        .collect();
+    let control = if plan.control { summaries.pop() } else { None };
+    // One tally per group, and `Plan::filters` is never empty (`cli.rs` gives it a default).
+    let first = summaries.remove(0);
+    let summary = if summaries.is_empty() && control.is_none() {
+        first
+    } else {
+        Summary::of_groups(first, summaries, control)
+    };
     Ok(Outcome { summary, ending })
 }
 
@@ -495,17 +566,66 @@ fn leave(phase: Phase, group: &mut Group) -> Phase {
     Phase::Leaving
 }
 
-/// What the loop keeps of every event: the count, and what it shows.
+/// What the loop keeps of every event: the counts, and what it shows.
+///
+/// One [`Tally`] per group, and one for the control subscriber (`--control`): each group must get
+/// every message exactly once, split among its own members, and the control gets every message.
+/// What the publisher did counts in every tally; a receipt only in the receiver's.
 struct Books {
-    tally: Tally,
+    tallies: Vec<Tally>,
+    /// Which tally counts each subscribing client's receipts (`Subscription::book`).
+    book_of: HashMap<String, usize>,
     output: Output,
 }
 
 impl Books {
+    fn new(plan: &Plan, subscriptions: &[Subscription]) -> Books {
+        let books = plan.filters.len() + usize::from(plan.control);
+        let tallies = (0..books)
+            .map(|book| {
+                let ids: Vec<String> = subscriptions
+                    .iter()
+                    .filter(|subscription| subscription.book == book)
+                    .map(|subscription| subscription.client_id.clone())
+                    .collect();
+                Tally::new(plan.count, &ids).for_role(plan.role)
+            })
+            .collect();
+        Books {
+            tallies,
+            book_of: subscriptions
+                .iter()
+                .map(|subscription| (subscription.client_id.clone(), subscription.book))
+                .collect(),
+            output: Output::new(plan.format, plan.per_message_logs, plan.count),
+        }
+    }
+
     /// Shows an event and counts it: every event goes through here.
     fn record(&mut self, event: &RunEvent) {
         self.output.event(event);
-        self.tally.record(event);
+        match event {
+            RunEvent::Received { client_id, .. } => {
+                let book = self.book_of.get(client_id).copied().unwrap_or(0);
+                if let Some(tally) = self.tallies.get_mut(book) {
+                    tally.record(event);
+                }
+            }
+            _ => {
+                for tally in &mut self.tallies {
+                    tally.record(event);
+                }
+            }
+        }
+    }
+
+    fn all_accounted_for(&self) -> bool {
+        self.tallies.iter().all(Tally::all_accounted_for)
+    }
+
+    /// Receipts still awaited, all groups together.
+    fn outstanding(&self) -> u32 {
+        self.tallies.iter().map(Tally::outstanding).sum()
     }
 }
 

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::latency::Percentiles;
-use super::summary::Summary;
+use super::summary::{ByMember, Summary, Verdict};
 use super::Role;
 use crate::message::compact_list;
 
@@ -53,6 +53,9 @@ fn ruler(count: usize) -> String {
 impl Summary {
     /// The per-member table, the verdict line, and hints when something is wrong.
     pub fn render(&self) -> String {
+        if let Some(groups) = &self.groups {
+            return self.render_groups(groups);
+        }
         // The publisher's own process has no members: what the broker took is its whole story.
         if self.role == Role::Publisher {
             let mut out = format!("{}\n", self.verdict_line());
@@ -121,11 +124,14 @@ impl Summary {
                 row(&mut out, id, percentiles);
             }
         }
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{}", self.fairness_line());
-        if let Some(grid) = self.grid(width) {
+        // A spread and a grid show how a *group* splits; the control subscriber has no group.
+        if !self.group.is_empty() {
             let _ = writeln!(out);
-            out.push_str(&grid);
+            let _ = writeln!(out, "{}", self.fairness_line());
+            if let Some(grid) = self.grid(width) {
+                let _ = writeln!(out);
+                out.push_str(&grid);
+            }
         }
         let outages = self.outage_lines();
         if !outages.is_empty() {
@@ -139,6 +145,58 @@ impl Summary {
         let _ = writeln!(out, "{}", self.verdict_line());
         for hint in self.hints() {
             let _ = writeln!(out, "  {hint}");
+        }
+        out
+    }
+
+    /// Several groups (and the control subscriber): each one's report, then one line per group
+    /// that shows the point: every group got its own full copy, split among its own members.
+    fn render_groups(&self, groups: &ByMember<Summary>) -> String {
+        let mut out = String::new();
+        for (name, group) in groups.iter() {
+            let _ = writeln!(out, "── group '{name}' ──");
+            out.push_str(&group.render());
+            let _ = writeln!(out);
+        }
+        if let Some(control) = &self.control {
+            let _ = writeln!(
+                out,
+                "── control: a plain subscription to '{}' ──",
+                control.topic
+            );
+            out.push_str(&control.render());
+            let _ = writeln!(out);
+        }
+        for (name, group) in groups.iter() {
+            let _ = writeln!(
+                out,
+                "group '{name}': {} of {} messages exactly once, split among its {} members ({})",
+                group.unique - group.duplicated.len() as u32,
+                group.published,
+                group.members.len(),
+                verdict_word(group.verdict)
+            );
+        }
+        if let Some(control) = &self.control {
+            let _ = writeln!(
+                out,
+                "control: {} of {} messages, as a plain subscription gets them all ({})",
+                control.unique - control.duplicated.len() as u32,
+                control.published,
+                verdict_word(control.verdict)
+            );
+        }
+        if self.verdict == Verdict::Ok {
+            let _ = writeln!(
+                out,
+                "every group received its own full copy of the {} messages{}",
+                self.published,
+                if self.control.is_some() {
+                    ", and the control subscriber all of them"
+                } else {
+                    ""
+                }
+            );
         }
         out
     }
@@ -276,11 +334,19 @@ impl Summary {
             Role::All | Role::Merged => {}
         }
         let exactly_once = self.unique - self.duplicated.len() as u32;
+        // The control subscriber's books have no group (`run/mod.rs`).
+        let to_whom = if self.group.is_empty() {
+            "the control subscriber".to_owned()
+        } else {
+            format!(
+                "group '{}' ({} members of this run)",
+                self.group,
+                self.members.len()
+            )
+        };
         let mut line = format!(
-            "{} published · {exactly_once} delivered exactly once to group '{}' ({} members of this run) · {} missing · {} duplicated",
+            "{} published · {exactly_once} delivered exactly once to {to_whom} · {} missing · {} duplicated",
             self.published,
-            self.group,
-            self.members.len(),
             self.missing.len(),
             self.duplicated.len(),
         );
@@ -437,5 +503,14 @@ impl Summary {
             (0, n) => format!("{n} broken connections"),
             (n, _) => format!("{n} reconnects"),
         }
+    }
+}
+
+/// A verdict in one word, for the per-group lines.
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Ok => "ok",
+        Verdict::Missing => "MISSING",
+        Verdict::Duplicated => "DUPLICATED",
     }
 }

@@ -91,12 +91,42 @@ pub struct Summary {
     pub latency_ms: Option<LatencySummary>,
     /// How evenly, and in what pattern, the broker spread the messages.
     pub fairness: Fairness,
+    /// With several groups (`--groups g1,g2`) or `--control`: each group's own summary, by
+    /// name. The fields above are then the first group's, and `verdict` the worst of all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<ByMember<Summary>>,
+    /// With `--control`: the plain subscriber's summary (its `group` is empty). It should have
+    /// every message exactly once, as any subscriber without `$share` does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<Box<Summary>>,
 }
 
 impl Summary {
     /// Messages the publisher never got to (the run stopped early).
     pub fn unpublished(&self) -> u32 {
-        self.count - self.published
+        self.count.saturating_sub(self.published)
+    }
+
+    /// One summary of several sets of books: the first group's, the other groups', and the
+    /// control subscriber's. The first group's fields stay on top, so a script written for one
+    /// group still reads them; `verdict` is the worst of all, as the exit code must be.
+    pub fn of_groups(first: Summary, others: Vec<Summary>, control: Option<Summary>) -> Summary {
+        let verdict = std::iter::once(&first)
+            .chain(&others)
+            .chain(&control)
+            .map(|summary| summary.verdict)
+            .max()
+            .unwrap_or(Verdict::Ok);
+        let mut top = first.clone();
+        top.verdict = verdict;
+        top.groups = Some(
+            std::iter::once(first)
+                .chain(others)
+                .map(|summary| (summary.group.clone(), summary))
+                .collect(),
+        );
+        top.control = control.map(Box::new);
+        top
     }
 }
 
@@ -151,10 +181,12 @@ pub struct MemberSummary {
 }
 
 /// The delivery verdict; it decides the exit code (0 for `Ok`, 3 otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Ordered from best to worst, so that the worst of several groups is their `max`: a message
+/// that never arrived is worse than one that arrived twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Ok,
-    Missing,
     Duplicated,
+    Missing,
 }

@@ -385,6 +385,8 @@ impl Tally {
             interrupted: context.interrupted,
             latency_ms,
             fairness,
+            groups: None,
+            control: None,
         }
     }
 }
