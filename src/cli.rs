@@ -21,7 +21,10 @@ use tracing::warn;
 use crate::aws;
 use crate::failure::Failure;
 use crate::mqtt::{Proxy, Target};
-use crate::run::{Format, Plan, Role, PER_MESSAGE_LOGS_UP_TO};
+use crate::run::{
+    parse_churn, parse_slow_member, ChurnAction, ChurnStep, Format, Plan, Role,
+    PER_MESSAGE_LOGS_UP_TO,
+};
 use crate::share::SharedFilter;
 use crate::tls::{default_alpn, TlsFiles};
 
@@ -163,6 +166,17 @@ pub struct Args {
     #[arg(long)]
     pub no_hold: bool,
 
+    /// Change the group while messages flow, steps at a share of --count or a message number:
+    /// leave:K@P (member K leaves for good), drop:K@P (its connection is cut; it comes back),
+    /// join@P (a new member joins), e.g. --churn leave:2@30%,join@60%
+    #[arg(long, value_name = "STEPS", value_parser = parse_churn_flag)]
+    pub churn: Option<Churn>,
+
+    /// Member K acknowledges each message DELAY after it arrives (manual PUBACKs, one at a
+    /// time), e.g. --slow-member 2=50ms: watch what the broker does with a slow member's share
+    #[arg(long, value_name = "K=DELAY", value_parser = parse_slow_member)]
+    pub slow_member: Option<(u16, Duration)>,
+
     /// What this process plays: `all` (publisher and members), `publisher`, or `subscriber`
     /// (--subscribers members). Spread a run over processes or machines with the same --run-id
     /// everywhere, then --merge their --json outputs for one verdict
@@ -245,6 +259,14 @@ pub struct Args {
     /// domain or a VPC endpoint. Elsewhere, breaking them is only a warning
     #[arg(long, conflicts_with = "demo")]
     pub aws: bool,
+}
+
+/// `--churn`'s steps; a type of its own, as clap reads a bare `Vec` as a repeated flag.
+#[derive(Debug, Clone)]
+pub struct Churn(pub Vec<ChurnStep>);
+
+fn parse_churn_flag(value: &str) -> Result<Churn, String> {
+    parse_churn(value).map(Churn)
 }
 
 /// `--per-message-logs`: a line per message, or not.
@@ -417,7 +439,10 @@ impl Args {
                 )))
             }
         };
+        let churn = self.churn_steps(filters.len())?;
         let plan = Plan {
+            churn,
+            slow_member: self.slow_member,
             filters,
             control: self.control,
             client_id,
@@ -439,6 +464,87 @@ impl Args {
         };
         self.check_aws_limits(&plan)?;
         Ok(plan)
+    }
+
+    /// `--churn`'s steps as message numbers, in order, checked against --count, --subscribers
+    /// and the rest of the run; and `--slow-member`'s number.
+    fn churn_steps(&self, groups: usize) -> Result<Vec<(u32, ChurnAction)>, Failure> {
+        let steps = self.churn.as_ref().map_or(&[][..], |churn| &churn.0[..]);
+        if steps.is_empty() && self.slow_member.is_none() {
+            return Ok(Vec::new());
+        }
+        let flag = if steps.is_empty() {
+            "--slow-member"
+        } else {
+            "--churn"
+        };
+        if self.role != Role::All {
+            return Err(Failure::input(format!(
+                "{flag} needs the publisher and the members in one process (--role all): the \
+                 steps follow the publisher's progress"
+            )));
+        }
+        if groups > 1 {
+            return Err(Failure::input(format!(
+                "{flag} works on one group; leave out the extra --group_identifier values"
+            )));
+        }
+        let joins = steps
+            .iter()
+            .filter(|step| step.action == ChurnAction::Join)
+            .count();
+        let members = usize::from(self.subscribers) + joins;
+        if let Some((member, _)) = self.slow_member {
+            if member > self.subscribers {
+                return Err(Failure::input(format!(
+                    "--slow-member {member}: the group has members 1 to {}; pick one of them",
+                    self.subscribers
+                )));
+            }
+        }
+        let mut resolved: Vec<(u32, ChurnAction)> = Vec::new();
+        for step in steps {
+            let at = step.at.message(self.count);
+            if at > self.count {
+                return Err(Failure::input(format!(
+                    "--churn {}@{at}: the run has only {} messages (--count); pick a point within",
+                    step.action, self.count
+                )));
+            }
+            if let ChurnAction::Leave(member) | ChurnAction::Drop(member) = step.action {
+                if usize::from(member) > members {
+                    return Err(Failure::input(format!(
+                        "--churn {}: the group has members 1 to {members} (--subscribers, then \
+                         one per join); pick one of them",
+                        step.action
+                    )));
+                }
+            }
+            resolved.push((at, step.action));
+        }
+        // Stable: steps at the same point keep the order they were given in.
+        resolved.sort_by_key(|(at, _)| *at);
+        let leaves: Vec<u16> = resolved
+            .iter()
+            .filter_map(|(_, action)| match action {
+                ChurnAction::Leave(member) => Some(*member),
+                _ => None,
+            })
+            .collect();
+        for (k, member) in leaves.iter().enumerate() {
+            if leaves[..k].contains(member) {
+                return Err(Failure::input(format!(
+                    "--churn: member {member} leaves twice; it cannot leave again"
+                )));
+            }
+        }
+        if leaves.len() >= members {
+            return Err(Failure::input(
+                "--churn: every member would leave, and the rest of the messages would go to \
+                 nobody; keep one member in the group, or add a join",
+            ));
+        }
+        Ok(resolved)
     }
 
     /// How the run shows what happens: `--json`, or a report (with `--histogram`'s pictures).

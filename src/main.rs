@@ -85,6 +85,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         keep_alive: args.keep_alive,
         session_expiry: args.session_expiry,
         proxy: target.proxy,
+        manual_acks: false,
     };
 
     // 4. Members join the group, the publisher publishes, the tally counts.

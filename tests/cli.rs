@@ -185,3 +185,39 @@ fn a_group_named_twice_is_a_usage_error() {
     assert_eq!(run.code, Some(2), "{run}");
     assert!(run.stderr.contains("a/b"), "{run}");
 }
+
+/// `--churn` and `--slow-member` are checked against the run before any network.
+#[test]
+fn churn_steps_that_cannot_happen_are_usage_errors() {
+    let files = files();
+    for (more, words) in [
+        (
+            &["--churn", "leave:3@50%"][..],
+            &["leave:3", "members 1 to 2"][..],
+        ),
+        (
+            &["--churn", "join@50%,leave:3@80%,leave:1@90%,leave:2@95%"],
+            &["every member would leave"],
+        ),
+        (&["--churn", "leave:1@500"], &["only 10 messages"]),
+        (
+            &["--churn", "leave:1@20%,leave:1@50%"],
+            &["member 1 leaves twice"],
+        ),
+        (
+            &["--churn", "drop:1@50%", "--groups", "a,b"],
+            &["one group"],
+        ),
+        (
+            &["--slow-member", "3=10ms"],
+            &["--slow-member 3", "members 1 to 2"],
+        ),
+        (&["--churn", "leave:1"], &["--churn", "not when"]),
+    ] {
+        let run = run_tool(&good_args(&files, more), LIMIT);
+        assert_eq!(run.code, Some(2), "{more:?}: {run}");
+        for word in words {
+            assert!(run.stderr.contains(word), "{more:?}: no {word:?}\n{run}");
+        }
+    }
+}

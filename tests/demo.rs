@@ -76,6 +76,7 @@ fn the_readme_documents_every_json_line() {
     assert_eq!(
         kinds,
         [
+            "churn",
             "connected",
             "connection_lost",
             "end_of_run",
@@ -93,7 +94,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        30,
+        31,
         "{:?}",
         documented["summary"]
     );

@@ -289,6 +289,18 @@ impl Connection {
         }
     }
 
+    /// Cuts the connection as a crash would: the socket closes without a DISCONNECT, so the
+    /// broker treats it as a client that died (`--churn drop:K`). The next `poll` reconnects as
+    /// after any break. Nothing to cut while the connection is down.
+    pub fn cut(&mut self, cause: &str) -> Option<Polled> {
+        if !self.is_up() {
+            return None;
+        }
+        self.eventloop.clean();
+        let unsent = self.take_unsent();
+        Some(self.broke(cause.to_owned(), unsent))
+    }
+
     /// Takes the link out to move it into its next state; the placeholder never stays.
     fn take_link(&mut self) -> Link {
         let placeholder = Link::Up {

@@ -71,6 +71,9 @@ pub struct Broker {
     /// is off and the broker keeps the session (subscriptions, queued QoS 1 messages) this long
     /// after a connection breaks.
     pub session_expiry: Duration,
+    /// Acknowledge received QoS 1 messages ourselves (`AsyncClient::ack`) instead of at once,
+    /// and take them one at a time (Receive Maximum 1): `--slow-member`, one client only.
+    pub manual_acks: bool,
     /// An HTTP CONNECT proxy between us and the broker. Kept here, with the broker's address, so
     /// that every connection (members, publisher, each reconnect, `--check`) goes through it.
     pub proxy: Option<Proxy>,
@@ -87,6 +90,7 @@ impl Broker {
             keep_alive: Duration::from_secs(30),
             session_expiry: Duration::ZERO,
             proxy: None,
+            manual_acks: false,
         }
     }
 
@@ -130,6 +134,7 @@ pub async fn connect(
         // subscribe again and re-send what was not acknowledged. With --session-expiry the
         // broker keeps the session across a break instead, and `session_present` says it did.
         .set_clean_start(broker.session_expiry.is_zero())
+        .set_manual_acks(broker.manual_acks)
         .set_max_packet_size(Some(MAX_INCOMING_PACKET))
         .set_outgoing_inflight_upper_limit(MAX_IN_FLIGHT)
         // rumqttc counts whole seconds: round up, so `--timeout 2.5s` gives it 3 s, not 2.
@@ -142,6 +147,12 @@ pub async fn connect(
         options.set_session_expiry_interval(Some(
             u32::try_from(broker.session_expiry.as_secs()).unwrap_or(u32::MAX - 1),
         ));
+    }
+    if broker.manual_acks {
+        // A slow consumer takes one message at a time (MQTT 5 Receive Maximum 1): the broker
+        // sends the next only after our PUBACK, and keeps the rest of our share queued. Without
+        // it the broker would hand over everything at once and only our PUBACKs would lag.
+        options.set_receive_maximum(Some(1));
     }
     // Small packets must go out at once. With Nagle's algorithm on, a PUBLISH written while the
     // previous one is unacknowledged at TCP level waits for the peer's delayed ACK (40 ms on Linux).

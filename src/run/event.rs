@@ -7,7 +7,7 @@
 //! saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `end_of_run`, `connection_lost`, `reconnected`,
+//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `end_of_run`, `churn`, `connection_lost`, `reconnected`,
 //! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
 //! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
@@ -58,6 +58,13 @@ pub enum RunEvent {
     /// A member got the publisher's end-of-run marker (`--role subscriber`; see
     /// `message::end_of_run_topic`): the publisher is done, having published `published`.
     EndOfRun { client_id: String, published: u32 },
+    /// `--churn`: once message `at_seq` was acknowledged, the run told `client_id` to `step`
+    /// (`leave`, `drop` or `join`).
+    Churn {
+        client_id: String,
+        step: String,
+        at_seq: u32,
+    },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
     /// acknowledged by a PUBACK. Only sent when there are some.
     Unacknowledged { seqs: Vec<u32> },
@@ -138,6 +145,13 @@ impl RunEvent {
             } => tracing::info!(
                 "[{client_id}] end of run: the publisher is done, {published} messages published"
             ),
+            RunEvent::Churn {
+                client_id,
+                step,
+                at_seq,
+            } => tracing::warn!(
+                "[{client_id}] --churn {step}, now that #{at_seq} is acknowledged"
+            ),
             RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",
                 seqs.len()
@@ -145,7 +159,7 @@ impl RunEvent {
             // `mqtt/link.rs` already logged it, with the reason.
             RunEvent::ConnectionLost { .. } => {}
             RunEvent::Holding { waiting_for } => tracing::warn!(
-                "{} left the group: holding the publisher until every member is back and subscribed (at most --timeout)",
+                "{} not subscribed (away, or joining): holding the publisher until every member is subscribed (at most --timeout)",
                 waiting_for.join(", ")
             ),
             RunEvent::Resumed { held_ms, without } if without.is_empty() => tracing::info!(

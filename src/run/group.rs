@@ -65,6 +65,18 @@ impl Group {
         }
     }
 
+    /// `--churn join`: a member that joins now. The group waits for its SUBACK like anyone's.
+    pub fn join(&mut self, client_id: &str) {
+        self.members
+            .insert(client_id.to_owned(), Membership::Joining);
+    }
+
+    /// `--churn leave`: a member that leaves for good. The group no longer waits for it.
+    pub fn leave(&mut self, client_id: &str) {
+        self.members.remove(client_id);
+        self.given_up.remove(client_id);
+    }
+
     pub fn all_subscribed(&self) -> bool {
         self.members.values().all(|m| *m == Membership::Subscribed)
     }

@@ -26,14 +26,18 @@
 //! a protocol error (MQTT 5 §3.8.3.1), and brokers disconnect the client for it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, SubAck, SubscribeReasonCode};
+
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, SubAck, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::Event;
+use rumqttc::v5::{AsyncClient, Event};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::churn::ChurnAction;
 use super::event::{Reporter, RunEvent};
 use super::receipts::Receipts;
 use crate::message::{self, Origin};
@@ -52,36 +56,61 @@ pub struct Member {
     /// With `--role subscriber`: the end-of-run marker's topic, which the member also subscribes
     /// to plainly, so that it learns when the publisher in another process is done.
     pub end_of_run: Option<String>,
+    /// `--churn`: what the run tells this member to do (leave for good, or drop its connection).
+    pub commands: Option<mpsc::UnboundedReceiver<ChurnAction>>,
+    /// `--slow-member`: acknowledge each message this long after it arrived, one at a time.
+    /// The broker then holds the member's share back in its queue, not anyone else's.
+    pub slow: Option<Duration>,
 }
 
 /// Runs one member until `finish` is cancelled, telling the run what happens through `reporter`.
 pub async fn run(
     broker: Broker,
-    member: Member,
+    mut member: Member,
     reporter: Reporter,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
+    let broker = Broker {
+        manual_acks: member.slow.is_some(),
+        ..broker
+    };
     // Ctrl-C while connecting or subscribing must not wait out --timeout.
     let (mut connection, connack) = tokio::select! {
         _ = finish.cancelled() => return Ok(()),
         opened = Connection::open(&broker, &member.client_id) => opened?,
     };
     reporter.connected(connack.session_present);
+    let acker = member
+        .slow
+        .map(|delay| slow_acks(connection.client().clone(), delay));
+    let acker = acker.as_ref();
+    let mut commands = member.commands.take();
 
     tokio::select! {
         _ = finish.cancelled() => return connection.close().await,
-        subscribed = subscribe(&broker, &mut connection, &member, &reporter) => subscribed?,
+        subscribed = subscribe(&broker, &mut connection, &member, &reporter, acker) => subscribed?,
     }
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
     loop {
         let polled = tokio::select! {
             _ = finish.cancelled() => break,
+            Some(command) = next_command(&mut commands) => match command {
+                ChurnAction::Leave(_) => {
+                    tracing::info!("[{}] leaving the group (--churn)", member.client_id);
+                    break;
+                }
+                ChurnAction::Drop(_) => match connection.cut("cut by --churn, as a crash would") {
+                    Some(lost) => lost,
+                    None => continue,
+                },
+                ChurnAction::Join => continue,
+            },
             polled = connection.poll() => polled?,
         };
         reporter.link_news(&polled);
         match polled {
-            Polled::Event(event) => handle(&event, &member, &reporter),
+            Polled::Event(event) => handle(&event, &member, &reporter, acker),
             Polled::Lost(_) => {}
             Polled::Reconnected(reconnected) => {
                 if reconnected.session_present {
@@ -97,12 +126,12 @@ pub async fn run(
                         member.client_id
                     );
                 }
-                subscribe(&broker, &mut connection, &member, &reporter).await?;
+                subscribe(&broker, &mut connection, &member, &reporter, acker).await?;
             }
         }
     }
 
-    leave(&broker, connection, &member, &reporter).await
+    leave(&broker, connection, &member, &reporter, acker).await
 }
 
 /// SUBSCRIBE to the `$share` filter and check the SUBACK's reason code.
@@ -114,6 +143,7 @@ async fn subscribe(
     connection: &mut Connection,
     member: &Member,
     reporter: &Reporter,
+    acker: Option<&Acker>,
 ) -> anyhow::Result<()> {
     let filter = member.filter.clone();
     'subscribe: loop {
@@ -138,7 +168,7 @@ async fn subscribe(
                 Polled::Event(Event::Incoming(Packet::SubAck(suback))) => {
                     return check_suback(&suback, member, &filter, reporter);
                 }
-                Polled::Event(event) => handle(&event, member, reporter),
+                Polled::Event(event) => handle(&event, member, reporter, acker),
                 Polled::Lost(_) => {}
                 // Even a kept session may not hold a SUBSCRIBE the broker never answered.
                 Polled::Reconnected(_) => continue 'subscribe,
@@ -204,6 +234,7 @@ async fn leave(
     mut connection: Connection,
     member: &Member,
     reporter: &Reporter,
+    acker: Option<&Acker>,
 ) -> anyhow::Result<()> {
     if connection.is_up() {
         // The marker's subscription ends with the session (clean start) or expires with it:
@@ -235,7 +266,7 @@ async fn leave(
                     }
                     break;
                 }
-                Polled::Event(event) => handle(&event, member, reporter),
+                Polled::Event(event) => handle(&event, member, reporter, acker),
                 // Broke while leaving: the subscription ended with the session. Nothing to wait for.
                 Polled::Lost(_) | Polled::Reconnected(_) => break,
             }
@@ -245,10 +276,16 @@ async fn leave(
 }
 
 /// Reports a received PUBLISH; every other event is rumqttc's business.
-fn handle(event: &Event, member: &Member, reporter: &Reporter) {
+fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Acker>) {
     let Event::Incoming(Packet::Publish(publish)) = event else {
         return;
     };
+    // A slow member owes every QoS 1 message its PUBACK, ours or not.
+    if let Some(acker) = acker {
+        if publish.qos != QoS::AtMostOnce {
+            let _ = acker.send(publish.clone());
+        }
+    }
     if let Some(marker) = &member.end_of_run {
         if publish.topic == marker.as_bytes() {
             match message::end_of_run(publish, &member.run_id) {
@@ -282,4 +319,32 @@ fn handle(event: &Event, member: &Member, reporter: &Reporter) {
             .and(message::age(publish))
             .map(|age| age.as_micros() as f64 / 1000.0),
     });
+}
+
+/// Where a slow member (`--slow-member`) queues what it must acknowledge.
+type Acker = mpsc::UnboundedSender<Publish>;
+
+/// A task that acknowledges one message at a time, `delay` after it is its turn: a consumer
+/// that takes `delay` per message. Ends when the member drops its end of the queue.
+fn slow_acks(client: AsyncClient, delay: Duration) -> Acker {
+    let (acker, mut queue) = mpsc::unbounded_channel::<Publish>();
+    tokio::spawn(async move {
+        while let Some(publish) = queue.recv().await {
+            tokio::time::sleep(delay).await;
+            if client.ack(&publish).await.is_err() {
+                break; // the connection is gone for good
+            }
+        }
+    });
+    acker
+}
+
+/// The next `--churn` command for this member; never, for a member that gets none.
+async fn next_command(
+    commands: &mut Option<mpsc::UnboundedReceiver<ChurnAction>>,
+) -> Option<ChurnAction> {
+    match commands {
+        Some(commands) => commands.recv().await,
+        None => std::future::pending().await,
+    }
 }

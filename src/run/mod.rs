@@ -12,6 +12,8 @@
 //!   member already has;
 //! * `group.rs`: who is in the group, and the gate that holds the publisher while one is away;
 //! * `event.rs`: what the tasks report, and the `Reporter` they report with;
+//! * `churn.rs`: `--churn` and `--slow-member`; the loop below sets each step off when its
+//!   message is acknowledged (`Churning`);
 //! * `merge.rs`: one verdict from the `--json` summaries of a run spread over processes
 //!   (`--role`, `--merge`), replayed into the same tally;
 //! * `tally.rs` counts the events; `latency.rs` keeps the delays, `fairness.rs` judges the split
@@ -72,6 +74,7 @@ use crate::mqtt::Broker;
 use crate::share::SharedFilter;
 
 mod ack_tracker;
+mod churn;
 mod event;
 mod fairness;
 mod group;
@@ -85,6 +88,7 @@ mod report;
 mod summary;
 mod tally;
 
+pub use churn::{parse_churn, parse_slow_member, ChurnAction, ChurnStep};
 use event::{Reporter, RunEvent};
 use group::Group;
 use member::Member;
@@ -123,6 +127,10 @@ pub struct Plan {
     /// What this process plays: the whole run, or the publisher or the members of one spread
     /// over several processes (`--role`).
     pub role: Role,
+    /// `--churn`: when (a message number) members leave, drop or join, in order.
+    pub churn: Vec<(u32, ChurnAction)>,
+    /// `--slow-member K=DELAY`: member K acknowledges each message DELAY after it arrives.
+    pub slow_member: Option<(u16, Duration)>,
 }
 
 impl Plan {
@@ -148,16 +156,37 @@ impl Plan {
                 client_id: format!("{prefix}-subscriber-{k}"),
                 filter: filter.to_string(),
                 book: group,
+                joins_at: None,
             }));
+        }
+        // `--churn join@P`: members N+1, N+2, ... of the (one) group, started when their time
+        // comes; known from the start, so that the books have a place for them.
+        let joins = self
+            .churn
+            .iter()
+            .filter(|(_, action)| *action == ChurnAction::Join);
+        for (k, (at, _)) in (self.subscribers + 1..).zip(joins) {
+            all.push(Subscription {
+                client_id: format!("{}-subscriber-{k}", self.client_id),
+                filter: self.filter().to_string(),
+                book: 0,
+                joins_at: Some(*at),
+            });
         }
         if self.control {
             all.push(Subscription {
                 client_id: format!("{}-control", self.client_id),
                 filter: self.filter().topic().to_owned(),
                 book: self.filters.len(),
+                joins_at: None,
             });
         }
         all
+    }
+
+    /// Member K's client id in a run of one group: `<ID>-subscriber-K`.
+    pub fn member_id(&self, k: u16) -> String {
+        format!("{}-subscriber-{k}", self.client_id)
     }
 
     /// The client ids of [`Plan::subscriptions`].
@@ -187,6 +216,8 @@ pub struct Subscription {
     /// Which set of books counts what it receives: its group's (in `Plan::filters` order), or
     /// the control subscriber's, after the groups.
     pub book: usize,
+    /// `--churn join@P`: it joins once this message number is acknowledged, not at the start.
+    pub joins_at: Option<u32>,
 }
 
 /// How a run ended when it got as far as a report.
@@ -283,8 +314,15 @@ pub async fn run(
     // the others: the publisher must not skip sending it again, so members mark nowhere it looks.
     let unread = Arc::new(Receipts::new(0));
     let one_book = plan.filters.len() == 1 && !plan.control;
-    let mut group = Group::new(&member_ids, gate);
+    // `--churn join` members come later: the group does not wait for them at the start.
+    let starters: Vec<String> = subscriptions
+        .iter()
+        .filter(|subscription| subscription.joins_at.is_none())
+        .map(|subscription| subscription.client_id.clone())
+        .collect();
+    let mut group = Group::new(&starters, gate);
     let member_count = member_ids.len();
+    let mut churn = Churning::new(&plan);
     // Members that got the end-of-run marker (`--role subscriber`).
     let mut told_the_end = std::collections::HashSet::new();
     if plan.role != Role::All {
@@ -302,6 +340,15 @@ pub async fn run(
 
     for subscription in subscriptions {
         let reporter = Reporter::new(&subscription.client_id, events_tx.clone());
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let slow = plan
+            .slow_member
+            .filter(|(k, _)| subscription.client_id == plan.member_id(*k))
+            .map(|(_, delay)| delay);
+        let joins = subscription.joins_at.is_some();
+        churn
+            .commands
+            .insert(subscription.client_id.clone(), commands_tx);
         let member = Member {
             client_id: subscription.client_id,
             filter: subscription.filter,
@@ -314,7 +361,13 @@ pub async fn run(
             },
             end_of_run: (plan.role == Role::Subscriber)
                 .then(|| message::end_of_run_topic(plan.filter().topic())),
+            commands: Some(commands),
+            slow,
         };
+        if joins {
+            churn.joiners.push_back((member, reporter));
+            continue;
+        }
         let task = member::run(broker.clone(), member, reporter, finish.clone());
         tasks.spawn(async move { (Task::Member, task.await) });
     }
@@ -392,6 +445,25 @@ pub async fn run(
                         told_the_end.insert(client_id.clone());
                         if told_the_end.len() == member_count {
                             finish.cancel();
+                        }
+                    }
+                    // `--churn`: the steps whose point this PUBACK reached.
+                    RunEvent::Published { seq, .. } => {
+                        for (at, action) in churn.due(*seq) {
+                            let Some(client_id) = churn.apply(action, &mut group) else {
+                                continue;
+                            };
+                            if action == ChurnAction::Join {
+                                if let Some((member, reporter)) = churn.joiners.pop_front() {
+                                    let task = member::run(broker.clone(), member, reporter, finish.clone());
+                                    tasks.spawn(async move { (Task::Member, task.await) });
+                                }
+                            }
+                            books.record(&RunEvent::Churn {
+                                client_id,
+                                step: action.kind().to_owned(),
+                                at_seq: at,
+                            });
                         }
                     }
                     _ => {}
@@ -564,6 +636,66 @@ fn leave(phase: Phase, group: &mut Group) -> Phase {
     }
     let _ = group.gate.send(false);
     Phase::Leaving
+}
+
+/// `--churn` as the run carries it out: the steps still to come, the members that join later,
+/// and a line to each member for its commands.
+struct Churning {
+    steps: std::collections::VecDeque<(u32, ChurnAction)>,
+    joiners: std::collections::VecDeque<(Member, Reporter)>,
+    commands: HashMap<String, mpsc::UnboundedSender<ChurnAction>>,
+    /// `--client_id`: member K is `<prefix>-subscriber-K` (`Plan::member_id`).
+    prefix: String,
+    /// The next joiner's number: `--subscribers` + 1, then on.
+    next_joiner: u16,
+}
+
+impl Churning {
+    fn new(plan: &Plan) -> Churning {
+        Churning {
+            steps: plan.churn.iter().copied().collect(),
+            joiners: std::collections::VecDeque::new(),
+            commands: HashMap::new(),
+            prefix: plan.client_id.clone(),
+            next_joiner: plan.subscribers + 1,
+        }
+    }
+
+    /// The steps due once message `seq` is acknowledged, in order.
+    fn due(&mut self, seq: u32) -> Vec<(u32, ChurnAction)> {
+        let mut due = Vec::new();
+        while let Some(step) = self.steps.front().copied() {
+            if step.0 > seq {
+                break;
+            }
+            self.steps.pop_front();
+            due.push(step);
+        }
+        due
+    }
+
+    /// Tells the member what to do and updates the group: a leaving member is no longer waited
+    /// for, a joining one is. Returns the member's client id.
+    fn apply(&mut self, action: ChurnAction, group: &mut Group) -> Option<String> {
+        let client_id = match action {
+            ChurnAction::Leave(k) | ChurnAction::Drop(k) => k,
+            ChurnAction::Join => {
+                self.next_joiner += 1;
+                self.next_joiner - 1
+            }
+        };
+        let client_id = format!("{}-subscriber-{client_id}", self.prefix);
+        match action {
+            ChurnAction::Leave(_) => group.leave(&client_id),
+            ChurnAction::Join => group.join(&client_id),
+            ChurnAction::Drop(_) => {}
+        }
+        if action != ChurnAction::Join {
+            // A member that already ended (it failed) has nothing to do.
+            self.commands.get(&client_id)?.send(action).ok()?;
+        }
+        Some(client_id)
+    }
 }
 
 /// What the loop keeps of every event: the counts, and what it shows.

@@ -133,6 +133,30 @@ impl Summary {
                 out.push_str(&grid);
             }
         }
+        if !self.churn.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "churn (--churn), on the timeline of acknowledged messages:"
+            );
+            for step in &self.churn {
+                let missing = if step.missing_since.is_empty() {
+                    "nothing missing since".to_owned()
+                } else {
+                    format!("missing since: {}", compact_list(&step.missing_since, 10))
+                };
+                let _ = writeln!(
+                    out,
+                    "  after #{} ({}): {} {}: received {} before, {} after; {missing}",
+                    step.at_seq,
+                    humantime::format_duration(Duration::from_millis(step.at_ms)),
+                    step.client_id,
+                    step.step,
+                    step.received_before,
+                    step.received_after,
+                );
+            }
+        }
         let outages = self.outage_lines();
         if !outages.is_empty() {
             let _ = writeln!(out);

@@ -95,6 +95,9 @@ pub struct Summary {
     /// name. The fields above are then the first group's, and `verdict` the worst of all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<ByMember<Summary>>,
+    /// `--churn`: each step, when it happened, and what followed it. Absent without `--churn`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub churn: Vec<ChurnSummary>,
     /// With `--control`: the plain subscriber's summary (its `group` is empty). It should have
     /// every message exactly once, as any subscriber without `$share` does.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,6 +131,24 @@ impl Summary {
         top.control = control.map(Box::new);
         top
     }
+}
+
+/// One `--churn` step in the summary: when, who, and what followed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnSummary {
+    /// When the run told the member, since the run started.
+    pub at_ms: u64,
+    /// The step's point: the message number whose PUBACK set it off.
+    pub at_seq: u32,
+    pub client_id: String,
+    /// `leave`, `drop` or `join`.
+    pub step: String,
+    /// The member's receipts numbered up to `at_seq`, and after it.
+    pub received_before: u32,
+    pub received_after: u32,
+    /// Messages never received, from the member's last receipt before the step up to the next
+    /// step: what was on its way to it, or published while it was gone.
+    pub missing_since: Vec<u32>,
 }
 
 /// What each member received, in the order the members were started: the report's table lists

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::event::RunEvent;
 use super::fairness;
 use super::latency::Latencies;
-use super::summary::{MemberSummary, Members, OutageSummary, Summary, Verdict};
+use super::summary::{ChurnSummary, MemberSummary, Members, OutageSummary, Summary, Verdict};
 use super::Role;
 use crate::message::PerMessage;
 
@@ -48,6 +48,8 @@ pub struct Tally {
     latencies: Latencies,
     /// What this process sees of each message, and so when one counts as settled.
     role: Role,
+    /// `--churn`'s steps as they happened; their effects are worked out in the summary.
+    churn: Vec<ChurnSummary>,
 }
 
 /// The highest message number a subscriber process makes room for: `--count`'s own limit.
@@ -146,6 +148,7 @@ impl Tally {
             started: Instant::now(),
             latencies: Latencies::new(member_ids.len()),
             role: Role::All,
+            churn: Vec::new(),
         }
     }
 
@@ -179,6 +182,19 @@ impl Tally {
             }
             // The run's loop decides what the marker ends; the tally has nothing to count.
             RunEvent::EndOfRun { .. } => {}
+            RunEvent::Churn {
+                client_id,
+                step,
+                at_seq,
+            } => self.churn.push(ChurnSummary {
+                at_ms: self.now_ms(),
+                at_seq: *at_seq,
+                client_id: client_id.clone(),
+                step: step.clone(),
+                received_before: 0,
+                received_after: 0,
+                missing_since: Vec::new(),
+            }),
             RunEvent::Unacknowledged { seqs } => {
                 for seq in seqs {
                     self.update(*seq, |slot| {
@@ -284,6 +300,37 @@ impl Tally {
         true
     }
 
+    /// What each `--churn` step was followed by: the member's receipts before and after its
+    /// point, and the messages missing from its point to the next step's.
+    fn churn_effects(&mut self, members: &Members) -> Vec<ChurnSummary> {
+        let mut churn = std::mem::take(&mut self.churn);
+        let points: Vec<u32> = churn.iter().map(|step| step.at_seq).collect();
+        for (k, step) in churn.iter_mut().enumerate() {
+            let messages = members
+                .get(&step.client_id)
+                .map_or(&[][..], |member| &member.messages[..]);
+            step.received_before =
+                messages.iter().filter(|seq| **seq <= step.at_seq).count() as u32;
+            step.received_after = messages.len() as u32 - step.received_before;
+            // From the member's last receipt before the step: what was on its way to it then
+            // belongs to the step too. Up to the next step, which answers for what follows it.
+            let since = messages
+                .iter()
+                .copied()
+                .filter(|seq| *seq <= step.at_seq)
+                .max()
+                .unwrap_or(0);
+            let until = points.get(k + 1).copied().unwrap_or(u32::MAX);
+            step.missing_since = self
+                .slots
+                .numbers_where(|slot| slot.is(SENT) && slot.receipts == 0)
+                .into_iter()
+                .filter(|seq| *seq > since && *seq <= until)
+                .collect();
+        }
+        churn
+    }
+
     /// Each member's message numbers, sorted, built in one pass over the slots with exactly the
     /// room each list needs.
     fn member_lists(&mut self) -> Members {
@@ -338,6 +385,7 @@ impl Tally {
         let fairness = fairness::judge(&self.member_counts, order);
         let latency_ms = self.latencies.summary(&self.member_ids);
         let members = self.member_lists();
+        let churn = self.churn_effects(&members);
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
@@ -387,6 +435,7 @@ impl Tally {
             fairness,
             groups: None,
             control: None,
+            churn,
         }
     }
 }
