@@ -495,6 +495,12 @@ impl Args {
             .count();
         let members = usize::from(self.subscribers) + joins;
         if let Some((member, _)) = self.slow_member {
+            if self.qos == QoS::AtMostOnce {
+                return Err(Failure::input(
+                    "--slow-member acknowledges slowly, and QoS 0 messages get no acknowledgement: \
+                     use --qos 1",
+                ));
+            }
             if member > self.subscribers {
                 return Err(Failure::input(format!(
                     "--slow-member {member}: the group has members 1 to {}; pick one of them",
@@ -524,25 +530,41 @@ impl Args {
         }
         // Stable: steps at the same point keep the order they were given in.
         resolved.sort_by_key(|(at, _)| *at);
-        let leaves: Vec<u16> = resolved
-            .iter()
-            .filter_map(|(_, action)| match action {
-                ChurnAction::Leave(member) => Some(*member),
-                _ => None,
-            })
-            .collect();
-        for (k, member) in leaves.iter().enumerate() {
-            if leaves[..k].contains(member) {
-                return Err(Failure::input(format!(
-                    "--churn: member {member} leaves twice; it cannot leave again"
-                )));
+        // Walk the steps in order: a member acts only once it is in the group (a joiner after
+        // its join), leaves once, and the group never empties (the rest would go to nobody).
+        let mut present: Vec<u16> = (1..=self.subscribers).collect();
+        let mut joined = self.subscribers;
+        for (at, action) in &resolved {
+            match *action {
+                ChurnAction::Join => {
+                    joined += 1;
+                    present.push(joined);
+                }
+                ChurnAction::Leave(member) | ChurnAction::Drop(member) if member > joined => {
+                    return Err(Failure::input(format!(
+                        "--churn {action}@{at}: member {member} has not joined by then; put its \
+                         join@ step before this one"
+                    )));
+                }
+                ChurnAction::Leave(member) | ChurnAction::Drop(member)
+                    if !present.contains(&member) =>
+                {
+                    return Err(Failure::input(format!(
+                        "--churn {action}@{at}: member {member} left the group before; it cannot \
+                         leave or drop again"
+                    )));
+                }
+                ChurnAction::Leave(member) => {
+                    present.retain(|k| *k != member);
+                    if present.is_empty() {
+                        return Err(Failure::input(format!(
+                            "--churn {action}@{at}: the last member would leave, and the rest of \
+                             the messages would go to nobody; keep one member, or join one before"
+                        )));
+                    }
+                }
+                ChurnAction::Drop(_) => {}
             }
-        }
-        if leaves.len() >= members {
-            return Err(Failure::input(
-                "--churn: every member would leave, and the rest of the messages would go to \
-                 nobody; keep one member in the group, or add a join",
-            ));
         }
         Ok(resolved)
     }

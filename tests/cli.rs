@@ -190,19 +190,24 @@ fn a_group_named_twice_is_a_usage_error() {
 #[test]
 fn churn_steps_that_cannot_happen_are_usage_errors() {
     let files = files();
-    for (more, words) in [
-        (
-            &["--churn", "leave:3@50%"][..],
-            &["leave:3", "members 1 to 2"][..],
-        ),
+    let cases: [(&[&str], &[&str]); 10] = [
+        (&["--churn", "leave:3@50%"], &["leave:3", "members 1 to 2"]),
         (
             &["--churn", "join@50%,leave:3@80%,leave:1@90%,leave:2@95%"],
-            &["every member would leave"],
+            &["the last member would leave"],
+        ),
+        (
+            &["--subscribers", "1", "--churn", "leave:1@10%,join@90%"],
+            &["the last member would leave"],
+        ),
+        (
+            &["--churn", "leave:3@20%,join@50%"],
+            &["member 3 has not joined by then"],
         ),
         (&["--churn", "leave:1@500"], &["only 10 messages"]),
         (
             &["--churn", "leave:1@20%,leave:1@50%"],
-            &["member 1 leaves twice"],
+            &["member 1 left the group before"],
         ),
         (
             &["--churn", "drop:1@50%", "--groups", "a,b"],
@@ -212,8 +217,10 @@ fn churn_steps_that_cannot_happen_are_usage_errors() {
             &["--slow-member", "3=10ms"],
             &["--slow-member 3", "members 1 to 2"],
         ),
+        (&["--slow-member", "1=10ms", "--qos", "0"], &["--qos 1"]),
         (&["--churn", "leave:1"], &["--churn", "not when"]),
-    ] {
+    ];
+    for (more, words) in cases {
         let run = run_tool(&good_args(&files, more), LIMIT);
         assert_eq!(run.code, Some(2), "{more:?}: {run}");
         for word in words {

@@ -238,6 +238,13 @@ fn merge_refuses_what_does_not_add_up() {
         summary("subscriber", "r1", r#""m-1":{"count":1,"messages":[2]}"#),
     );
     let garbage = write("e.json", "not json\n".into());
+    let several_groups = write(
+        "f.json",
+        summary("subscriber", "r1", r#""m-4":{"count":1,"messages":[1]}"#).replace(
+            r#""interrupted":false"#,
+            r#""interrupted":false,"groups":{}"#,
+        ),
+    );
 
     // What adds up passes: 4 messages, two members, once each.
     let ok = run_tool(
@@ -273,6 +280,10 @@ fn merge_refuses_what_does_not_add_up() {
         &["holds no summary line", "--json"],
     );
     refusal(
+        &[&publisher, &several_groups],
+        &["several groups", "one --group_identifier"],
+    );
+    refusal(
         &[
             &publisher,
             &dir.path().join("nope.json").display().to_string(),
@@ -300,4 +311,31 @@ fn a_role_without_a_run_id_is_a_usage_error() {
         );
         support::assert_one_line_error(&run, 2, &[&format!("--role {role} needs --run-id")]);
     }
+}
+
+/// Members whose publisher never comes: after --timeout of silence, exit 1 with the likely
+/// cause, and still a summary (an empty one) for a script.
+#[test]
+fn subscribers_that_hear_nothing_say_why() {
+    let Some(mosquitto) = mosquitto_or_skip("subscribers_that_hear_nothing_say_why") else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let run = run_tool(
+        &with(
+            broker.args(),
+            &[
+                "--role",
+                "subscriber",
+                "--run-id",
+                "nobody",
+                "--timeout",
+                "1s",
+                "--json",
+            ],
+        ),
+        LIMIT,
+    );
+    support::assert_one_line_error(&run, 1, &["no message of run nobody", "--run-id nobody"]);
+    assert_eq!(run.summary()["unique"], 0, "{run}");
 }

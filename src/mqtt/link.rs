@@ -298,7 +298,15 @@ impl Connection {
         }
         self.eventloop.clean();
         let unsent = self.take_unsent();
-        Some(self.broke(cause.to_owned(), unsent))
+        // A fresh outage, even right after another: a cut made on purpose is no relapse of an
+        // unstable link, and its --timeout starts now.
+        tracing::warn!(
+            "[{}] connection lost: {cause}; reconnecting, for up to {} (--timeout)",
+            self.client_id,
+            humantime::format_duration(self.broker.timeout)
+        );
+        self.link = Link::Down(Outage::new(cause.to_owned(), unsent));
+        Some(Polled::Lost(cause.to_owned()))
     }
 
     /// Takes the link out to move it into its next state; the placeholder never stays.

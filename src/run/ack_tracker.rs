@@ -151,6 +151,12 @@ impl AckTracker {
         }
     }
 
+    /// True if `seq` went out on a connection at least once (written, whether acknowledged or
+    /// not); false for one still waiting in rumqttc's queue.
+    pub fn was_written(&self, seq: u32) -> bool {
+        !matches!(self.progress(seq), None | Some(Progress::NotSent))
+    }
+
     fn progress(&self, seq: u32) -> Option<Progress> {
         self.progress.get(seq).copied()
     }

@@ -80,15 +80,14 @@ pub async fn run(
         opened = Connection::open(&broker, &member.client_id) => opened?,
     };
     reporter.connected(connack.session_present);
-    let acker = member
+    let mut slow = member
         .slow
         .map(|delay| slow_acks(connection.client().clone(), delay));
-    let acker = acker.as_ref();
     let mut commands = member.commands.take();
 
     tokio::select! {
         _ = finish.cancelled() => return connection.close().await,
-        subscribed = subscribe(&broker, &mut connection, &member, &reporter, acker) => subscribed?,
+        subscribed = subscribe(&broker, &mut connection, &member, &reporter, slow.as_ref()) => subscribed?,
     }
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
@@ -110,8 +109,14 @@ pub async fn run(
         };
         reporter.link_news(&polled);
         match polled {
-            Polled::Event(event) => handle(&event, &member, &reporter, acker),
-            Polled::Lost(_) => {}
+            Polled::Event(event) => handle(&event, &member, &reporter, slow.as_ref()),
+            // A slow member's PUBACKs still queued belong to the old connection: on the new one
+            // their packet ids would acknowledge other messages. The broker sends those again.
+            Polled::Lost(_) => {
+                slow = member
+                    .slow
+                    .map(|delay| slow_acks(connection.client().clone(), delay));
+            }
             Polled::Reconnected(reconnected) => {
                 if reconnected.session_present {
                     // --session-expiry: the broker kept the session, and by MQTT 5 the
@@ -126,12 +131,12 @@ pub async fn run(
                         member.client_id
                     );
                 }
-                subscribe(&broker, &mut connection, &member, &reporter, acker).await?;
+                subscribe(&broker, &mut connection, &member, &reporter, slow.as_ref()).await?;
             }
         }
     }
 
-    leave(&broker, connection, &member, &reporter, acker).await
+    leave(&broker, connection, &member, &reporter, slow.as_ref()).await
 }
 
 /// SUBSCRIBE to the `$share` filter and check the SUBACK's reason code.
@@ -283,7 +288,7 @@ fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Ac
     // A slow member owes every QoS 1 message its PUBACK, ours or not.
     if let Some(acker) = acker {
         if publish.qos != QoS::AtMostOnce {
-            let _ = acker.send(publish.clone());
+            let _ = acker.queue.send(publish.clone());
         }
     }
     if let Some(marker) = &member.end_of_run {
@@ -321,22 +326,36 @@ fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Ac
     });
 }
 
-/// Where a slow member (`--slow-member`) queues what it must acknowledge.
-type Acker = mpsc::UnboundedSender<Publish>;
+/// A slow member's (`--slow-member`) queue of what it must acknowledge, and the task that
+/// works through it. Dropping it stops the task at once, PUBACKs still queued included: after a
+/// break they would carry the old connection's packet ids.
+struct Acker {
+    queue: mpsc::UnboundedSender<Publish>,
+    task: tokio::task::AbortHandle,
+}
 
-/// A task that acknowledges one message at a time, `delay` after it is its turn: a consumer
-/// that takes `delay` per message. Ends when the member drops its end of the queue.
+impl Drop for Acker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Acknowledges one message at a time, `delay` after it is its turn: a consumer that takes
+/// `delay` per message.
 fn slow_acks(client: AsyncClient, delay: Duration) -> Acker {
-    let (acker, mut queue) = mpsc::unbounded_channel::<Publish>();
-    tokio::spawn(async move {
-        while let Some(publish) = queue.recv().await {
+    let (queue, mut pending) = mpsc::unbounded_channel::<Publish>();
+    let task = tokio::spawn(async move {
+        while let Some(publish) = pending.recv().await {
             tokio::time::sleep(delay).await;
             if client.ack(&publish).await.is_err() {
                 break; // the connection is gone for good
             }
         }
     });
-    acker
+    Acker {
+        queue,
+        task: task.abort_handle(),
+    }
 }
 
 /// The next `--churn` command for this member; never, for a member that gets none.

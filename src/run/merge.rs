@@ -28,6 +28,9 @@ use super::tally::{SummaryContext, Tally};
 use super::Role;
 use crate::failure::Failure;
 
+/// The most messages a summary may claim: `--count`'s own limit (`cli.rs`).
+const MAX_COUNT: u32 = 10_000_000;
+
 /// The fields of a `--json` summary line that a merge needs.
 #[derive(Deserialize)]
 struct ProcessSummary {
@@ -51,6 +54,18 @@ struct ProcessSummary {
     held_ms: u64,
     #[serde(default)]
     interrupted: bool,
+    /// The publisher's re-sends after its reconnect, and after PUBACK 0x10: the causes of some
+    /// duplicates, replayed so that the merged report names them as a single run would.
+    #[serde(default)]
+    sent_again: Vec<u32>,
+    #[serde(default)]
+    retried: Vec<u32>,
+    /// A member's DUP redeliveries: the second receipt of each is replayed as one.
+    #[serde(default)]
+    redelivered: Vec<u32>,
+    /// Present with several groups or `--control`, which a merge does not take apart (yet).
+    groups: Option<serde_json::Value>,
+    control: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +143,18 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
                 }
             )));
         }
+        if summary.groups.is_some() || summary.control.is_some() {
+            return Err(Failure::input(format!(
+                "--merge: {name} comes from a run with several groups or --control; a merge \
+                 judges one group: run each group's processes with one --group_identifier"
+            )));
+        }
+        if summary.count > MAX_COUNT {
+            return Err(Failure::input(format!(
+                "--merge: {name} says count {}, more than a run can have ({MAX_COUNT})",
+                summary.count
+            )));
+        }
         if (&summary.group, &summary.topic) != (&first.group, &first.topic) {
             return Err(Failure::input(format!(
                 "--merge: {first_name} is group '{}' on '{}' but {name} is group '{}' on '{}'",
@@ -151,7 +178,8 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
 
     // Members in the order of the inputs; within one process, by client id.
     let mut member_ids: Vec<String> = Vec::new();
-    let mut receipts: Vec<(u32, String)> = Vec::new();
+    // (number, member, the member's process redelivered it)
+    let mut receipts: Vec<(u32, String, bool)> = Vec::new();
     for (name, summary) in &summaries {
         let mut ids: Vec<&String> = summary.members.keys().collect();
         ids.sort_by_key(|id| (id.len(), id.as_str()));
@@ -167,12 +195,21 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
                 summary.members[id]
                     .messages
                     .iter()
-                    .map(|seq| (*seq, id.clone())),
+                    .map(|seq| (*seq, id.clone(), summary.redelivered.contains(seq))),
             );
         }
     }
 
     let mut tally = Tally::new(publisher.count, &member_ids).for_role(Role::Merged);
+    // What the publisher sent more than once, before what the broker finally took.
+    for seq in &publisher.retried {
+        tally.record(&RunEvent::Resending { seq: *seq });
+    }
+    if !publisher.sent_again.is_empty() {
+        tally.record(&RunEvent::SendingAgain {
+            seqs: publisher.sent_again.clone(),
+        });
+    }
     let unacknowledged: HashSet<u32> = publisher.unacknowledged.iter().copied().collect();
     let unrouted: HashSet<u32> = publisher.unrouted.iter().copied().collect();
     for seq in (1..=publisher.published).filter(|seq| !unacknowledged.contains(seq)) {
@@ -188,14 +225,17 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
     }
     // In publish order, which is close to the order the broker handed them out: the pattern
     // (round robin, random) is judged from it.
-    receipts.sort_by_key(|(seq, _)| *seq);
-    for (seq, client_id) in receipts {
+    receipts.sort_by_key(|(seq, _, _)| *seq);
+    let mut seen: HashSet<(u32, String)> = HashSet::new();
+    for (seq, client_id, redelivered) in receipts {
+        // The same member's second copy of a number its process saw redelivered (DUP).
+        let dup = redelivered && !seen.insert((seq, client_id.clone()));
         tally.record(&RunEvent::Received {
             client_id,
             seq: Some(seq),
             topic: first.topic.clone(),
             payload: String::new(),
-            dup: false,
+            dup,
             latency_ms: None,
         });
     }

@@ -50,9 +50,10 @@
 //! until `--timeout` passes; then the run goes on with the members it has, and says so.
 //! `--no-hold` keeps the gate open, to watch the broker's own behaviour.
 //!
-//! The run moves through one `Phase` at a time: joining, publishing, holding, awaiting the last
-//! deliveries, leaving. Whatever way it ends (every message accounted for, `--timeout`, Ctrl-C,
-//! a client that gave up) it ends with a summary once the publisher has started, so the books of
+//! The run moves through one `Phase` at a time: joining, publishing (or, members alone,
+//! listening), holding, awaiting the last deliveries, leaving. Whatever way it ends (every
+//! message accounted for, `--timeout`, Ctrl-C, a client that gave up) it ends with a summary
+//! once the publisher has started (or the members listen), so the books of
 //! what was sent and received are never lost.
 
 use std::collections::HashMap;
@@ -374,7 +375,8 @@ pub async fn run(
 
     tokio::pin!(shutdown);
     let mut phase = Phase::Joining;
-    let mut publisher_started = false;
+    // From here on, whatever happens ends with a summary: what was counted is never lost.
+    let mut books_open = false;
     let mut interrupted = false;
     let mut first_error: Option<anyhow::Error> = None;
 
@@ -393,10 +395,11 @@ pub async fn run(
             phase = Phase::Listening {
                 until: Instant::now() + plan.timeout,
             };
+            books_open = true;
         }
         if ready && plan.role != Role::Subscriber && !finish.is_cancelled() {
             phase = Phase::Publishing;
-            publisher_started = true;
+            books_open = true;
             let publication = Publication {
                 client_id: plan.publisher_id(),
                 topic: plan.filter().topic().to_owned(),
@@ -447,24 +450,8 @@ pub async fn run(
                             finish.cancel();
                         }
                     }
-                    // `--churn`: the steps whose point this PUBACK reached.
                     RunEvent::Published { seq, .. } => {
-                        for (at, action) in churn.due(*seq) {
-                            let Some(client_id) = churn.apply(action, &mut group) else {
-                                continue;
-                            };
-                            if action == ChurnAction::Join {
-                                if let Some((member, reporter)) = churn.joiners.pop_front() {
-                                    let task = member::run(broker.clone(), member, reporter, finish.clone());
-                                    tasks.spawn(async move { (Task::Member, task.await) });
-                                }
-                            }
-                            books.record(&RunEvent::Churn {
-                                client_id,
-                                step: action.kind().to_owned(),
-                                at_seq: at,
-                            });
-                        }
+                        churn.set_off(*seq, &plan, &mut group, &mut books, &mut tasks, &broker, &finish);
                     }
                     _ => {}
                 }
@@ -484,6 +471,10 @@ pub async fn run(
                         while let Ok(event) = events.try_recv() {
                             group.follow(&event);
                             books.record(&event);
+                            // A step at the last messages must not be skipped.
+                            if let RunEvent::Published { seq, .. } = &event {
+                                churn.set_off(*seq, &plan, &mut group, &mut books, &mut tasks, &broker, &finish);
+                            }
                         }
                         if books.all_accounted_for() || finish.is_cancelled() {
                             finish.cancel();
@@ -499,9 +490,10 @@ pub async fn run(
                         }
                     }
                     Ok((_, Ok(()))) => {}
-                    // Every message is accounted for and the clients are only leaving: a failed
-                    // UNSUBSCRIBE or DISCONNECT does not change the verdict, so it is no failure.
-                    Ok((_, Err(error))) if finish.is_cancelled() && books.all_accounted_for() => {
+                    // Every message is accounted for (or, members alone, the publisher said it
+                    // is done) and the clients are only leaving: a failed UNSUBSCRIBE or
+                    // DISCONNECT does not change the verdict, so it is no failure.
+                    Ok((_, Err(error))) if finish.is_cancelled() && (books.all_accounted_for() || (member_count > 0 && told_the_end.len() == member_count)) => {
                         tracing::warn!("{error:#}");
                     }
                     Ok((_, Err(error))) => {
@@ -553,9 +545,7 @@ pub async fn run(
 
     let ending = match first_error {
         // A run that never got going has nothing to report: the error says it all.
-        Some(error) if !interrupted && !publisher_started => {
-            return Err(Failure::Connection(error))
-        }
+        Some(error) if !interrupted && !books_open => return Err(Failure::Connection(error)),
         Some(error) if !interrupted => Ending::Failed(error),
         Some(error) => {
             tracing::error!("{error:#}");
@@ -563,6 +553,24 @@ pub async fn run(
         }
         None if interrupted => Ending::Interrupted,
         None => Ending::Finished,
+    };
+    // Members alone that heard nothing of their run: the publisher has not run, or runs with
+    // another --run-id, topic or group. Not a delivery verdict: nothing to judge.
+    let ending = match ending {
+        Ending::Finished
+            if plan.role == Role::Subscriber
+                && told_the_end.is_empty()
+                && books.tallies.iter().all(|tally| tally.received() == 0) =>
+        {
+            Ending::Failed(anyhow!(
+                "no message of run {} reached the members of this process within {} (--timeout): \
+                 start the publisher with --run-id {} and the same --topic and group",
+                plan.run_id,
+                humantime::format_duration(plan.timeout),
+                plan.run_id
+            ))
+        }
+        other => other,
     };
     let context = |book: usize| SummaryContext {
         // The control subscriber's books have no group: `report.rs` names them.
@@ -644,8 +652,6 @@ struct Churning {
     steps: std::collections::VecDeque<(u32, ChurnAction)>,
     joiners: std::collections::VecDeque<(Member, Reporter)>,
     commands: HashMap<String, mpsc::UnboundedSender<ChurnAction>>,
-    /// `--client_id`: member K is `<prefix>-subscriber-K` (`Plan::member_id`).
-    prefix: String,
     /// The next joiner's number: `--subscribers` + 1, then on.
     next_joiner: u16,
 }
@@ -656,7 +662,6 @@ impl Churning {
             steps: plan.churn.iter().copied().collect(),
             joiners: std::collections::VecDeque::new(),
             commands: HashMap::new(),
-            prefix: plan.client_id.clone(),
             next_joiner: plan.subscribers + 1,
         }
     }
@@ -674,17 +679,47 @@ impl Churning {
         due
     }
 
+    /// Carries out the steps whose point the PUBACK of `seq` reached: tells each member, starts
+    /// a joiner, and records the step.
+    #[allow(clippy::too_many_arguments)] // the run loop's own state, lent for one call
+    fn set_off(
+        &mut self,
+        seq: u32,
+        plan: &Plan,
+        group: &mut Group,
+        books: &mut Books,
+        tasks: &mut JoinSet<(Task, anyhow::Result<()>)>,
+        broker: &Broker,
+        finish: &CancellationToken,
+    ) {
+        for (at, action) in self.due(seq) {
+            let Some(client_id) = self.apply(action, plan, group) else {
+                continue;
+            };
+            if action == ChurnAction::Join {
+                if let Some((member, reporter)) = self.joiners.pop_front() {
+                    let task = member::run(broker.clone(), member, reporter, finish.clone());
+                    tasks.spawn(async move { (Task::Member, task.await) });
+                }
+            }
+            books.record(&RunEvent::Churn {
+                client_id,
+                step: action.kind().to_owned(),
+                at_seq: at,
+            });
+        }
+    }
+
     /// Tells the member what to do and updates the group: a leaving member is no longer waited
     /// for, a joining one is. Returns the member's client id.
-    fn apply(&mut self, action: ChurnAction, group: &mut Group) -> Option<String> {
-        let client_id = match action {
+    fn apply(&mut self, action: ChurnAction, plan: &Plan, group: &mut Group) -> Option<String> {
+        let client_id = plan.member_id(match action {
             ChurnAction::Leave(k) | ChurnAction::Drop(k) => k,
             ChurnAction::Join => {
                 self.next_joiner += 1;
                 self.next_joiner - 1
             }
-        };
-        let client_id = format!("{}-subscriber-{client_id}", self.prefix);
+        });
         match action {
             ChurnAction::Leave(_) => group.leave(&client_id),
             ChurnAction::Join => group.join(&client_id),
@@ -737,7 +772,8 @@ impl Books {
     fn record(&mut self, event: &RunEvent) {
         self.output.event(event);
         match event {
-            RunEvent::Received { client_id, .. } => {
+            // A receipt, or a churn step, belongs to the receiver's books only.
+            RunEvent::Received { client_id, .. } | RunEvent::Churn { client_id, .. } => {
                 let book = self.book_of.get(client_id).copied().unwrap_or(0);
                 if let Some(tally) = self.tallies.get_mut(book) {
                     tally.record(event);

@@ -134,10 +134,13 @@ pub async fn run(
         });
     }
     published?;
+    let acknowledged = publisher.acks.acknowledged();
     if let Some(marker) = &publication.end_of_run {
         // Without the marker the members still stop, after --timeout of silence: a warning, no
         // failure.
-        if let Err(error) = announce_the_end(&broker, &mut connection, &publication, marker).await {
+        if let Err(error) =
+            announce_the_end(&broker, &mut connection, &publication, marker, acknowledged).await
+        {
             tracing::warn!(
                 "[{}] {error:#}; members in other processes will stop after --timeout of silence",
                 publication.client_id
@@ -153,8 +156,8 @@ async fn announce_the_end(
     connection: &mut Connection,
     publication: &Publication,
     marker: &str,
+    count: u32,
 ) -> anyhow::Result<()> {
-    let count = publication.count;
     connection
         .client()
         .publish_with_properties(
@@ -271,10 +274,16 @@ impl Publisher<'_> {
                     if self.publication.careful {
                         self.skip_delivered(&mut resend);
                     }
+                    // Only those written before are sent *again*; the rest were still queued.
+                    let again: Vec<u32> = resend
+                        .iter()
+                        .copied()
+                        .filter(|seq| self.acks.was_written(*seq))
+                        .collect();
+                    if !again.is_empty() {
+                        self.reporter.send(RunEvent::SendingAgain { seqs: again });
+                    }
                     if !resend.is_empty() {
-                        self.reporter.send(RunEvent::SendingAgain {
-                            seqs: resend.clone(),
-                        });
                         // The feeder only ends once it cannot queue anymore; then polling fails too.
                         let _ = self.again.send(resend);
                     }

@@ -314,12 +314,17 @@ impl Tally {
             step.received_after = messages.len() as u32 - step.received_before;
             // From the member's last receipt before the step: what was on its way to it then
             // belongs to the step too. Up to the next step, which answers for what follows it.
-            let since = messages
-                .iter()
-                .copied()
-                .filter(|seq| *seq <= step.at_seq)
-                .max()
-                .unwrap_or(0);
+            // A joiner had nothing on its way before its point.
+            let since = if step.step == "join" {
+                step.at_seq
+            } else {
+                messages
+                    .iter()
+                    .copied()
+                    .filter(|seq| *seq <= step.at_seq)
+                    .max()
+                    .unwrap_or(0)
+            };
             let until = points.get(k + 1).copied().unwrap_or(u32::MAX);
             step.missing_since = self
                 .slots
@@ -366,6 +371,11 @@ impl Tally {
     /// unrouted by the broker: nothing left to wait for.
     pub fn all_accounted_for(&self) -> bool {
         self.unsettled == 0
+    }
+
+    /// Receipts of this run's messages so far, duplicates included.
+    pub fn received(&self) -> u32 {
+        self.received
     }
 
     /// How many messages are not accounted for yet.
