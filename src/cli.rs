@@ -583,7 +583,23 @@ impl Args {
     /// AWS IoT Core's limits: an error for an AWS endpoint (it would close the connection with no
     /// reason given), a warning for any other broker (the same flags would fail on AWS).
     fn check_aws_limits(&self, plan: &Plan) -> Result<(), Failure> {
-        let findings = aws::limit_findings(plan.filter().topic(), &client_ids(plan));
+        let mut findings = aws::limit_findings(plan.filter().topic(), &client_ids(plan));
+        // A run over processes also publishes its end-of-run marker one level down.
+        if plan.role != Role::All && findings.is_empty() {
+            let marker = crate::message::end_of_run_topic(plan.filter().topic());
+            if !aws::limit_findings(&marker, &[]).is_empty() {
+                findings.push(format!(
+                    "--role {} also uses the end-of-run marker's topic '{marker}', one level \
+                     below --topic, and AWS IoT Core allows at most 7 '/' and 256 bytes: use a \
+                     --topic one level shorter",
+                    if plan.role == Role::Publisher {
+                        "publisher"
+                    } else {
+                        "subscriber"
+                    }
+                ));
+            }
+        }
         let host = self
             .endpoint
             .as_deref()

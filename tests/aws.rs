@@ -392,6 +392,32 @@ fn a_client_id_over_128_bytes_is_refused_on_aws_counting_the_member_suffix() {
     );
 }
 
+/// A run over processes publishes its end-of-run marker one level below the topic: a topic at
+/// the limit leaves it no room.
+#[test]
+fn a_role_run_needs_room_for_the_end_of_run_marker_on_aws() {
+    let topic = "a/b/c/d/e/f/g/h";
+    let run = against(
+        "abc123-ats.iot.eu-west-1.amazonaws.com",
+        &["--topic", topic, "--role", "subscriber", "--run-id", "r"],
+    );
+    support::assert_one_line_error(
+        &run,
+        2,
+        &[
+            "end-of-run marker",
+            "a/b/c/d/e/f/g/h/end-of-run",
+            "one level shorter",
+        ],
+    );
+    // The same topic in a single-process run is fine.
+    let run = against(
+        "abc123-ats.iot.eu-west-1.amazonaws.com",
+        &["--topic", topic, "--timeout", "100ms"],
+    );
+    assert!(!run.stderr.contains("end-of-run"), "{run}");
+}
+
 #[test]
 fn a_topic_under_dollar_aws_is_refused_on_aws() {
     let run = against(AWS_ENDPOINT, &["--topic", "$aws/things/dev/shadow/update"]);
