@@ -38,7 +38,9 @@
 //!   (`reason_codes.rs`), every connection error in words (`diagnosis.rs`), and the HTTP proxy
 //!   every connection may tunnel through (`proxy.rs`: flags, `HTTPS_PROXY`, `NO_PROXY`);
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
-//!   events they report, the tally, and the report: the sample's own logic;
+//!   events they report, the tally, and the report: the sample's own logic. Also the runs that
+//!   go further: several groups and a control subscriber (one tally each), a run spread over
+//!   processes and its `--merge` (`merge.rs`), and churn experiments (`churn.rs`);
 //! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
 //!   for a command line (`--print-policy`, with the policy language's escapes), and AWS's limits
