@@ -59,15 +59,7 @@ pub fn properties(run_id: &str, seq: u32) -> PublishProperties {
 /// How long ago `publish` was sent, by its `sent-at-us` stamp; `None` without a stamp (or with
 /// one from the future: clocks of two machines disagree).
 pub fn age(publish: &Publish) -> Option<Duration> {
-    let stamp: u64 = publish
-        .properties
-        .as_ref()?
-        .user_properties
-        .iter()
-        .find(|(key, _)| key == SENT_AT_KEY)?
-        .1
-        .parse()
-        .ok()?;
+    let stamp: u64 = user_property(publish, SENT_AT_KEY)?.parse().ok()?;
     SystemTime::now()
         .duration_since(UNIX_EPOCH + Duration::from_micros(stamp))
         .ok()
@@ -84,16 +76,7 @@ pub enum Origin {
 
 /// Tells whether `publish` belongs to run `run_id`, and which number it is.
 pub fn identify(publish: &Publish, run_id: &str) -> Origin {
-    let Some(properties) = &publish.properties else {
-        return Origin::Foreign;
-    };
-    let property = |key: &str| {
-        properties
-            .user_properties
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+    let property = |key| user_property(publish, key);
     match (property(RUN_ID_KEY), property(SEQ_KEY)) {
         (Some(id), Some(seq)) if id == run_id => match seq.parse() {
             Ok(seq) if seq > 0 => Origin::Ours(seq),
@@ -132,18 +115,21 @@ pub fn end_of_run_properties(run_id: &str, published: u32) -> PublishProperties 
 
 /// The number of messages run `run_id` published, if `publish` is that run's end-of-run marker.
 pub fn end_of_run(publish: &Publish, run_id: &str) -> Option<u32> {
-    let properties = publish.properties.as_ref()?;
-    let property = |key: &str| {
-        properties
-            .user_properties
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    if property(RUN_ID_KEY)? != run_id {
+    if user_property(publish, RUN_ID_KEY)? != run_id {
         return None;
     }
-    property(PUBLISHED_KEY)?.parse().ok()
+    user_property(publish, PUBLISHED_KEY)?.parse().ok()
+}
+
+/// The value of user property `key` in `publish`, if it has one.
+fn user_property<'a>(publish: &'a Publish, key: &str) -> Option<&'a str> {
+    publish
+        .properties
+        .as_ref()?
+        .user_properties
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, value)| value.as_str())
 }
 
 /// One `T` per message number `1..=count`. Numbers start at 1 and vectors at 0: this is the one

@@ -32,24 +32,13 @@ fn files() -> (tempfile::TempDir, pki::PkiFiles) {
 }
 
 fn args(files: &pki::PkiFiles, port: u16, more: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--endpoint",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--cert",
-        &files.client_cert.display().to_string(),
-        "--key",
-        &files.client_key.display().to_string(),
-        "--ca_file",
-        &files.ca.display().to_string(),
-        "--timeout",
-        "5s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(more.iter().map(|s| s.to_string()));
+    let mut args = support::client_args(files, "127.0.0.1", port);
+    args.extend(
+        ["--timeout", "5s"]
+            .iter()
+            .chain(more)
+            .map(|s| s.to_string()),
+    );
     args
 }
 

@@ -57,22 +57,6 @@ fn files() -> (tempfile::TempDir, pki::PkiFiles) {
     (dir, files)
 }
 
-/// Flags for `host:port` with the client identity and CA in `files`.
-fn args_for(files: &pki::PkiFiles, host: &str, port: u16) -> Vec<String> {
-    vec![
-        "--endpoint".into(),
-        host.into(),
-        "--port".into(),
-        port.to_string(),
-        "--cert".into(),
-        files.client_cert.display().to_string(),
-        "--key".into(),
-        files.client_key.display().to_string(),
-        "--ca_file".into(),
-        files.ca.display().to_string(),
-    ]
-}
-
 /// Server certificate parameters for `names`, as a broker's certificate would have.
 fn server_params(names: &[&str]) -> rcgen::CertificateParams {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
@@ -92,7 +76,7 @@ fn set(mut args: Vec<String>, flag: &str, value: &Path) -> Vec<String> {
 fn unresolvable_host_names_the_endpoint() {
     let (_dir, files) = files();
     assert_fault(
-        args_for(&files, "no-such-broker.invalid", 8883),
+        support::client_args(&files, "no-such-broker.invalid", 8883),
         &[
             "cannot resolve --endpoint 'no-such-broker.invalid'",
             "check the name",
@@ -115,7 +99,7 @@ fn tls_to_a_server_that_does_not_speak_tls() {
         }
     });
     assert_fault(
-        args_for(&files, "127.0.0.1", port),
+        support::client_args(&files, "127.0.0.1", port),
         &["does not speak TLS", "--port", "1883 instead of 8883"],
     );
 }
@@ -151,7 +135,10 @@ fn silent_server_times_out_naming_the_timeout() {
     });
     let started = Instant::now();
     let run = run_tool(
-        &with(args_for(&files, "127.0.0.1", port), &["--timeout", "2s"]),
+        &with(
+            support::client_args(&files, "127.0.0.1", port),
+            &["--timeout", "2s"],
+        ),
         LIMIT,
     );
     check_fault(&run, &["within 2s (--timeout)", "--endpoint", "--port"]);
@@ -342,7 +329,7 @@ fn server_disconnect_session_taken_over_stops_at_once() {
     let port = scripted_broker(&files, script);
     let run = assert_fault(
         with(
-            args_for(&files, "127.0.0.1", port),
+            support::client_args(&files, "127.0.0.1", port),
             &["--client_id", "t-taken"],
         ),
         &[
@@ -488,7 +475,7 @@ fn suback_not_authorized_names_the_policy() {
         },
     );
     assert_fault(
-        args_for(&files, "127.0.0.1", port),
+        support::client_args(&files, "127.0.0.1", port),
         &[
             "refused SUBSCRIBE $share/rust-sample/test/topic",
             "not authorized (0x87)",
@@ -508,7 +495,7 @@ fn suback_shared_subscriptions_not_supported() {
         },
     );
     assert_fault(
-        args_for(&files, "127.0.0.1", port),
+        support::client_args(&files, "127.0.0.1", port),
         &[
             "shared subscriptions not supported (0x9E)",
             "use a broker with MQTT 5 shared subscriptions",
@@ -527,7 +514,7 @@ fn suback_topic_filter_invalid() {
         },
     );
     assert_fault(
-        args_for(&files, "127.0.0.1", port),
+        support::client_args(&files, "127.0.0.1", port),
         &[
             "topic filter invalid (0x8F)",
             "--group_identifier",
@@ -551,7 +538,7 @@ fn a_hang_up_after_connect_points_at_the_policy_both_ways() {
             },
         );
         let run = assert_fault(
-            args_for(&files, "127.0.0.1", port),
+            support::client_args(&files, "127.0.0.1", port),
             &[
                 "closed the connection after our CONNECT without answering it (no CONNACK)",
                 "not attached to a policy, or its policy lacks iot:Connect on client/",
@@ -637,7 +624,7 @@ fn check_passes_every_step_against_mosquitto() {
 #[test]
 fn check_stops_at_a_closed_port() {
     let (_dir, files) = files();
-    let run = check(args_for(&files, "127.0.0.1", free_port()));
+    let run = check(support::client_args(&files, "127.0.0.1", free_port()));
     assert_breaks_at(&run, "TCP", &["nothing listens", "--port"]);
 }
 
@@ -650,7 +637,7 @@ fn check_stops_at_a_key_of_another_certificate() {
     let key = dir.path().join("other.key");
     pki::write_file(&key, &other.key_pem, true).expect("write key");
     let run = check(set(
-        args_for(&files, "127.0.0.1", free_port()),
+        support::client_args(&files, "127.0.0.1", free_port()),
         "--key",
         &key,
     ));
@@ -670,7 +657,11 @@ fn check_stops_at_an_expired_device_certificate() {
     pki::write_file(&cert, &pki.issue(&params, &key).expect("issue"), false).expect("cert");
     pki::write_file(&key_file, &key.serialize_pem(), true).expect("key");
     let args = set(
-        set(args_for(&files, "127.0.0.1", free_port()), "--cert", &cert),
+        set(
+            support::client_args(&files, "127.0.0.1", free_port()),
+            "--cert",
+            &cert,
+        ),
         "--key",
         &key_file,
     );
@@ -742,7 +733,7 @@ fn check_stops_at_a_refused_subscription() {
         },
     );
     assert_breaks_at(
-        &check(args_for(&files, "127.0.0.1", port)),
+        &check(support::client_args(&files, "127.0.0.1", port)),
         "SUBACK",
         &[
             "not authorized (0x87)",

@@ -183,23 +183,10 @@ fn identity() -> (tempfile::TempDir, PkiFiles) {
 
 /// Flags for a broker at 127.0.0.1:`port` that the proxy never reaches.
 fn unreached_broker(files: &PkiFiles, port: u16) -> Vec<String> {
-    [
-        "--endpoint",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--cert",
-        &files.client_cert.display().to_string(),
-        "--key",
-        &files.client_key.display().to_string(),
-        "--ca_file",
-        &files.ca.display().to_string(),
-        "--timeout",
-        "5s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    support::with(
+        support::client_args(files, "127.0.0.1", port),
+        &["--timeout", "5s"],
+    )
 }
 
 fn run_with_env(args: &[String], env: &[(&str, &str)]) -> Run {

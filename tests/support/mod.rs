@@ -21,6 +21,23 @@ use tempfile::TempDir;
 
 pub mod proxy;
 
+/// The flags that point the binary at `host:port` with the test PKI's client certificate, key
+/// and CA: what every test that starts its own server (TLS, proxy, scripted peer) passes.
+pub fn client_args(files: &pki::PkiFiles, host: &str, port: u16) -> Vec<String> {
+    vec![
+        "--endpoint".into(),
+        host.into(),
+        "--port".into(),
+        port.to_string(),
+        "--cert".into(),
+        files.client_cert.display().to_string(),
+        "--key".into(),
+        files.client_key.display().to_string(),
+        "--ca_file".into(),
+        files.ca.display().to_string(),
+    ]
+}
+
 /// The binary under test, built by cargo for integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt5-shared-subscription");
 
