@@ -101,6 +101,13 @@ use receipts::Receipts;
 pub use summary::{Summary, Verdict};
 use tally::{SummaryContext, Tally};
 
+/// The most messages one run publishes: enough for a load test, few enough to track one by one.
+pub const MAX_COUNT: u32 = 10_000_000;
+
+/// The longest `--timeout`, `--interval` or other wait: a day is more than any run needs, and the
+/// cap keeps `Instant + Duration` from overflowing (it panics) on values like `300000000000years`.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Everything a run needs besides the broker, checked and complete (built by `cli.rs`).
 #[derive(Debug, Clone)]
 pub struct Plan {
