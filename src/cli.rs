@@ -22,8 +22,8 @@ use crate::aws;
 use crate::failure::Failure;
 use crate::mqtt::{Proxy, Target};
 use crate::run::{
-    parse_churn, parse_slow_member, ChurnAction, ChurnStep, Format, Plan, Role,
-    PER_MESSAGE_LOGS_UP_TO,
+    parse_churn, parse_slow_member, ChurnAction, ChurnStep, Format, Plan, Role, MAX_COUNT,
+    MAX_DURATION, PER_MESSAGE_LOGS_UP_TO,
 };
 use crate::share::SharedFilter;
 use crate::tls::{default_alpn, TlsFiles};
@@ -289,8 +289,6 @@ fn parse_qos(value: &str) -> Result<QoS, String> {
     }
 }
 
-/// The most messages one run publishes: enough for a load test, few enough to track one by one.
-const MAX_COUNT: u32 = 10_000_000;
 /// The most members one run starts: each is a TLS connection and a task.
 const MAX_SUBSCRIBERS: u16 = 1000;
 
@@ -315,9 +313,6 @@ fn parse_subscribers(value: &str) -> Result<u16, String> {
     }
 }
 
-/// The longest `--timeout` or `--interval`: a day is more than any run needs, and the cap keeps
-/// `Instant + Duration` from overflowing (it panics) on values like `300000000000years`.
-const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn parse_timeout(value: &str) -> Result<Duration, String> {
     let timeout = humantime::parse_duration(value).map_err(|e| e.to_string())?;
