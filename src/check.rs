@@ -23,7 +23,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rumqttc::tokio_rustls::TlsConnector;
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, SubscribeReasonCode};
@@ -33,9 +32,10 @@ use rumqttc::TlsError;
 use rustls::pki_types::ServerName;
 use tokio::time::{timeout, Instant};
 
-use crate::mqtt::{self, reason_codes, Broker, Proxy, Target};
+use crate::failure::Failure;
+use crate::mqtt::{self, reason_codes, Broker, Proxy};
 use crate::run::{Format, Plan};
-use crate::tls;
+use crate::tls::{self, TlsFiles};
 
 /// What one step found: a detail when it passed, what went wrong and the fix when not.
 struct Step {
@@ -43,24 +43,22 @@ struct Step {
     outcome: Result<String, String>,
 }
 
-/// Runs the checklist and prints it; returns the exit code (0: all passed).
-pub async fn run(target: &Target, plan: &Plan, keep_alive: Duration) -> u8 {
+/// Runs the checklist and prints it; true when every step passed.
+///
+/// `broker` is what a run would connect with, or why the certificate files could not make one:
+/// the first step reports it.
+pub async fn run(files: &TlsFiles, broker: Result<Broker, Failure>, plan: &Plan) -> bool {
     let mut steps = Checklist {
         format: plan.format,
         failed: false,
     };
     let files = steps.step("certificate and key", || {
-        let config = tls::client_config(&target.files, &target.alpn).map_err(|e| e.to_string())?;
-        let what = tls::describe_certificate(&target.files).unwrap_or_default();
-        Ok((config, format!("{what}; the key belongs to it")))
+        let broker = broker.map_err(|e| e.to_string())?;
+        let what = tls::describe_certificate(files).unwrap_or_default();
+        Ok((broker, format!("{what}; the key belongs to it")))
     });
-    let Some(config) = files else {
+    let Some(broker) = files else {
         return steps.finish();
-    };
-    let broker = Broker {
-        keep_alive,
-        proxy: target.proxy.clone(),
-        ..Broker::new(&target.host, target.port, config, plan.timeout)
     };
     let Some(address) = steps.step_async("DNS", dns(&broker)).await else {
         return steps.finish();
@@ -153,7 +151,7 @@ impl Checklist {
         }
     }
 
-    fn finish(self) -> u8 {
+    fn finish(self) -> bool {
         if let Format::Text { .. } = self.format {
             say(if self.failed {
                 "the chain breaks at the ✗ above; fix it and run --check again"
@@ -161,7 +159,7 @@ impl Checklist {
                 "every step passed: a run with the same flags should work"
             });
         }
-        u8::from(self.failed)
+        !self.failed
     }
 }
 

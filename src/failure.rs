@@ -1,19 +1,13 @@
-//! Why a run stopped early, and which exit code that earns.
+//! Why a run stopped early: a kind decided where the failure happens, and one line for the user.
 //!
 //! A tool that runs in CI is judged by its exit code, so every failure is sorted into one of a few
 //! kinds *where it happens* (a bad file is an input problem, a refused TLS handshake is a connection
-//! problem) and `main.rs` turns the kind into a number in one place. The message itself is one line
-//! that names the flag or file at fault and what to do about it.
-//!
-//! | exit | meaning |
-//! |------|---------|
-//! | 0    | every message reached the group exactly once |
-//! | 1    | connection, TLS, broker refusal or timeout |
-//! | 2    | usage error or unreadable/invalid input file (before any network) |
-//! | 3    | delivery check failed: messages missing or duplicated |
-//! | 130  | interrupted (Ctrl-C / SIGTERM) |
+//! problem); `exit.rs` turns the kind into a number, with every other ending. The message itself
+//! is one line that names the flag or file at fault and what to do about it.
 
 use std::fmt;
+
+use crate::exit::Exit;
 
 /// A failure that ends the run before a delivery verdict could be reached.
 #[derive(Debug)]
@@ -26,11 +20,11 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The process exit code for this failure (see the table in the module doc).
-    pub fn exit_code(&self) -> u8 {
+    /// How the process ends after this failure.
+    pub fn exit(&self) -> Exit {
         match self {
-            Failure::Input(_) => EXIT_INPUT,
-            Failure::Connection(_) => EXIT_CONNECTION,
+            Failure::Input(_) => Exit::Input,
+            Failure::Connection(_) => Exit::Connection,
         }
     }
 
@@ -48,12 +42,3 @@ impl fmt::Display for Failure {
         }
     }
 }
-
-/// Exit code for a connection, TLS, broker refusal or timeout: [`Failure::Connection`].
-pub const EXIT_CONNECTION: u8 = 1;
-/// Exit code for a usage error or a bad input file, before any network: [`Failure::Input`].
-pub const EXIT_INPUT: u8 = 2;
-/// Exit code for a run whose messages were not all delivered exactly once.
-pub const EXIT_DELIVERY_FAILED: u8 = 3;
-/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells expect).
-pub const EXIT_INTERRUPTED: u8 = 130;

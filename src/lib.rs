@@ -56,6 +56,7 @@ mod aws;
 mod check;
 mod cli;
 mod error_text;
+mod exit;
 mod failure;
 mod message;
 mod mqtt;
@@ -71,10 +72,11 @@ mod demo;
 mod demo;
 
 pub use check::run as check;
-pub use cli::Args;
+pub use cli::{Args, Mode};
 #[cfg(feature = "demo")]
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
-pub use failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};
+pub use exit::Exit;
+pub use failure::Failure;
 pub use mqtt::{connect, disconnect, Broker};
 pub use run::{merge, run, Ending, Format, Outcome, Summary, Verdict};
 pub use shutdown::signalled;

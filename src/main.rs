@@ -7,18 +7,18 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, merge, run, signalled, start_demo, Args, Broker, Ending, Failure,
-    Outcome, Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
+    check, client_config, merge, run, signalled, start_demo, Args, Ending, Exit, Failure, Mode,
+    Outcome,
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with code 2.
-    let args = Args::parse();
+    // A usage error ends here with exit code 2, as do --help, --version, --completions and --man
+    // (exit 0) once they have printed their text.
+    let args = Args::from_command_line();
     // Logs go to stderr, so stdout carries only the report (or NDJSON with --json). Time is
     // shown since start, which makes delivery delays easy to read off.
     tracing_subscriber::fmt()
@@ -30,24 +30,21 @@ async fn main() -> ExitCode {
         .init();
 
     match run_sample(args).await {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => exit.into(),
         Err(failure) => {
             eprintln!("error: {failure}");
-            ExitCode::from(failure.exit_code())
+            failure.exit().into()
         }
     }
 }
 
-async fn run_sample(args: Args) -> Result<u8, Failure> {
+async fn run_sample(args: Args) -> Result<Exit, Failure> {
+    let mode = args.mode();
     // --merge reads the outputs of a run spread over processes instead of running one.
-    if !args.merge.is_empty() {
-        let summary = merge(&args.merge)?;
+    if let Mode::Merge(files) = &mode {
+        let summary = merge(files)?;
         args.format().summary(&summary);
-        return Ok(if summary.verdict == Verdict::Ok {
-            0
-        } else {
-            EXIT_DELIVERY_FAILED
-        });
+        return Ok(Exit::of_verdict(summary.verdict));
     }
 
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
@@ -55,14 +52,14 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
 
     // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
     // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
-    if args.print_policy {
+    if mode == Mode::PrintPolicy {
         let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan));
-        return Ok(0);
+        return Ok(Exit::Success);
     }
 
     // 2. Where is the broker? With --demo, we start one in this process first.
-    let demo = if args.demo {
-        Some(start_demo(args.keep_running.as_deref()).await?)
+    let demo = if args.modes.demo {
+        Some(start_demo(args.modes.keep_running.as_deref()).await?)
     } else {
         None
     };
@@ -71,26 +68,17 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         None => args.target()?,
     };
 
-    // --check walks the chain link by link instead of running.
-    if args.check {
-        return Ok(check(&target, &plan, args.keep_alive).await);
-    }
-
     // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
-    let broker = Broker {
-        tls: client_config(&target.files, &target.alpn)?,
-        host: target.host,
-        port: target.port,
-        timeout: plan.timeout,
-        keep_alive: args.keep_alive,
-        session_expiry: args.session_expiry,
-        proxy: target.proxy,
-        manual_acks: false,
-    };
+    let broker = client_config(&target.files, &target.alpn).map(|tls| args.broker(&target, tls));
+
+    // --check walks the chain link by link instead of running, with the broker a run would use.
+    if mode == Mode::Check {
+        return Ok(Exit::of_check(check(&target.files, broker, &plan).await));
+    }
 
     // 4. Members join the group, the publisher publishes, the tally counts.
     let (format, filter) = (plan.format, plan.filter().clone());
-    let outcome = run(broker, plan, signalled()).await;
+    let outcome = run(broker?, plan, signalled()).await;
 
     // 5. The report (in every ending once the publisher started: what got through is never
     //    lost), and an exit code that says whether every message arrived exactly once.
@@ -108,11 +96,5 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         );
         demo.finish(&filter, finished).await;
     }
-    let outcome = outcome?;
-    match outcome.ending {
-        Ending::Interrupted => Ok(EXIT_INTERRUPTED),
-        Ending::Failed(error) => Err(Failure::Connection(error)),
-        Ending::Finished if outcome.summary.verdict == Verdict::Ok => Ok(0),
-        Ending::Finished => Ok(EXIT_DELIVERY_FAILED),
-    }
+    Exit::of_run(outcome?)
 }

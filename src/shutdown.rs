@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::failure::EXIT_INTERRUPTED;
+use crate::exit::Exit;
 
 /// Directories to remove before a forced exit.
 static REMOVE_ON_FORCED_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -24,7 +24,7 @@ pub async fn signalled() {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("interrupted twice: exiting now");
             remove_registered();
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+            std::process::exit(i32::from(Exit::Interrupted.code()));
         }
     });
 }

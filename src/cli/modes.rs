@@ -1,0 +1,91 @@
+//! The flags that change what the tool does: a run (against `--demo`'s embedded broker or a real
+//! one), or instead `--check`, `--print-policy` or `--merge`; and the texts it can print about
+//! itself (`--completions`, `--man`).
+//!
+//! `--check`, `--print-policy` and `--merge` exclude each other (the `mode` group in `mod.rs`);
+//! [`Mode`] is the one value the rest of the program looks at.
+
+use std::path::PathBuf;
+
+use crate::failure::Failure;
+
+/// What the tool does instead of, or besides, a plain run.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Modes")]
+pub struct ModeArgs {
+    /// Run against an embedded mTLS broker with generated certificates: no AWS account needed
+    #[arg(long, conflicts_with_all = ["print_policy", "merge"])]
+    pub demo: bool,
+
+    /// With --demo: write the demo certificates to DIR and keep the broker up after the run,
+    /// printing the commands that add members from other terminals
+    #[arg(long, value_name = "DIR", hide_short_help = true)]
+    pub keep_running: Option<PathBuf>,
+
+    /// Check the chain instead of running, link by link, each with a ✓ or a ✗ and its fix
+    ///
+    /// The links: certificate and key, DNS, TCP, TLS, CONNACK (with what the broker announced),
+    /// SUBACK; exit 0 when all pass
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print the AWS IoT policy this command line needs, and exit
+    ///
+    /// The least-privilege policy (JSON) for this command line's client ids, topic and group:
+    /// nothing is sent, and --endpoint, --cert and --key are not needed
+    #[arg(long)]
+    pub print_policy: bool,
+
+    /// Read the --json outputs of one run's processes (files, or - for stdin) and print one
+    /// report with the exactly-once verdict and its exit code; no network
+    #[arg(long, value_name = "FILE", num_args = 1.., hide_short_help = true)]
+    pub merge: Vec<PathBuf>,
+
+    /// Print a completion script for SHELL and exit (see the README for where to put it)
+    #[arg(long, value_name = "SHELL", value_enum, hide_short_help = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit: `--man > mqtt5-shared-subscription.1`
+    #[arg(long, hide_short_help = true)]
+    pub man: bool,
+}
+
+/// What this invocation does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Publish and count: the sample itself (`--demo` only changes where the broker comes from).
+    Run,
+    /// `--check`: walk the chain link by link instead of running.
+    Check,
+    /// `--print-policy`: the AWS IoT policy these flags need, on stdout; nothing is sent.
+    PrintPolicy,
+    /// `--merge FILE…`: one verdict from the `--json` outputs of a run's processes; no network.
+    Merge(Vec<PathBuf>),
+}
+
+impl ModeArgs {
+    /// The mode the flags ask for; clap has already refused two at once.
+    pub(super) fn mode(&self) -> Mode {
+        if !self.merge.is_empty() {
+            Mode::Merge(self.merge.clone())
+        } else if self.print_policy {
+            Mode::PrintPolicy
+        } else if self.check {
+            Mode::Check
+        } else {
+            Mode::Run
+        }
+    }
+
+    /// `--keep-running` keeps the *demo* broker up. Checked here rather than with clap's
+    /// `requires`, whose message would not say what the flag is for.
+    pub(super) fn check_keep_running(&self) -> Result<(), Failure> {
+        if self.keep_running.is_some() && !self.demo {
+            return Err(Failure::input(
+                "--keep-running keeps the demo broker up after the run, so it needs --demo; \
+                 add --demo, or leave --keep-running out",
+            ));
+        }
+        Ok(())
+    }
+}
