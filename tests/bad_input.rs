@@ -529,7 +529,7 @@ fn run_on_a_terminal(args: &[String], typed: &str) -> (Option<i32>, String) {
         .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut child = Command::new("script")
+    let mut child = support::without_tool_env(&mut Command::new("script"))
         .args([
             "--quiet",
             "--return",

@@ -228,3 +228,44 @@ fn churn_steps_that_cannot_happen_are_usage_errors() {
         }
     }
 }
+
+/// A first `cargo run` with no arguments: clap lists the missing flags, and the line after says
+/// what works with no broker and no account.
+#[test]
+fn no_arguments_point_at_the_demo() {
+    let run = run_tool(&[], LIMIT);
+    assert_eq!(run.code, Some(2), "{run}");
+    for words in [
+        "--endpoint",
+        "--cert",
+        "--key",
+        "`--demo` runs the whole sample",
+    ] {
+        assert!(run.stderr.contains(words), "no {words:?}\n{run}");
+    }
+}
+
+/// `--qos 2` is refused in the words of the broker in use: only AWS IoT Core lacks QoS 2.
+#[test]
+fn qos_2_is_refused_in_words_that_fit_the_broker() {
+    let files = files();
+    let local = run_tool(&good_args(&files, &["--qos", "2"]), LIMIT);
+    let demo = run_tool(&["--demo".into(), "--qos".into(), "2".into()], LIMIT);
+    for run in [&local, &demo] {
+        assert_one_line_error(run, 2, &["--qos 2", "does not support QoS 2", "use 0 or 1"]);
+        assert!(
+            !run.stderr.contains("AWS IoT Core does not support"),
+            "{run}"
+        );
+    }
+    assert!(
+        local.stderr.contains("whatever 127.0.0.1 supports"),
+        "{local}"
+    );
+    assert!(
+        demo.stderr.contains("the demo broker speaks QoS 2"),
+        "{demo}"
+    );
+    let aws = run_tool(&good_args(&files, &["--qos", "2", "--aws"]), LIMIT);
+    assert_one_line_error(&aws, 2, &["AWS IoT Core does not support QoS 2"]);
+}

@@ -188,7 +188,7 @@ fn keep_running_prints_a_command_that_joins_the_same_broker() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let pki_dir = dir.path().join("demo-pki");
-    let mut demo = Command::new(support::BIN)
+    let mut demo = support::without_tool_env(&mut Command::new(support::BIN))
         .args(["--demo", "-q", "--keep-running"])
         .arg(&pki_dir)
         .stdin(Stdio::null())

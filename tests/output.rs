@@ -41,7 +41,7 @@ fn a_long_run_on_a_terminal_shows_a_progress_bar() {
         .collect::<Vec<_>>()
         .join(" ");
     let mut command = Command::new("script");
-    command.args(["-qec", &line, "/dev/null"]);
+    support::without_tool_env(&mut command).args(["-qec", &line, "/dev/null"]);
     let run = run_command(command, LIMIT);
     assert_eq!(run.code, Some(0), "{run}");
     // On a pty stdout and stderr are one stream: the bar's text is in it, and no line per message.

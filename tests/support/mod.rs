@@ -69,6 +69,23 @@ pub fn mosquitto_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// Where the program `name` is, or `None` after printing why `test` is skipped; panics when `CI`
+/// is set, where the test must run (`.ci/run` installs `package`).
+pub fn command_or_skip(name: &str, test: &str, package: &str) -> Option<PathBuf> {
+    if let Ok(path) = which(name) {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: `{name}` is not installed, and CI is set: install it (apt-get install -y {package})");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: `{name}` is not installed (apt-get install -y {package} to run it)"
+    );
+    None
+}
+
 fn which(name: &str) -> Result<PathBuf, ()> {
     let path = std::env::var_os("PATH").ok_or(())?;
     std::env::split_paths(&path)
@@ -440,16 +457,28 @@ pub const PROXY_ENV: [&str; 6] = [
     "no_proxy",
 ];
 
-/// The binary with `args`, no `RUST_LOG`, no proxy variables and no standard input: change it,
-/// then [`run_command`].
+/// The binary with `args`, no `RUST_LOG`, no proxy or `MQTT5_*` variables and no standard
+/// input: change it, then [`run_command`].
 pub fn tool_command(args: &[String]) -> Command {
     let mut command = Command::new(BIN);
+    command.args(args).stdin(Stdio::null());
+    without_tool_env(&mut command);
     command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
+}
+
+/// Removes from `command`'s environment what would change the tool's behaviour behind a test's
+/// back: `RUST_LOG`, the proxy variables, and every `MQTT5_*` variable (the connection flags
+/// read `MQTT5_ENDPOINT`, `MQTT5_CERT`, …; an encrypted key `MQTT5_KEY_PASSPHRASE`), which a
+/// user's shell or a CI job may well set. A test that means to use one sets it again.
+pub fn without_tool_env(command: &mut Command) -> &mut Command {
+    command.env_remove("RUST_LOG");
     for name in PROXY_ENV {
         command.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MQTT5_") {
+            command.env_remove(name);
+        }
     }
     command
 }
