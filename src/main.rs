@@ -69,7 +69,8 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
     };
 
     // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
-    let broker = client_config(&target.files, &target.alpn).map(|tls| args.broker(&target, tls));
+    let broker =
+        client_config(&target.files, &target.alpn).map(|tls| args.broker(&target, tls, &plan));
 
     // --check walks the chain link by link instead of running, with the broker a run would use.
     if mode == Mode::Check {

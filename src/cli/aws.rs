@@ -14,8 +14,9 @@ use crate::run::{Plan, Role};
 #[command(next_help_heading = "AWS")]
 pub struct AwsArgs {
     /// Hold the run to AWS IoT Core's limits (topic length and depth, client id length, no $aws/
-    /// topics) as errors, as for an --endpoint named *.iot.*.amazonaws.com; use it for a custom
-    /// domain or a VPC endpoint. Elsewhere, breaking them is only a warning
+    /// topics) as errors, and its quotas (a reconnect at most once a second per client id), as
+    /// for an --endpoint named *.iot.*.amazonaws.com; use it for a custom domain or a VPC
+    /// endpoint. Elsewhere, breaking the limits is only a warning
     #[arg(long, conflicts_with = "demo", hide_short_help = true)]
     pub aws: bool,
 
@@ -32,7 +33,7 @@ pub struct AwsArgs {
 impl Args {
     /// The run talks to AWS IoT Core: `--aws`, an `*.iot.*.amazonaws.com` endpoint, or a printed
     /// policy (which is for AWS by definition).
-    pub(super) fn on_aws(&self) -> bool {
+    pub(crate) fn on_aws(&self) -> bool {
         let host = self.connection.host_port().map(|(host, _)| host);
         self.aws.aws || self.modes.print_policy || host.is_some_and(|h| aws::is_aws_endpoint(&h))
     }

@@ -147,8 +147,9 @@ impl MessageArgs {
                                      acknowledges a QoS 2 message); use 0 or 1"
                     .to_owned(),
                 BrokerInUse::Demo => format!(
-                    "--qos 2: the demo broker speaks QoS 2, but this sample does not support \
-                     QoS 2: {WHY_NO_QOS_2}; use 0 or 1"
+                    "--qos 2: the demo broker takes QoS 0 and 1 only, as AWS IoT Core does (its \
+                     CONNACK says Maximum QoS 1), and this sample does not support QoS 2: \
+                     {WHY_NO_QOS_2}; use 0 or 1"
                 ),
                 BrokerInUse::Other(host) => format!(
                     "--qos 2: whatever {host} supports, this sample does not support QoS 2: \

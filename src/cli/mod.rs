@@ -279,7 +279,10 @@ mod tests {
         let aws = error(&["--print-policy", "--qos", "2"]);
         assert!(aws.contains("AWS IoT Core does not support QoS 2"), "{aws}");
         let demo = error(&["--demo", "--qos", "2"]);
-        assert!(demo.contains("demo broker speaks QoS 2"), "{demo}");
+        assert!(
+            demo.contains("the demo broker takes QoS 0 and 1 only"),
+            "{demo}"
+        );
         let other = error(&[
             "--endpoint",
             "mqtt.local",

@@ -7,11 +7,13 @@
 //! acknowledged. [`Connection`] wraps the event loop and does what an application has to do
 //! instead:
 //!
-//! * it notices a dead path: rumqttc's keep-alive pings after `--keep-alive` of silence and fails
-//!   when the PINGRESP is still missing a keep-alive later, so a stalled connection is found within
-//!   about two keep-alives; a poll that returns nothing at all for longer counts as broken too;
+//! * it notices a dead path: rumqttc's keep-alive pings after a keep-alive of silence (the one
+//!   the broker's CONNACK set, `connack.rs`) and fails when the PINGRESP is still missing a
+//!   keep-alive later, so a stalled connection is found within about two keep-alives; a poll that
+//!   returns nothing at all for longer counts as broken too;
 //! * it pauses before each attempt, 100 ms doubling to 5 s, with random jitter so that the members
-//!   of a restarted broker do not all knock at the same instant (`Backoff`);
+//!   of a restarted broker do not all knock at the same instant, and never less than a second
+//!   against AWS IoT Core, which takes one CONNECT a second per client id (`outage.rs`);
 //! * it bounds each attempt by a keep-alive, so an attempt into a path that swallows packets fails
 //!   and the next one starts, instead of hanging;
 //! * it gives up once the broker has been unreachable for `--timeout`, counting a connection that
@@ -34,17 +36,14 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
-use rand::RngExt;
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, Publish};
-use rumqttc::v5::{AsyncClient, Event, EventLoop, Request};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, Request};
 use tokio::time::Instant;
 
+use super::connack::server_keep_alive;
 use super::diagnosis::diagnose;
+use super::outage::Outage;
 use super::{connect, disconnect, Broker};
-
-/// The first pause before a reconnect attempt, and the longest one.
-const FIRST_PAUSE: Duration = Duration::from_millis(100);
-const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
 /// A connection that reconnects with backoff when it breaks; see the module doc.
 pub struct Connection {
@@ -52,8 +51,14 @@ pub struct Connection {
     eventloop: EventLoop,
     broker: Broker,
     client_id: String,
+    /// The keep-alive this connection counts with: the broker's Server Keep Alive when its
+    /// CONNACK sent one (MQTT 5 §3.2.2.3.14), else `--keep-alive`.
+    keep_alive: Duration,
     link: Link,
 }
+
+/// What rumqttc's `poll()` returns.
+type Answer = Result<Event, ConnectionError>;
 
 /// Where a [`Connection`] stands. One value, so the states cannot contradict each other.
 enum Link {
@@ -110,54 +115,6 @@ pub struct Reconnected {
     pub unsent: Vec<Publish>,
 }
 
-/// The state of one outage, from the error to the new CONNACK (and on, across breaks that follow
-/// a reconnect within [`STABLE`]).
-struct Outage {
-    /// When the connection first broke; `--timeout` counts from here.
-    since: Instant,
-    /// When it broke this time.
-    broke: Instant,
-    /// Why it broke this time, in words.
-    cause: String,
-    /// Why the latest attempt failed, in words.
-    last_error: Option<String>,
-    /// Attempts since it broke this time, and in the whole outage.
-    attempts: u32,
-    total_attempts: u32,
-    /// How often it broke again soon after reconnecting.
-    relapses: u32,
-    backoff: Backoff,
-    unsent: Vec<Publish>,
-}
-
-impl Outage {
-    fn new(cause: String, unsent: Vec<Publish>) -> Outage {
-        let now = Instant::now();
-        Outage {
-            since: now,
-            broke: now,
-            cause,
-            last_error: None,
-            attempts: 0,
-            total_attempts: 0,
-            relapses: 0,
-            backoff: Backoff::new(),
-            unsent,
-        }
-    }
-
-    /// The connection broke again soon after this outage ended: carry on with it.
-    fn relapse(mut self, cause: String, unsent: Vec<Publish>) -> Outage {
-        self.broke = Instant::now();
-        self.cause = cause;
-        self.last_error = None;
-        self.attempts = 0;
-        self.relapses += 1;
-        self.unsent = unsent;
-        self
-    }
-}
-
 impl Connection {
     /// Connects `client_id`; fails at once if the first attempt fails (see the module doc).
     pub async fn open(broker: &Broker, client_id: &str) -> anyhow::Result<(Connection, ConnAck)> {
@@ -167,6 +124,7 @@ impl Connection {
             eventloop,
             broker: broker.clone(),
             client_id: client_id.to_owned(),
+            keep_alive: server_keep_alive(&connack).unwrap_or(broker.keep_alive),
             link: Link::Up {
                 since: Instant::now(),
                 after: None,
@@ -194,97 +152,123 @@ impl Connection {
     /// starts the attempt again.
     pub async fn poll(&mut self) -> anyhow::Result<Polled> {
         loop {
-            let polled = match &mut self.link {
-                Link::Down(outage) => {
-                    // rumqttc would reconnect inside this poll() at once; pause first.
-                    let deadline = outage.since + self.broker.timeout;
-                    if Instant::now() >= deadline {
-                        return Err(self.gave_up());
-                    }
-                    let pause = outage.backoff.next_pause();
-                    tokio::time::sleep_until(deadline.min(Instant::now() + pause)).await;
-                    outage.attempts += 1;
-                    outage.total_attempts += 1;
-                    // One attempt into a dead path (a host that drops packets, a stalled link)
-                    // would hang in the TLS handshake: give each one a keep-alive at most, and
-                    // the last, right at the deadline, a fair second.
-                    let limit = deadline
-                        .saturating_duration_since(Instant::now())
-                        .min(self.broker.keep_alive)
-                        .max(Duration::from_secs(1));
-                    match tokio::time::timeout(limit, self.eventloop.poll()).await {
-                        Ok(polled) => polled,
-                        Err(_) => {
-                            outage.last_error = Some(format!(
-                                "an attempt got no CONNACK from {}:{} within {}",
-                                self.broker.host,
-                                self.broker.port,
-                                humantime::format_duration(limit)
-                            ));
-                            continue;
-                        }
-                    }
-                }
+            let answer = match &self.link {
+                Link::Down(_) => match self.attempt().await? {
+                    Some(answer) => answer,
+                    // The attempt ran out of time (noted in the outage): pause, try again.
+                    None => continue,
+                },
                 Link::Draining(_) => self.eventloop.poll().await,
-                Link::Up { .. } => {
-                    // rumqttc pings after a keep-alive of silence and fails when the PINGRESP
-                    // is still missing a keep-alive later. But its ping waits behind a write
-                    // that a dead path never takes (a full socket buffer): nothing at all for
-                    // two and a half keep-alives means the connection is gone.
-                    let silence = self.broker.keep_alive * 5 / 2;
-                    match tokio::time::timeout(silence, self.eventloop.poll()).await {
-                        Ok(polled) => polled,
-                        Err(_) => {
-                            // Drop the socket, and move what rumqttc held into `pending`.
-                            self.eventloop.clean();
-                            let unsent = self.take_unsent();
-                            let cause = format!(
-                                "nothing came or went for {} although the keep-alive pings every {}",
-                                humantime::format_duration(silence),
-                                humantime::format_duration(self.broker.keep_alive)
-                            );
-                            return Ok(self.broke(cause, unsent));
-                        }
-                    }
-                }
+                Link::Up { .. } => match self.poll_up().await {
+                    Ok(answer) => answer,
+                    Err(lost) => return Ok(lost),
+                },
             };
-            let error = match polled {
-                Ok(Event::Incoming(Packet::ConnAck(connack))) => {
-                    return Ok(match self.take_link() {
-                        Link::Down(outage) | Link::Draining(outage) => {
-                            self.reconnected(outage, &connack)
-                        }
-                        up => {
-                            self.link = up;
-                            Polled::Event(Event::Incoming(Packet::ConnAck(connack)))
-                        }
-                    });
-                }
-                Ok(event) => {
-                    self.link = match self.take_link() {
-                        Link::Down(outage) => Link::Draining(outage),
-                        other => other,
-                    };
-                    return Ok(Polled::Event(event));
-                }
-                Err(error) => error,
-            };
-            let diagnosis = diagnose(&error, &self.broker, &self.client_id);
-            if !diagnosis.retry {
-                return Err(anyhow!(diagnosis.sentence()));
+            if let Some(polled) = self.take(answer)? {
+                return Ok(polled);
             }
-            let unsent = self.take_unsent();
-            match self.take_link() {
-                // An attempt failed: pause longer, and try again.
-                Link::Down(mut outage) | Link::Draining(mut outage) => {
-                    outage.last_error = Some(diagnosis.what);
-                    outage.unsent.extend(unsent);
-                    self.link = Link::Down(outage);
-                }
-                up => {
-                    self.link = up;
-                    return Ok(self.broke(diagnosis.what, unsent));
-                }
+        }
+    }
+
+    /// One reconnect attempt, after the backoff's pause: rumqttc's answer, or `None` when the
+    /// attempt got none in time. Fails once the broker has been away for `--timeout`.
+    async fn attempt(&mut self) -> anyhow::Result<Option<Answer>> {
+        let Link::Down(outage) = &mut self.link else {
+            return Ok(None);
+        };
+        // rumqttc would reconnect inside this poll() at once; pause first.
+        let deadline = outage.since + self.broker.timeout;
+        if Instant::now() >= deadline {
+            return Err(outage.gave_up(&self.client_id, &self.broker));
+        }
+        let pause = outage.backoff.next_pause();
+        tokio::time::sleep_until(deadline.min(Instant::now() + pause)).await;
+        outage.attempts += 1;
+        outage.total_attempts += 1;
+        // One attempt into a dead path (a host that drops packets, a stalled link) would hang in
+        // the TLS handshake: give each one a keep-alive at most, and the last, right at the
+        // deadline, a fair second.
+        let limit = deadline
+            .saturating_duration_since(Instant::now())
+            .min(self.keep_alive)
+            .max(Duration::from_secs(1));
+        match tokio::time::timeout(limit, self.eventloop.poll()).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(_) => {
+                outage.last_error = Some(format!(
+                    "an attempt got no CONNACK from {}:{} within {}",
+                    self.broker.host,
+                    self.broker.port,
+                    humantime::format_duration(limit)
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// The next answer of a connection that is up, or [`Polled::Lost`] after too long a silence.
+    ///
+    /// rumqttc pings after a keep-alive of silence and fails when the PINGRESP is still missing a
+    /// keep-alive later. But its ping waits behind a write that a dead path never takes (a full
+    /// socket buffer): nothing at all for two and a half keep-alives means the connection is gone.
+    async fn poll_up(&mut self) -> Result<Answer, Polled> {
+        let silence = self.keep_alive * 5 / 2;
+        match tokio::time::timeout(silence, self.eventloop.poll()).await {
+            Ok(answer) => Ok(answer),
+            Err(_) => {
+                // Drop the socket, and move what rumqttc held into `pending`.
+                self.eventloop.clean();
+                let unsent = self.take_unsent();
+                let cause = format!(
+                    "nothing came or went for {} although the keep-alive pings every {}",
+                    humantime::format_duration(silence),
+                    humantime::format_duration(self.keep_alive)
+                );
+                Err(self.broke(cause, unsent))
+            }
+        }
+    }
+
+    /// What rumqttc's `answer` means for the link: something to hand to the caller, or `None`
+    /// when an attempt failed and the next one should follow. Fails on an error no retry fixes.
+    fn take(&mut self, answer: Answer) -> anyhow::Result<Option<Polled>> {
+        let error = match answer {
+            Ok(Event::Incoming(Packet::ConnAck(connack))) => {
+                return Ok(Some(match self.take_link() {
+                    Link::Down(outage) | Link::Draining(outage) => {
+                        self.reconnected(outage, &connack)
+                    }
+                    up => {
+                        self.link = up;
+                        Polled::Event(Event::Incoming(Packet::ConnAck(connack)))
+                    }
+                }));
+            }
+            Ok(event) => {
+                self.link = match self.take_link() {
+                    Link::Down(outage) => Link::Draining(outage),
+                    other => other,
+                };
+                return Ok(Some(Polled::Event(event)));
+            }
+            Err(error) => error,
+        };
+        let diagnosis = diagnose(&error, &self.broker, &self.client_id);
+        if !diagnosis.retry {
+            return Err(anyhow!(diagnosis.sentence()));
+        }
+        let unsent = self.take_unsent();
+        match self.take_link() {
+            // An attempt failed: pause longer, and try again.
+            Link::Down(mut outage) | Link::Draining(mut outage) => {
+                outage.last_error = Some(diagnosis.what);
+                outage.unsent.extend(unsent);
+                self.link = Link::Down(outage);
+                Ok(None)
+            }
+            up => {
+                self.link = up;
+                Ok(Some(self.broke(diagnosis.what, unsent)))
             }
         }
     }
@@ -305,7 +289,7 @@ impl Connection {
             self.client_id,
             humantime::format_duration(self.broker.timeout)
         );
-        self.link = Link::Down(Outage::new(cause.to_owned(), unsent));
+        self.link = Link::Down(Outage::new(cause.to_owned(), unsent, &self.broker));
         Some(Polled::Lost(cause.to_owned()))
     }
 
@@ -339,7 +323,7 @@ impl Connection {
                     self.client_id,
                     humantime::format_duration(self.broker.timeout)
                 );
-                Outage::new(cause.clone(), unsent)
+                Outage::new(cause.clone(), unsent, &self.broker)
             }
         };
         self.link = Link::Down(outage);
@@ -399,6 +383,10 @@ impl Connection {
     }
 
     fn reconnected(&mut self, mut outage: Outage, connack: &ConnAck) -> Polled {
+        // rumqttc asked for the keep-alive it counts with; a new Server Keep Alive replaces it.
+        if let Some(keep_alive) = server_keep_alive(connack) {
+            self.keep_alive = keep_alive;
+        }
         if connack.session_present && self.broker.session_expiry.is_zero() {
             tracing::warn!(
                 "[{}] the broker resumed a session although we asked for a clean start; sending unacknowledged messages again anyway",
@@ -417,79 +405,9 @@ impl Connection {
         };
         Polled::Reconnected(reconnected)
     }
-
-    fn gave_up(&self) -> anyhow::Error {
-        let (Link::Down(outage) | Link::Draining(outage)) = &self.link else {
-            return anyhow!("[{}] gave up reconnecting", self.client_id);
-        };
-        let timeout = humantime::format_duration(self.broker.timeout);
-        if outage.relapses > 0 {
-            return anyhow!(
-                "[{}] gave up after {timeout} (--timeout): the connection broke {} times, each soon after reconnecting (last: {}); \
-                 brokers such as mosquitto do that when another client connects with the same client id: make --client_id unique, \
-                 or check the broker's log",
-                self.client_id,
-                outage.relapses + 1,
-                outage.last_error.as_deref().unwrap_or(&outage.cause),
-            );
-        }
-        let last = match &outage.last_error {
-            Some(error) => error.clone(),
-            None => format!(
-                "no answer from {}:{} since the connection broke ({})",
-                self.broker.host, self.broker.port, outage.cause
-            ),
-        };
-        anyhow!(
-            "[{}] gave up reconnecting after {timeout} (--timeout) and {} attempts: {last}; is the broker running? a longer --timeout waits longer",
-            self.client_id,
-            outage.total_attempts,
-        )
-    }
 }
 
 /// `d` to the millisecond, for log lines.
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
-}
-
-/// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms, ... up to 5 s, each pause a random
-/// length between half and all of that.
-///
-/// The doubling keeps a broker that is down from being hammered; the jitter keeps the N members of
-/// a restarted broker from all reconnecting in the same millisecond, again and again.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    fn new() -> Backoff {
-        Backoff { next: FIRST_PAUSE }
-    }
-
-    fn next_pause(&mut self) -> Duration {
-        let ceiling = self.next;
-        self.next = (self.next * 2).min(LONGEST_PAUSE);
-        rand::rng().random_range(ceiling / 2..=ceiling)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let mut backoff = Backoff::new();
-        let pauses: Vec<Duration> = (0..12).map(|_| backoff.next_pause()).collect();
-        // Never zero: rumqttc must not be polled again at once after an error.
-        assert!(pauses[0] >= Duration::from_millis(50) && pauses[0] <= FIRST_PAUSE);
-        assert!(pauses[1] >= Duration::from_millis(100) && pauses[1] <= 2 * FIRST_PAUSE);
-        for pause in &pauses[8..] {
-            assert!(
-                *pause >= LONGEST_PAUSE / 2 && *pause <= LONGEST_PAUSE,
-                "{pause:?}"
-            );
-        }
-    }
 }

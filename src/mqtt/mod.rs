@@ -12,8 +12,11 @@
 //!
 //! The rest of this folder:
 //!
-//! * `link.rs`: a [`Connection`] that survives a broker restart or a network cut: backoff,
-//!   keep-alive on a dead path, kept sessions, and what rumqttc drops when it reconnects;
+//! * `link.rs`: a [`Connection`] that survives a broker restart or a network cut: keep-alive on
+//!   a dead path, kept sessions, and what rumqttc drops when it reconnects; `outage.rs`: one
+//!   outage and the backoff between its attempts (a second at least on AWS IoT Core);
+//! * `connack.rs`: what the broker's CONNACK grants (keep-alive, session expiry, maximum QoS,
+//!   Receive Maximum, packet size), which wins over what we asked;
 //! * `diagnosis.rs`: a rumqttc error in words, and whether another attempt could help;
 //! * `proxy.rs`: which HTTP CONNECT proxy to go through, if any (flags, `HTTPS_PROXY`,
 //!   `NO_PROXY`), and the tunnel `--check` opens through it;
@@ -22,24 +25,31 @@
 //!
 //! Nothing here knows about groups, runs or reports: `run/` uses this folder, never the reverse.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet};
+use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
 
 use crate::tls::TlsFiles;
 
+mod connack;
 mod diagnosis;
 mod link;
+mod outage;
 mod proxy;
 pub mod reason_codes;
 
-use diagnosis::{diagnose, diagnose_first_connect};
+pub use connack::describe as describe_connack;
+use connack::Granted;
+
+pub use diagnosis::Stage;
+use diagnosis::{diagnose, diagnose_first_connect, diagnose_io, diagnose_silence};
 pub use link::{Connection, Polled, Reconnected};
-pub use proxy::{tunnel, Proxy, Source as ProxySource, TunnelError};
+pub use proxy::{tunnel, Proxy, TunnelError};
 
 /// Where the broker is and which files prove who we are: what the user asked for, before any
 /// file is read.
@@ -77,6 +87,15 @@ pub struct Broker {
     /// An HTTP CONNECT proxy between us and the broker. Kept here, with the broker's address, so
     /// that every connection (members, publisher, each reconnect, `--check`) goes through it.
     pub proxy: Option<Proxy>,
+    /// The QoS the run publishes at (`--qos`). A broker whose CONNACK allows less (Maximum QoS,
+    /// MQTT 5 §3.2.2.3.4) refuses the run at the first CONNACK, before a message is lost to it.
+    pub qos: QoS,
+    /// AWS IoT Core's per-client limits apply (an `*.iot.*.amazonaws.com` endpoint, or `--aws`):
+    /// reconnect attempts of one client id are a second apart at least (`outage.rs`).
+    pub on_aws: bool,
+    /// What the first CONNACK granted, so that the log says what the broker changed once per
+    /// run, not once per client.
+    pub(crate) first_granted: Arc<OnceLock<Granted>>,
 }
 
 impl Broker {
@@ -91,6 +110,25 @@ impl Broker {
             session_expiry: Duration::ZERO,
             proxy: None,
             manual_acks: false,
+            qos: QoS::AtMostOnce,
+            on_aws: false,
+            first_granted: Arc::default(),
+        }
+    }
+
+    /// Logs what the broker granted `client_id` where it differs from what was asked: once for
+    /// the run, and again only for a client that was granted something else.
+    fn log_granted(&self, granted: &Granted, client_id: &str) {
+        let first = self.first_granted.get_or_init(|| {
+            for change in granted.changes(self) {
+                tracing::info!("the broker at {}:{} set {change}", self.host, self.port);
+            }
+            granted.clone()
+        });
+        if first != granted {
+            for change in granted.changes(self) {
+                tracing::info!("[{client_id}] the broker set {change}");
+            }
         }
     }
 
@@ -122,12 +160,39 @@ pub async fn connect(
     broker: &Broker,
     client_id: &str,
 ) -> anyhow::Result<(AsyncClient, EventLoop, ConnAck)> {
+    let (client, mut eventloop) = AsyncClient::new(options(broker, client_id), REQUEST_QUEUE);
+    let connack = tokio::time::timeout(broker.timeout, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => return Ok(connack),
+                Ok(_) => continue,
+                Err(error) => {
+                    return Err(anyhow!(
+                        diagnose_first_connect(&error, broker, client_id).sentence()
+                    ))
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|_| anyhow!(diagnose_silence(Stage::Mqtt, broker).sentence()))??;
+    // What the broker says in its CONNACK wins over what we asked (`connack.rs`).
+    let granted = Granted::read(&connack, broker);
+    if let Some(refusal) = granted.refuses(broker.qos) {
+        return Err(anyhow!("[{client_id}] {refusal}"));
+    }
+    broker.log_granted(&granted, client_id);
+    Ok((client, eventloop, connack))
+}
+
+/// rumqttc's options for one client of `broker`.
+fn options(broker: &Broker, client_id: &str) -> MqttOptions {
     let mut options = MqttOptions::new(client_id, broker.host.as_str(), broker.port);
     options
         .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             broker.tls.clone(),
         )))
-        // rumqttc asserts at least 5 s; `cli.rs` refuses less before we get here.
+        // rumqttc asserts at least 5 s; `cli/` refuses less before we get here.
         .set_keep_alive(broker.keep_alive)
         // By default a fresh session every time: no queued messages from an earlier run leak in.
         // A reconnect then always gets `session_present == false` (MQTT 5 §3.2.2.1.1) and has to
@@ -143,7 +208,7 @@ pub async fn connect(
         );
     if !broker.session_expiry.is_zero() {
         // After `set_max_packet_size`: both live in the CONNECT properties, and this adds to them.
-        // `cli.rs` keeps the value below u32::MAX seconds.
+        // `cli/` keeps the value below u32::MAX seconds.
         options.set_session_expiry_interval(Some(
             u32::try_from(broker.session_expiry.as_secs()).unwrap_or(u32::MAX - 1),
         ));
@@ -164,37 +229,23 @@ pub async fn connect(
     if let Some(proxy) = &broker.proxy {
         options.set_proxy(proxy.for_rumqttc());
     }
-    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
-
-    let connack = tokio::time::timeout(broker.timeout, async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(connack))) => return Ok(connack),
-                Ok(_) => continue,
-                Err(error) => {
-                    return Err(anyhow!(
-                        diagnose_first_connect(&error, broker, client_id).sentence()
-                    ))
-                }
-            }
-        }
-    })
-    .await
-    .map_err(|_| {
-        anyhow!(
-            "no CONNACK from {}:{}{} within {} (--timeout); check --endpoint and --port (is an MQTT broker listening there?) and firewalls, or raise --timeout",
-            broker.host,
-            broker.port,
-            broker.via(),
-            humantime::format_duration(broker.timeout)
-        )
-    })??;
-    Ok((client, eventloop, connack))
+    options
 }
 
 /// A connection error in one sentence (what happened; what to change), as a run would say it.
 pub fn explain(error: &rumqttc::v5::ConnectionError, broker: &Broker) -> String {
     diagnose(error, broker, "").sentence()
+}
+
+/// A socket error at `stage` in one sentence, as a run would say it (`--check` meets them one
+/// stage at a time).
+pub fn explain_io(error: &std::io::Error, stage: Stage, broker: &Broker) -> String {
+    diagnose_io(error, broker, stage).sentence()
+}
+
+/// No answer within `--timeout` at `stage`, in one sentence.
+pub fn explain_silence(stage: Stage, broker: &Broker) -> String {
+    diagnose_silence(stage, broker).sentence()
 }
 
 /// A failed [`tunnel`] in one sentence, as a run would say it.
