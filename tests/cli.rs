@@ -263,7 +263,8 @@ fn qos_2_is_refused_in_words_that_fit_the_broker() {
         "{local}"
     );
     assert!(
-        demo.stderr.contains("the demo broker speaks QoS 2"),
+        demo.stderr
+            .contains("the demo broker takes QoS 0 and 1 only"),
         "{demo}"
     );
     let aws = run_tool(&good_args(&files, &["--qos", "2", "--aws"]), LIMIT);

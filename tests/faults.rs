@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mqtt5_shared_subscription::pki::{self, Pki};
-use mqtt5_shared_subscription::{client_config, connect, Broker, TlsFiles};
+use mqtt5_shared_subscription::{client_config, connect, Broker, DemoBroker, TlsFiles};
 use support::{
     assert_one_line_error, free_port, mosquitto_or_skip, run_tool, spawn_tool, with, Mosquitto,
     Run, Setup,
@@ -719,6 +719,68 @@ fn check_shows_a_refused_client_certificate() {
         "CONNACK"
     };
     assert_breaks_at(&run, step, &["rejected our client certificate", "--cert"]);
+}
+
+/// The same refusal, seen where it happens: with TLS 1.3 the TLS step waits for the broker's
+/// verdict on our certificate, so the ✗ stands on the TLS line and no ✓ there contradicts it.
+/// Against mosquitto (OpenSSL) and the demo broker (rustls) alike.
+#[test]
+fn a_refused_client_certificate_is_the_tls_steps_cross() {
+    let Some(mosquitto) = mosquitto_or_skip("a_refused_client_certificate_is_the_tls_steps_cross")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let (_dir, other) = files();
+    let run = check(broker.args_with(&other.client_cert, &other.client_key));
+    assert_breaks_at(&run, "TLS", &["rejected our client certificate", "--cert"]);
+    assert!(!run.stdout.contains("✓ TLS"), "{run}");
+
+    // A certificate the broker takes: the TLS line says so, without waiting out the verdict.
+    let started = Instant::now();
+    let run = check(broker.args());
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains("; it accepted our certificate"),
+        "{run}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The demo broker (the mqtt5 crate, over rustls) answers the same way.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let demo_dir = tempfile::tempdir().expect("temp dir");
+    let demo_files = Pki::new("demo CA of the TLS check")
+        .and_then(|pki| pki.write_files(demo_dir.path()))
+        .expect("PKI");
+    let demo = runtime
+        .block_on(DemoBroker::start(&demo_files))
+        .expect("demo broker");
+    let port = demo.addr().port();
+    let refused = check(set(
+        set(
+            support::client_args(&demo_files, "127.0.0.1", port),
+            "--cert",
+            &other.client_cert,
+        ),
+        "--key",
+        &other.client_key,
+    ));
+    assert_breaks_at(
+        &refused,
+        "TLS",
+        &["rejected our client certificate", "--cert"],
+    );
+    let accepted = check(support::client_args(&demo_files, "127.0.0.1", port));
+    assert_eq!(accepted.code, Some(0), "{accepted}");
+    assert!(
+        accepted.stdout.contains("; it accepted our certificate"),
+        "{accepted}"
+    );
+    drop(demo);
 }
 
 /// A SUBACK refusal, from the scripted peer (mosquitto grants every SUBSCRIBE).

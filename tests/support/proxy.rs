@@ -59,6 +59,8 @@ struct State {
     refuse_until: Option<Instant>,
     stopped: bool,
     accepted: usize,
+    /// When each connection was accepted, refused ones included: one per attempt of a client.
+    accepted_at: Vec<Instant>,
     next_id: u64,
     /// Connections still open. The rule that keeps closing simple: whoever takes a connection out
     /// of this list shuts it down, and a connection not in the list is closed.
@@ -97,6 +99,7 @@ impl FaultProxy {
                 refuse_until: None,
                 stopped: false,
                 accepted: 0,
+                accepted_at: Vec::new(),
                 next_id: 0,
                 open: Vec::new(),
             }),
@@ -160,6 +163,12 @@ impl FaultProxy {
     pub fn accepted(&self) -> usize {
         self.shared.lock().accepted
     }
+
+    /// When it accepted each connection so far, refused ones included, in order (to within the
+    /// accept loop's poll of 10 ms).
+    pub fn accepted_at(&self) -> Vec<Instant> {
+        self.shared.lock().accepted_at.clone()
+    }
 }
 
 impl Drop for FaultProxy {
@@ -193,6 +202,7 @@ impl Shared {
     fn count_and_check_refusing(&self) -> bool {
         let mut state = self.lock();
         state.accepted += 1;
+        state.accepted_at.push(Instant::now());
         state.refusing()
     }
 
