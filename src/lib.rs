@@ -10,7 +10,7 @@
 //!
 //! ## The flow of one run
 //!
-//! 1. parse and check the flags (`cli.rs`), build one TLS config from the certificate files
+//! 1. parse and check the flags (`cli/`), build one TLS config from the certificate files
 //!    (`tls/`);
 //! 2. start N members, each connects (`mqtt/`) and subscribes to the `$share` filter (`share.rs`,
 //!    `run/member.rs`);
@@ -24,19 +24,22 @@
 //! Start at `src/main.rs`: it is the story above, short enough to read in a minute. Then the
 //! folders, each with a `mod.rs` that says what it teaches. Arrows point one way: `run/` uses
 //! `mqtt/` and `tls/`; `mqtt/` only carries `tls/`'s file paths (in `Target`); and nothing uses
-//! `run/` but `main.rs` and `cli.rs`; `aws/` knows only `share.rs`, and `cli.rs` calls it.
+//! `run/` but `main.rs`, `cli/` (which makes its `Plan`), `check/` (which reads it) and `exit.rs`
+//! (which reads its verdict); `aws/` knows only `share.rs`, and `cli/` calls it.
 //!
-//! * `cli.rs`: the flags and their defaults, AWS's underscore spellings (`--ca_file`), and the
-//!   checks that end a bad run with exit 2 before any network;
+//! * `cli/`: the flags in groups, one per `--help` section, and their typed values; AWS's
+//!   underscore spellings (`--ca_file`); the `MQTT5_*` variables; the checks that end a bad run
+//!   with exit 2 before any network; `-h`, `--help`, completions and the man page;
 //! * `share.rs`: how the `$share/<group>/<topic>` filter is built, and what makes one invalid;
 //! * `message.rs`: the payload and the MQTT 5 user properties that tell our messages from
 //!   others', and the helpers that keep message numbers (1, 2, 3, …) in one place;
 //! * `tls/`: certificate, key and CA into a `rustls::ClientConfig`; PEM or DER; encrypted keys;
 //!   ALPN on port 443;
-//! * `mqtt/`: rumqttc's client/event-loop split, CONNACK, a `Connection` that reconnects with
-//!   backoff through a broker restart or a network cut, every reason code in words
-//!   (`reason_codes.rs`), every connection error in words (`diagnosis.rs`), and the HTTP proxy
-//!   every connection may tunnel through (`proxy.rs`: flags, `HTTPS_PROXY`, `NO_PROXY`);
+//! * `mqtt/`: rumqttc's client/event-loop split, what the broker's CONNACK grants and why it
+//!   wins (`connack.rs`), a `Connection` that reconnects with backoff through a broker restart or
+//!   a network cut (`link.rs`, `outage.rs`), every reason code in words (`reason_codes.rs`),
+//!   every connection error in words, stage by stage (`diagnosis/`), and the HTTP proxy every
+//!   connection may tunnel through (`proxy.rs`: flags, `HTTPS_PROXY`, `NO_PROXY`);
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
 //!   events they report, the tally, and the report: the sample's own logic. Also the runs that
 //!   go further: several groups and a control subscriber (one tally each), a run spread over
@@ -45,9 +48,11 @@
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
 //!   for a command line (`--print-policy`, with the policy language's escapes), and AWS's limits
 //!   on topics and client ids;
-//! * `check.rs`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
-//!   SUBACK) with a ✓ or a ✗ and its fix for each;
-//! * `failure.rs` and `shutdown.rs`: exit codes, Ctrl-C;
+//! * `check/`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
+//!   SUBACK) with the run's own broker settings, and a ✓ or a ✗ in the run's words for each;
+//! * `exit.rs`: every exit code and what earns it (a run, `--check`, `--merge`, a failure), the
+//!   table `--help` and the README print; `failure.rs`: the kinds of failure; `shutdown.rs`:
+//!   Ctrl-C;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.

@@ -37,12 +37,12 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, Publish};
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, Request};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop};
 use tokio::time::Instant;
 
 use super::connack::server_keep_alive;
 use super::diagnosis::diagnose;
-use super::outage::Outage;
+use super::outage::{take_unsent, Outage};
 use super::{connect, disconnect, Broker};
 
 /// A connection that reconnects with backoff when it breaks; see the module doc.
@@ -361,25 +361,9 @@ impl Connection {
         .await
     }
 
-    /// rumqttc moves what it held into `pending` when a connection breaks, and clears `pending` on
-    /// a CONNACK without a session: take the messages out first, so the caller can send them again.
-    /// Anything else it held (a SUBSCRIBE, an UNSUBSCRIBE) is void in the new session anyway.
+    /// What rumqttc held for the broken connection ([`take_unsent`]).
     fn take_unsent(&mut self) -> Vec<Publish> {
-        let mut unsent: Vec<Publish> = self
-            .eventloop
-            .pending
-            .drain(..)
-            .filter_map(|request| match request {
-                Request::Publish(publish) => Some(publish),
-                _ => None,
-            })
-            .collect();
-        // A message held back on a packet id collision sits outside `pending`, and rumqttc does
-        // not clear it: left there, it would block every later message on the new connection.
-        if let Some(held_back) = self.eventloop.state.collision.take() {
-            unsent.push(held_back);
-        }
-        unsent
+        take_unsent(&mut self.eventloop)
     }
 
     fn reconnected(&mut self, mut outage: Outage, connack: &ConnAck) -> Polled {

@@ -1,5 +1,5 @@
-//! One outage of a [`Connection`](super::Connection), from the break to the new CONNACK, and the
-//! pauses between its attempts to reconnect.
+//! One outage of a [`Connection`](super::Connection), from the break to the new CONNACK: what the
+//! broken connection left unsent, and the pauses between the attempts to reconnect.
 //!
 //! After an error rumqttc would reconnect at once, again and again (about 48,000 attempts in 4 s
 //! against a stopped broker). So each attempt waits first: [`Backoff`] pauses 100 ms, doubling to
@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use rand::RngExt;
 use rumqttc::v5::mqttbytes::v5::Publish;
+use rumqttc::v5::{EventLoop, Request};
 use tokio::time::Instant;
 
 use super::Broker;
@@ -98,6 +99,28 @@ impl Outage {
             self.total_attempts,
         )
     }
+}
+
+/// What rumqttc held when a connection broke: the messages to send again.
+///
+/// rumqttc moves what it held into `pending` when a connection breaks, and clears `pending` on a
+/// CONNACK without a session: take the messages out first, so the caller can send them again.
+/// Anything else it held (a SUBSCRIBE, an UNSUBSCRIBE) is void in the new session anyway.
+pub(super) fn take_unsent(eventloop: &mut EventLoop) -> Vec<Publish> {
+    let mut unsent: Vec<Publish> = eventloop
+        .pending
+        .drain(..)
+        .filter_map(|request| match request {
+            Request::Publish(publish) => Some(publish),
+            _ => None,
+        })
+        .collect();
+    // A message held back on a packet id collision sits outside `pending`, and rumqttc does not
+    // clear it: left there, it would block every later message on the new connection.
+    if let Some(held_back) = eventloop.state.collision.take() {
+        unsent.push(held_back);
+    }
+    unsent
 }
 
 /// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms, ... up to 5 s, each pause a random
