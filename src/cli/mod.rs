@@ -42,6 +42,7 @@ mod modes;
 mod output;
 mod values;
 
+use aws::AwsArgs;
 use connection::{ConnectionArgs, TlsArgs};
 use experiments::{ExperimentArgs, RunShape};
 use messages::MessageArgs;
@@ -84,8 +85,6 @@ pub struct Args {
     #[arg(skip)]
     set_aside: Vec<&'static str>,
 }
-
-use aws::AwsArgs;
 
 /// The broker a run talks to, as far as the words of an error should fit it.
 pub(super) enum BrokerInUse {
