@@ -108,10 +108,6 @@ pub fn describe(connack: &ConnAck, broker: &Broker) -> String {
             .to_owned();
     };
     let granted = Granted::read(connack, broker);
-    let asked = |changed: bool, what: String| match changed {
-        true => format!("{what} (we asked {})", what_we_asked(&what, broker)),
-        false => what,
-    };
     let shared = match p.shared_subscription_available {
         Some(0) => "no",
         _ => "yes",
@@ -127,13 +123,16 @@ pub fn describe(connack: &ConnAck, broker: &Broker) -> String {
         .topic_alias_max
         .map(|n| format!("topic aliases up to {n}")));
     add(p.server_keep_alive.map(|s| {
-        let changed = granted.keep_alive != broker.keep_alive;
-        asked(changed, format!("Server Keep Alive {s} s"))
+        let what = format!("Server Keep Alive {s} s");
+        marked(what, granted.keep_alive, broker.keep_alive)
     }));
     add(p.session_expiry_interval.map(|s| {
-        let changed = granted.session_expiry != broker.session_expiry;
-        asked(changed, format!("session expiry {s} s"))
+        let what = format!("session expiry {s} s");
+        marked(what, granted.session_expiry, broker.session_expiry)
     }));
+    add(p
+        .subscription_identifiers_available
+        .map(|s| format!("subscription identifiers: {}", yes_no(s))));
     add(p
         .retain_available
         .map(|r| format!("retained messages: {}", yes_no(r))));
@@ -151,12 +150,12 @@ fn yes_no(flag: u8) -> &'static str {
     }
 }
 
-/// The value we asked for, beside one the broker changed.
-fn what_we_asked(what: &str, broker: &Broker) -> String {
-    if what.starts_with("Server Keep Alive") {
-        format!("{} s", broker.keep_alive.as_secs())
+/// `what` the broker granted, with what we asked beside it when the two differ.
+fn marked(what: String, granted: Duration, asked: Duration) -> String {
+    if granted == asked {
+        what
     } else {
-        format!("{} s", broker.session_expiry.as_secs())
+        format!("{what} (we asked {} s)", asked.as_secs())
     }
 }
 
