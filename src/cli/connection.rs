@@ -27,11 +27,11 @@ pub struct ConnectionArgs {
     #[arg(long, env = "MQTT5_ENDPOINT", required_unless_present_any = NO_BROKER_NEEDED)]
     pub endpoint: Option<Endpoint>,
 
-    /// Broker port; 443 offers the ALPN name AWS IoT Core needs there
+    /// Broker port (on 443, the ALPN name AWS IoT Core needs there is offered)
     #[arg(long, env = "MQTT5_PORT", default_value_t = 8883)]
     pub port: u16,
 
-    /// Client id prefix [default: test-<8 random hex digits>]
+    /// Client id prefix [default: test-<8 hex digits>]
     ///
     /// The publisher is <ID>-publisher, the members <ID>-subscriber-<k>
     #[arg(
@@ -99,10 +99,10 @@ pub struct TlsArgs {
     #[arg(long, env = "MQTT5_KEY", required_unless_present_any = NO_BROKER_NEEDED)]
     pub key: Option<PathBuf>,
 
-    /// CA certificate(s) to trust for the broker [default: the system trust store]
+    /// CA to trust for the broker [default: the system trust store]
     ///
-    /// PEM or DER. AWS IoT Core's server certificate chains to Amazon Root CA 1, which the system
-    /// trust store has
+    /// One or more CA certificates, PEM or DER. AWS IoT Core's server certificate chains to Amazon
+    /// Root CA 1, which the system trust store has
     #[arg(
         long = "ca_file",
         visible_alias = "ca-file",

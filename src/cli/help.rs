@@ -23,33 +23,34 @@ pub const VERSION: &str = concat!(
 );
 
 /// Under `-h`: where the rest is.
-const SHORT_AFTER_HELP: &str = "\
-These are the flags of a first run. --help shows every flag, in sections (connection, TLS, group
-and messages, faults and experiments, output, modes, AWS), with examples and the exit codes.
-No broker and no AWS account yet? --demo runs the whole sample on an embedded broker.";
+const SHORT_AFTER_HELP: &str = "These are the flags of a first run. --help shows every flag, in \
+sections (modes, connection, TLS, group and messages, faults and experiments, output, AWS), with \
+examples and the exit codes.\n\nNo broker and no AWS account yet? --demo runs the whole sample \
+on an embedded broker.";
 
-/// Under `--help`: examples, then the exit codes (from `exit.rs`).
+/// Under `--help`: examples, then the exit codes (from `exit.rs`). Lines stay within
+/// [`TEXT_WIDTH`] columns, so that clap, which wraps to the terminal, leaves them as they are.
 const EXAMPLES: &str = "\
 Examples:
-  # No broker, no AWS account: an embedded mTLS broker with throw-away certificates
+  # No broker and no AWS account: an embedded mTLS broker
   mqtt5-shared-subscription --demo
 
-  # The least-privilege AWS IoT policy for a run with these flags (nothing is sent)
+  # The least-privilege AWS IoT policy for these flags (nothing is sent)
   mqtt5-shared-subscription --print-policy --client_id my-test \\
       --region eu-west-1 --account 123456789012
 
   # AWS IoT Core
-  mqtt5-shared-subscription --endpoint xxxxxxxx-ats.iot.eu-west-1.amazonaws.com \\
-      --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem --client_id my-test
+  mqtt5-shared-subscription \\
+      --endpoint xxxxxxxx-ats.iot.eu-west-1.amazonaws.com \\
+      --cert device.pem.crt --key private.pem.key --client_id my-test
 
-  # The same, with the connection in the environment (a flag on the command line wins)
-  export MQTT5_ENDPOINT=xxxxxxxx-ats.iot.eu-west-1.amazonaws.com MQTT5_CERT=device.pem.crt \\
-      MQTT5_KEY=private.pem.key
+  # The same, with the connection in the environment (a flag wins over it)
+  export MQTT5_ENDPOINT=xxxxxxxx-ats.iot.eu-west-1.amazonaws.com
+  export MQTT5_CERT=device.pem.crt MQTT5_KEY=private.pem.key
   mqtt5-shared-subscription --client_id my-test";
 
-/// How wide `--help` is: clap wraps at 100 columns (without its `wrap_help` feature it does not
-/// ask the terminal), and the exit-code table wraps the same.
-const HELP_WIDTH: usize = 100;
+/// The width of the texts laid out by hand: an 80-column terminal shows them unwrapped.
+const TEXT_WIDTH: usize = 78;
 
 /// The command line as clap knows it, with the texts that are put together at run time.
 pub fn command() -> clap::Command {
@@ -58,7 +59,7 @@ pub fn command() -> clap::Command {
         .after_help(SHORT_AFTER_HELP)
         .after_long_help(format!(
             "{EXAMPLES}\n\nExit codes:\n{}",
-            Exit::help_table(HELP_WIDTH).trim_end()
+            Exit::help_table(TEXT_WIDTH).trim_end()
         ))
 }
 

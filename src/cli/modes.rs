@@ -22,7 +22,7 @@ pub struct ModeArgs {
     #[arg(long, value_name = "DIR", hide_short_help = true)]
     pub keep_running: Option<PathBuf>,
 
-    /// Check the chain instead of running, link by link, each with a ✓ or a ✗ and its fix
+    /// Instead of running, check the chain link by link: a ✓, or a ✗ and the fix
     ///
     /// The links: certificate and key, DNS, TCP, TLS, CONNACK (with what the broker announced),
     /// SUBACK; exit 0 when all pass

@@ -9,7 +9,7 @@ use crate::run::{Format, PER_MESSAGE_LOGS_UP_TO};
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Print events and the summary as JSON lines (NDJSON) on stdout
+    /// Events and the summary as JSON lines (NDJSON) on stdout
     #[arg(long)]
     pub json: bool,
 
