@@ -14,6 +14,7 @@
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::churn::ChurnKind;
 use crate::message::compact_list;
 use crate::mqtt::{Polled, Reconnected};
 
@@ -62,7 +63,7 @@ pub enum RunEvent {
     /// (`leave`, `drop` or `join`).
     Churn {
         client_id: String,
-        step: String,
+        step: ChurnKind,
         at_seq: u32,
     },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never

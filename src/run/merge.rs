@@ -23,18 +23,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::event::RunEvent;
-use super::summary::Summary;
+use super::summary::{Source, Summary};
 use super::tally::{SummaryContext, Tally};
-use super::Role;
+use super::{Role, MAX_COUNT};
 use crate::failure::Failure;
-
-/// The most messages a summary may claim: `--count`'s own limit (`cli.rs`).
-const MAX_COUNT: u32 = 10_000_000;
 
 /// The fields of a `--json` summary line that a merge needs.
 #[derive(Deserialize)]
 struct ProcessSummary {
-    role: Role,
+    role: Source,
     run_id: String,
     group: String,
     topic: String,
@@ -132,15 +129,11 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
                 first.run_id, summary.run_id
             )));
         }
-        if summary.role == Role::All || summary.role == Role::Merged {
+        if summary.role.sees_everything() {
             return Err(Failure::input(format!(
                 "--merge: {name} is a whole run already (role {}): its own verdict stands; merge \
                  the outputs of `--role publisher` and `--role subscriber` processes",
-                if summary.role == Role::All {
-                    "all"
-                } else {
-                    "merged"
-                }
+                summary.role
             )));
         }
         if summary.groups.is_some() || summary.control.is_some() {
@@ -165,7 +158,7 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
     let publishers: Vec<&ProcessSummary> = summaries
         .iter()
         .map(|(_, summary)| summary)
-        .filter(|summary| summary.role == Role::Publisher)
+        .filter(|summary| summary.role == Source::Process(Role::Publisher))
         .collect();
     let [publisher] = publishers[..] else {
         return Err(Failure::input(format!(
@@ -200,7 +193,7 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
         }
     }
 
-    let mut tally = Tally::new(publisher.count, &member_ids).for_role(Role::Merged);
+    let mut tally = Tally::new(publisher.count, &member_ids).for_role(Source::Merge);
     // What the publisher sent more than once, before what the broker finally took.
     for seq in &publisher.retried {
         tally.record(&RunEvent::Resending { seq: *seq });

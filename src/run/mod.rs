@@ -62,8 +62,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use rumqttc::v5::mqttbytes::QoS;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -72,7 +70,6 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::Failure;
 use crate::message;
 use crate::mqtt::Broker;
-use crate::share::SharedFilter;
 
 mod ack_tracker;
 mod churn;
@@ -83,143 +80,25 @@ mod latency;
 mod member;
 mod merge;
 mod output;
+mod plan;
 mod publisher;
 mod receipts;
 mod report;
 mod summary;
 mod tally;
 
-pub use churn::{parse_churn, parse_slow_member, ChurnAction, ChurnStep};
+pub use churn::{parse_churn, parse_slow_member, ChurnAction, ChurnStep, DueStep, SlowMember};
 use event::{Reporter, RunEvent};
 use group::Group;
 use member::Member;
 pub use merge::merge;
 use output::Output;
 pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
+pub use plan::{Filters, Plan, Role, Subscription, MAX_COUNT, MAX_DURATION};
 use publisher::Publication;
 use receipts::Receipts;
-pub use summary::{Summary, Verdict};
+pub use summary::{Source, Summary, Verdict};
 use tally::{SummaryContext, Tally};
-
-/// Everything a run needs besides the broker, checked and complete (built by `cli.rs`).
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// One `$share` filter per group (`--group_identifier`, repeated or comma-separated); never
-    /// empty. Most runs have one.
-    pub filters: Vec<SharedFilter>,
-    /// One plain subscriber on the topic besides the groups (`--control`).
-    pub control: bool,
-    /// Prefix of every client id of this run.
-    pub client_id: String,
-    /// Random id stamped on this run's messages (see `message.rs`).
-    pub run_id: String,
-    pub subscribers: u16,
-    pub count: u32,
-    pub qos: QoS,
-    pub message: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    /// Hold the publisher while a member is away, and send again what went to nobody.
-    pub hold: bool,
-    /// How the run shows what happens: log lines, or `--json`.
-    pub format: Format,
-    /// Log a line for every message received (see `output.rs`).
-    pub per_message_logs: bool,
-    /// What this process plays: the whole run, or the publisher or the members of one spread
-    /// over several processes (`--role`).
-    pub role: Role,
-    /// `--churn`: when (a message number) members leave, drop or join, in order.
-    pub churn: Vec<(u32, ChurnAction)>,
-    /// `--slow-member K=DELAY`: member K acknowledges each message DELAY after it arrives.
-    pub slow_member: Option<(u16, Duration)>,
-}
-
-impl Plan {
-    /// The first group's filter: the one group of most runs.
-    pub fn filter(&self) -> &SharedFilter {
-        &self.filters[0]
-    }
-
-    /// Every subscribing client: N members per group, then the control subscriber; none in the
-    /// publisher's own process.
-    pub fn subscriptions(&self) -> Vec<Subscription> {
-        if self.role == Role::Publisher {
-            return Vec::new();
-        }
-        let mut all = Vec::new();
-        for (group, filter) in self.filters.iter().enumerate() {
-            // One group keeps the names of every earlier version: `<ID>-subscriber-k`.
-            let prefix = match self.filters.len() {
-                1 => self.client_id.clone(),
-                _ => format!("{}-{}", self.client_id, filter.group()),
-            };
-            all.extend((1..=self.subscribers).map(|k| Subscription {
-                client_id: format!("{prefix}-subscriber-{k}"),
-                filter: filter.to_string(),
-                book: group,
-                joins_at: None,
-            }));
-        }
-        // `--churn join@P`: members N+1, N+2, ... of the (one) group, started when their time
-        // comes; known from the start, so that the books have a place for them.
-        let joins = self
-            .churn
-            .iter()
-            .filter(|(_, action)| *action == ChurnAction::Join);
-        for (k, (at, _)) in (self.subscribers + 1..).zip(joins) {
-            all.push(Subscription {
-                client_id: format!("{}-subscriber-{k}", self.client_id),
-                filter: self.filter().to_string(),
-                book: 0,
-                joins_at: Some(*at),
-            });
-        }
-        if self.control {
-            all.push(Subscription {
-                client_id: format!("{}-control", self.client_id),
-                filter: self.filter().topic().to_owned(),
-                book: self.filters.len(),
-                joins_at: None,
-            });
-        }
-        all
-    }
-
-    /// Member K's client id in a run of one group: `<ID>-subscriber-K`.
-    pub fn member_id(&self, k: u16) -> String {
-        format!("{}-subscriber-{k}", self.client_id)
-    }
-
-    /// The client ids of [`Plan::subscriptions`].
-    pub fn member_ids(&self) -> Vec<String> {
-        self.subscriptions()
-            .into_iter()
-            .map(|subscription| subscription.client_id)
-            .collect()
-    }
-
-    /// `<ID>-publisher`.
-    pub fn publisher_id(&self) -> String {
-        format!("{}-publisher", self.client_id)
-    }
-
-    /// `<ID>-check`: the one client `--check` connects as.
-    pub fn check_id(&self) -> String {
-        format!("{}-check", self.client_id)
-    }
-}
-
-/// One subscribing client of the run: a group member, or the control subscriber.
-pub struct Subscription {
-    pub client_id: String,
-    /// `$share/<group>/<topic>`, or the plain topic for the control subscriber.
-    pub filter: String,
-    /// Which set of books counts what it receives: its group's (in `Plan::filters` order), or
-    /// the control subscriber's, after the groups.
-    pub book: usize,
-    /// `--churn join@P`: it joins once this message number is acknowledged, not at the start.
-    pub joins_at: Option<u32>,
-}
 
 /// How a run ended when it got as far as a report.
 pub struct Outcome {
@@ -274,25 +153,6 @@ enum Task {
     Publisher,
 }
 
-/// What this process plays in the run (`--role`). A shared subscription is how consumers scale
-/// over processes and machines, so the members may live in several processes, the publisher in
-/// another: each prints its own summary, and `--merge` joins them into one verdict (`merge.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The publisher and every member in this process: the verdict is complete.
-    All,
-    /// Only the publisher: it publishes, tells the members it is done (the end-of-run marker),
-    /// and says what the broker acknowledged.
-    Publisher,
-    /// Only members: they count what reaches this process, until the publisher's end-of-run
-    /// marker, `--count` messages, or `--timeout` of silence.
-    Subscriber,
-    /// Not a flag value: the summary `--merge` builds from several processes' outputs.
-    #[value(skip)]
-    Merged,
-}
-
 /// Runs the whole flow against `broker`. `shutdown` completes on Ctrl-C / SIGTERM.
 ///
 /// Fails without a summary only when the run could not get going (a member could not join);
@@ -344,8 +204,8 @@ pub async fn run(
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let slow = plan
             .slow_member
-            .filter(|(k, _)| subscription.client_id == plan.member_id(*k))
-            .map(|(_, delay)| delay);
+            .filter(|slow| subscription.client_id == plan.member_id(slow.member))
+            .map(|slow| slow.delay);
         let joins = subscription.joins_at.is_some();
         churn
             .commands
@@ -649,7 +509,7 @@ fn leave(phase: Phase, group: &mut Group) -> Phase {
 /// `--churn` as the run carries it out: the steps still to come, the members that join later,
 /// and a line to each member for its commands.
 struct Churning {
-    steps: std::collections::VecDeque<(u32, ChurnAction)>,
+    steps: std::collections::VecDeque<DueStep>,
     joiners: std::collections::VecDeque<(Member, Reporter)>,
     commands: HashMap<String, mpsc::UnboundedSender<ChurnAction>>,
     /// The next joiner's number: `--subscribers` + 1, then on.
@@ -667,10 +527,10 @@ impl Churning {
     }
 
     /// The steps due once message `seq` is acknowledged, in order.
-    fn due(&mut self, seq: u32) -> Vec<(u32, ChurnAction)> {
+    fn due(&mut self, seq: u32) -> Vec<DueStep> {
         let mut due = Vec::new();
         while let Some(step) = self.steps.front().copied() {
-            if step.0 > seq {
+            if step.at_seq > seq {
                 break;
             }
             self.steps.pop_front();
@@ -692,7 +552,7 @@ impl Churning {
         broker: &Broker,
         finish: &CancellationToken,
     ) {
-        for (at, action) in self.due(seq) {
+        for DueStep { at_seq, action } in self.due(seq) {
             let Some(client_id) = self.apply(action, plan, group) else {
                 continue;
             };
@@ -704,8 +564,8 @@ impl Churning {
             }
             books.record(&RunEvent::Churn {
                 client_id,
-                step: action.kind().to_owned(),
-                at_seq: at,
+                step: action.kind(),
+                at_seq,
             });
         }
     }
@@ -755,7 +615,7 @@ impl Books {
                     .filter(|subscription| subscription.book == book)
                     .map(|subscription| subscription.client_id.clone())
                     .collect();
-                Tally::new(plan.count, &ids).for_role(plan.role)
+                Tally::new(plan.count, &ids).for_role(Source::Process(plan.role))
             })
             .collect();
         Books {

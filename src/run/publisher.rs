@@ -54,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 use super::ack_tracker::{AckTracker, Confirmed};
 use super::event::{Reporter, RunEvent};
 use super::receipts::Receipts;
+use super::MAX_DURATION;
 use crate::message::{self, compact_list};
 use crate::mqtt::reason_codes::{self, Accepted};
 use crate::mqtt::{Broker, Connection, Polled};
@@ -422,7 +423,7 @@ async fn feed(
 
 /// A deadline that does not come: a day on, the longest `--timeout`.
 fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(24 * 60 * 60)
+    Instant::now() + MAX_DURATION
 }
 
 /// Completes at `when`, or at once for `None`.

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::latency::Percentiles;
-use super::summary::{ByMember, Summary, Verdict};
+use super::summary::{ByMember, Source, Summary, Verdict};
 use super::Role;
 use crate::message::compact_list;
 
@@ -57,7 +57,7 @@ impl Summary {
             return self.render_groups(groups);
         }
         // The publisher's own process has no members: what the broker took is its whole story.
-        if self.role == Role::Publisher {
+        if self.role == Source::Process(Role::Publisher) {
             let mut out = format!("{}\n", self.verdict_line());
             for hint in self.hints() {
                 let _ = writeln!(out, "  {hint}");
@@ -192,7 +192,7 @@ impl Summary {
             let _ = writeln!(out);
         }
         // The closing lines judge whole copies: only a process that saw the whole run can.
-        if !matches!(self.role, Role::All | Role::Merged) {
+        if !self.role.sees_everything() {
             return out;
         }
         for (name, group) in groups.iter() {
@@ -337,7 +337,7 @@ impl Summary {
     /// One line a human (or grep) can judge the run by.
     pub fn verdict_line(&self) -> String {
         match self.role {
-            Role::Publisher => {
+            Source::Process(Role::Publisher) => {
                 return format!(
                     "run {}: {} published · {} acknowledged by the broker · {} went to nobody · {}; \
                      --merge this output with the subscribers' for the group's verdict",
@@ -348,7 +348,7 @@ impl Summary {
                     humantime::format_duration(Duration::from_millis(self.elapsed_ms))
                 )
             }
-            Role::Subscriber => {
+            Source::Process(Role::Subscriber) => {
                 return format!(
                     "run {}: {} messages received by {} members of this process · {} duplicated · {}; \
                      --merge this output with the publisher's and the other processes' for the group's verdict",
@@ -359,7 +359,7 @@ impl Summary {
                     humantime::format_duration(Duration::from_millis(self.elapsed_ms))
                 )
             }
-            Role::All | Role::Merged => {}
+            Source::Process(Role::All) | Source::Merge => {}
         }
         let exactly_once = self.unique - self.duplicated.len() as u32;
         // The control subscriber's books have no group (`run/mod.rs`).
@@ -393,7 +393,7 @@ impl Summary {
         let mut hints = Vec::new();
         if !self.missing.is_empty() {
             hints.push(format!("missing: {}", compact_list(&self.missing, 20)));
-            if self.role == Role::Merged {
+            if self.role == Source::Merge {
                 hints.push(
                     "a subscriber process whose output is not in this merge may hold them; \
                      --merge every process's --json output of the run"
@@ -488,7 +488,7 @@ impl Summary {
             ));
         }
         // Members alone never know what was sent: the publisher's process does.
-        if self.unpublished() > 0 && self.role != Role::Subscriber {
+        if self.unpublished() > 0 && self.role != Source::Process(Role::Subscriber) {
             hints.push(format!(
                 "{} of {} messages were never sent (the run stopped early)",
                 self.unpublished(),

@@ -12,11 +12,54 @@
 //! `tally.rs` fills a [`Summary`] in; `report.rs` writes it as a table and a verdict line, and
 //! `output.rs` as the `--json` summary line. This file holds only the data, so both can use it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::churn::ChurnKind;
 use super::fairness::Fairness;
 use super::latency::LatencySummary;
 use super::Role;
+
+/// Who wrote a summary, its JSON `role`: a process of the run, by the role it played (`all`,
+/// `publisher`, `subscriber`), or `--merge` from several processes' summaries (`merged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Process(Role),
+    Merge,
+}
+
+impl Source {
+    /// True when it saw the whole run, the publisher's side and every member's: only then can
+    /// it tell what is missing.
+    pub fn sees_everything(self) -> bool {
+        matches!(self, Source::Process(Role::All) | Source::Merge)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Process(role) => role.fmt(f),
+            Source::Merge => f.write_str("merged"),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Source, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        match word.as_str() {
+            "merged" => Ok(Source::Merge),
+            _ => Role::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&word))
+                .map(Source::Process),
+        }
+    }
+}
 
 /// One connection that broke, in the summary's `outages`.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +80,7 @@ pub struct OutageSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     /// What the process that wrote it played (`--role`), or `merged` for `--merge`'s summary.
-    pub role: Role,
+    pub role: Source,
     /// The run's id: `--merge` joins the summaries of one run only.
     pub run_id: String,
     pub group: String,
@@ -142,7 +185,7 @@ pub struct ChurnSummary {
     pub at_seq: u32,
     pub client_id: String,
     /// `leave`, `drop` or `join`.
-    pub step: String,
+    pub step: ChurnKind,
     /// The member's receipts numbered up to `at_seq`, and after it.
     pub received_before: u32,
     pub received_after: u32,

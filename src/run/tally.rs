@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::churn::ChurnKind;
 use super::event::RunEvent;
 use super::fairness;
 use super::latency::Latencies;
+use super::summary::Source;
 use super::summary::{ChurnSummary, MemberSummary, Members, OutageSummary, Summary, Verdict};
-use super::Role;
+use super::{Role, MAX_COUNT};
 use crate::message::PerMessage;
 
 /// Running counts, fed one event at a time.
@@ -47,13 +49,10 @@ pub struct Tally {
     /// Delays from publish to receipt, per member and for the group.
     latencies: Latencies,
     /// What this process sees of each message, and so when one counts as settled.
-    role: Role,
+    role: Source,
     /// `--churn`'s steps as they happened; their effects are worked out in the summary.
     churn: Vec<ChurnSummary>,
 }
-
-/// The highest message number a subscriber process makes room for: `--count`'s own limit.
-const MAX_GROWTH: u32 = 10_000_000;
 
 /// What happened to one message. Kept small (4 bytes), as a run holds one per message: a
 /// million-message run holds a million, and every byte here is a megabyte there.
@@ -116,13 +115,13 @@ impl Slot {
     /// Nothing left to wait for, as far as this process can see: with the publisher and the
     /// members, published and received (or reported unrouted); the publisher alone, published;
     /// members alone, received.
-    fn settled(&self, role: Role) -> bool {
+    fn settled(&self, role: Source) -> bool {
         match role {
-            Role::All | Role::Merged => {
+            Source::Process(Role::Publisher) => self.is(PUBLISHED),
+            Source::Process(Role::Subscriber) => self.receipts > 0,
+            Source::Process(Role::All) | Source::Merge => {
                 self.is(PUBLISHED) && (self.receipts > 0 || self.is(UNROUTED))
             }
-            Role::Publisher => self.is(PUBLISHED),
-            Role::Subscriber => self.receipts > 0,
         }
     }
 }
@@ -147,14 +146,14 @@ impl Tally {
             outages: Vec::new(),
             started: Instant::now(),
             latencies: Latencies::new(member_ids.len()),
-            role: Role::All,
+            role: Source::Process(Role::All),
             churn: Vec::new(),
         }
     }
 
     /// A tally for a process that plays only part of the run (`--role`): it decides when a
     /// message counts as settled.
-    pub fn for_role(mut self, role: Role) -> Tally {
+    pub fn for_role(mut self, role: Source) -> Tally {
         self.role = role;
         self
     }
@@ -190,7 +189,7 @@ impl Tally {
                 at_ms: self.now_ms(),
                 at_seq: *at_seq,
                 client_id: client_id.clone(),
-                step: step.clone(),
+                step: *step,
                 received_before: 0,
                 received_after: 0,
                 missing_since: Vec::new(),
@@ -286,7 +285,10 @@ impl Tally {
         // Members in a process of their own do not know how many the publisher sends: a number
         // above --count makes room rather than being lost. (The run still stops once --count
         // messages have arrived: `unsettled` counts down from --count.)
-        if self.role == Role::Subscriber && seq > self.slots.len() && seq <= MAX_GROWTH {
+        if self.role == Source::Process(Role::Subscriber)
+            && seq > self.slots.len()
+            && seq <= MAX_COUNT
+        {
             self.slots.grow_to(seq, Slot::default);
         }
         let Some(slot) = self.slots.get_mut(seq) else {
@@ -315,7 +317,7 @@ impl Tally {
             // From the member's last receipt before the step: what was on its way to it then
             // belongs to the step too. Up to the next step, which answers for what follows it.
             // A joiner had nothing on its way before its point.
-            let since = if step.step == "join" {
+            let since = if step.step == ChurnKind::Join {
                 step.at_seq
             } else {
                 messages
@@ -402,9 +404,13 @@ impl Tally {
         // What this process can know is missing: the publisher alone, what the broker did not
         // take or routed to nobody; members alone, nothing (the rest may be in another process).
         let missing = match self.role {
-            Role::All | Role::Merged => seqs_where(&|s| s.is(SENT) && s.receipts == 0),
-            Role::Publisher => seqs_where(&|s| s.is(SENT) && (!s.is(PUBLISHED) || s.is(UNROUTED))),
-            Role::Subscriber => Vec::new(),
+            Source::Process(Role::All) | Source::Merge => {
+                seqs_where(&|s| s.is(SENT) && s.receipts == 0)
+            }
+            Source::Process(Role::Publisher) => {
+                seqs_where(&|s| s.is(SENT) && (!s.is(PUBLISHED) || s.is(UNROUTED)))
+            }
+            Source::Process(Role::Subscriber) => Vec::new(),
         };
         let duplicated = seqs_where(&|s| s.receipts > 1);
         let verdict = if !missing.is_empty() {
@@ -697,7 +703,7 @@ mod tests {
     #[test]
     fn a_subscriber_process_makes_room_for_numbers_above_count_and_stops_at_count() {
         let ids = vec!["a".to_string()];
-        let mut tally = Tally::new(2, &ids).for_role(Role::Subscriber);
+        let mut tally = Tally::new(2, &ids).for_role(Source::Process(Role::Subscriber));
         tally.record(&received("a", 7));
         assert!(!tally.all_accounted_for());
         tally.record(&received("a", 3));
