@@ -22,8 +22,8 @@ use crate::aws;
 use crate::failure::Failure;
 use crate::mqtt::{Proxy, Target};
 use crate::run::{
-    parse_churn, parse_slow_member, ChurnAction, ChurnStep, Format, Plan, Role,
-    PER_MESSAGE_LOGS_UP_TO,
+    parse_churn, parse_slow_member, ChurnAction, ChurnStep, DueStep, Filters, Format, Plan, Role,
+    SlowMember, PER_MESSAGE_LOGS_UP_TO,
 };
 use crate::share::SharedFilter;
 use crate::tls::{default_alpn, TlsFiles};
@@ -175,13 +175,13 @@ pub struct Args {
     /// Member K acknowledges each message DELAY after it arrives (manual PUBACKs, one at a
     /// time), e.g. --slow-member 2=50ms: watch what the broker does with a slow member's share
     #[arg(long, value_name = "K=DELAY", value_parser = parse_slow_member)]
-    pub slow_member: Option<(u16, Duration)>,
+    pub slow_member: Option<SlowMember>,
 
     /// What this process plays: `all` (publisher and members), `publisher`, or `subscriber`
     /// (--subscribers members). Spread a run over processes or machines with the same --run-id
     /// everywhere, then --merge their --json outputs for one verdict
-    #[arg(long, value_enum, default_value_t = Role::All)]
-    pub role: Role,
+    #[arg(long, value_enum, default_value_t = RoleFlag::All)]
+    pub role: RoleFlag,
 
     /// Ties the processes of one run together: members count only messages carrying this id.
     /// Required with --role publisher or subscriber [default: random]
@@ -267,6 +267,29 @@ pub struct Churn(pub Vec<ChurnStep>);
 
 fn parse_churn_flag(value: &str) -> Result<Churn, String> {
     parse_churn(value).map(Churn)
+}
+
+/// `--role`'s values; the run's own [`Role`] knows nothing of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleFlag {
+    /// The publisher and every member in this process: the verdict is complete
+    All,
+    /// Only the publisher: it publishes, tells the members it is done (the end-of-run marker),
+    /// and says what the broker acknowledged
+    Publisher,
+    /// Only members: they count what reaches this process, until the publisher's end-of-run
+    /// marker, `--count` messages, or `--timeout` of silence
+    Subscriber,
+}
+
+impl From<RoleFlag> for Role {
+    fn from(flag: RoleFlag) -> Role {
+        match flag {
+            RoleFlag::All => Role::All,
+            RoleFlag::Publisher => Role::Publisher,
+            RoleFlag::Subscriber => Role::Subscriber,
+        }
+    }
 }
 
 /// `--per-message-logs`: a line per message, or not.
@@ -417,7 +440,7 @@ impl Args {
             Some(id) => id.clone(),
             None => format!("test-{}", random_hex(4)),
         };
-        let run_id = match (&self.run_id, self.role) {
+        let run_id = match (&self.run_id, Role::from(self.role)) {
             (Some(id), _)
                 if id.is_empty() || id.len() > 64 || id.chars().any(char::is_whitespace) =>
             {
@@ -443,11 +466,11 @@ impl Args {
         let plan = Plan {
             churn,
             slow_member: self.slow_member,
-            filters,
+            filters: Filters::try_from(filters).map_err(Failure::input)?,
             control: self.control,
             client_id,
             run_id,
-            role: self.role,
+            role: self.role.into(),
             subscribers: self.subscribers,
             count: self.count,
             qos: self.qos,
@@ -468,7 +491,7 @@ impl Args {
 
     /// `--churn`'s steps as message numbers, in order, checked against --count, --subscribers
     /// and the rest of the run; and `--slow-member`'s number.
-    fn churn_steps(&self, groups: usize) -> Result<Vec<(u32, ChurnAction)>, Failure> {
+    fn churn_steps(&self, groups: usize) -> Result<Vec<DueStep>, Failure> {
         let steps = self.churn.as_ref().map_or(&[][..], |churn| &churn.0[..]);
         if steps.is_empty() && self.slow_member.is_none() {
             return Ok(Vec::new());
@@ -478,7 +501,7 @@ impl Args {
         } else {
             "--churn"
         };
-        if self.role != Role::All {
+        if self.role != RoleFlag::All {
             return Err(Failure::input(format!(
                 "{flag} needs the publisher and the members in one process (--role all): the \
                  steps follow the publisher's progress"
@@ -494,7 +517,7 @@ impl Args {
             .filter(|step| step.action == ChurnAction::Join)
             .count();
         let members = usize::from(self.subscribers) + joins;
-        if let Some((member, _)) = self.slow_member {
+        if let Some(SlowMember { member, .. }) = self.slow_member {
             if self.qos == QoS::AtMostOnce {
                 return Err(Failure::input(
                     "--slow-member acknowledges slowly, and QoS 0 messages get no acknowledgement: \
@@ -566,7 +589,10 @@ impl Args {
                 ChurnAction::Drop(_) => {}
             }
         }
-        Ok(resolved)
+        Ok(resolved
+            .into_iter()
+            .map(|(at_seq, action)| DueStep { at_seq, action })
+            .collect())
     }
 
     /// How the run shows what happens: `--json`, or a report (with `--histogram`'s pictures).
