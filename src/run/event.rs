@@ -11,12 +11,23 @@
 //! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
 //! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
 use super::churn::ChurnKind;
+use super::roster::{Client, MemberRef};
 use crate::message::compact_list;
 use crate::mqtt::{Polled, Reconnected};
+
+/// How many events may wait for the loop. A bound, so that a loop held up (by a slow reader of
+/// `--json`, say) holds the tasks up in turn instead of letting the queue grow: the run slows
+/// down, it does not swell. A thousand keeps the tasks from waiting on each other's bursts.
+pub const QUEUE: usize = 1024;
+
+/// A received payload is shown (log line, `--json`) up to this many characters: an event
+/// carries what the books and the output need, not a copy of every message.
+pub const PAYLOAD_SHOWN: usize = 80;
 
 /// One thing that happened; the JSON form is `{"event":"<kind>", ...fields}`.
 ///
@@ -27,12 +38,14 @@ use crate::mqtt::{Polled, Reconnected};
 pub enum RunEvent {
     /// A client got a successful CONNACK.
     Connected {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        client: Client,
         session_present: bool,
     },
     /// A member's SUBACK granted its `$share` subscription.
     Subscribed {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        member: MemberRef,
         filter: String,
         qos: u8,
     },
@@ -58,32 +71,28 @@ pub enum RunEvent {
     SendingAgain { seqs: Vec<u32> },
     /// A member got the publisher's end-of-run marker (`--role subscriber`; see
     /// `message::end_of_run_topic`): the publisher is done, having published `published`.
-    EndOfRun { client_id: String, published: u32 },
+    EndOfRun {
+        #[serde(rename = "client_id")]
+        member: MemberRef,
+        published: u32,
+    },
     /// `--churn`: once message `at_seq` was acknowledged, the run told `client_id` to `step`
     /// (`leave`, `drop` or `join`).
     Churn {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        member: MemberRef,
         step: ChurnKind,
         at_seq: u32,
     },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
     /// acknowledged by a PUBACK. Only sent when there are some.
     Unacknowledged { seqs: Vec<u32> },
-    /// A member received a message. `seq` is `None` for a foreign message (not from this run).
-    Received {
-        client_id: String,
-        seq: Option<u32>,
-        topic: String,
-        payload: String,
-        /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
-        dup: bool,
-        /// From the publisher queueing it to now, by its `sent-at-us` stamp (`run/latency.rs`);
-        /// `None` for a message without one.
-        latency_ms: Option<f64>,
-    },
+    /// A member received a message.
+    Received(Receipt),
     /// A client's connection broke (see `mqtt/link.rs`); it is reconnecting.
     ConnectionLost {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        client: Client,
         /// Why, in words.
         reason: String,
     },
@@ -91,7 +100,8 @@ pub enum RunEvent {
     /// the broker started a new session: a member subscribes again; the publisher re-sends what
     /// was not yet PUBACKed either way.
     Reconnected {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        client: Client,
         /// Attempts it took, the successful one included.
         attempts: u32,
         /// From the break to the new CONNACK.
@@ -114,23 +124,88 @@ pub enum RunEvent {
     },
 }
 
+/// A member received a message: what the books and the output need of it.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub member: MemberRef,
+    /// `None` for a foreign message (not from this run).
+    pub seq: Option<u32>,
+    /// The payload as text, cut after [`PAYLOAD_SHOWN`] characters; empty when nothing shows it.
+    pub payload: String,
+    /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
+    pub dup: bool,
+    /// From the publisher queueing it to now, by its `sent-at-us` stamp (`run/latency.rs`);
+    /// `None` for a message without one.
+    pub latency_ms: Option<f64>,
+}
+
+impl Serialize for Receipt {
+    /// `client_id`, `seq`, `topic`, `payload`, `dup`, `latency_ms`: the topic comes from the
+    /// member, as every message of a run arrives on the one topic it subscribed to.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut fields = serializer.serialize_struct("Receipt", 6)?;
+        fields.serialize_field("client_id", self.member.client_id())?;
+        fields.serialize_field("seq", &self.seq)?;
+        fields.serialize_field("topic", self.member.topic())?;
+        fields.serialize_field("payload", &self.payload)?;
+        fields.serialize_field("dup", &self.dup)?;
+        fields.serialize_field("latency_ms", &self.latency_ms)?;
+        fields.end()
+    }
+}
+
 impl RunEvent {
     /// The event as a log line on stderr (without `--json`).
     pub fn log(&self) {
         match self {
-            RunEvent::Connected { client_id, .. } => tracing::info!("[{client_id}] connected"),
+            RunEvent::Received(receipt) => receipt.log(),
+            RunEvent::Connected { .. }
+            | RunEvent::Reconnected { .. }
+            | RunEvent::Subscribed { .. }
+            | RunEvent::EndOfRun { .. }
+            | RunEvent::Churn { .. }
+            // `mqtt/link.rs` already logged it, with the reason.
+            | RunEvent::ConnectionLost { .. } => self.log_client(),
+            _ => self.log_run(),
+        }
+    }
+
+    /// What a client did.
+    fn log_client(&self) {
+        match self {
+            RunEvent::Connected { client, .. } => tracing::info!("[{}] connected", client.client_id()),
             RunEvent::Reconnected {
-                client_id,
+                client,
                 attempts,
                 downtime_ms,
                 session_present,
             } => tracing::warn!(
-                "[{client_id}] reconnected after {} ({attempts} attempts, session_present={session_present})",
+                "[{}] reconnected after {} ({attempts} attempts, session_present={session_present})",
+                client.client_id(),
                 humantime::format_duration(std::time::Duration::from_millis(*downtime_ms))
             ),
-            RunEvent::Subscribed {
-                client_id, filter, ..
-            } => tracing::info!("[{client_id}] subscribed to {filter}"),
+            RunEvent::Subscribed { member, filter, .. } => {
+                tracing::info!("[{}] subscribed to {filter}", member.client_id())
+            }
+            RunEvent::EndOfRun { member, published } => tracing::info!(
+                "[{}] end of run: the publisher is done, {published} messages published",
+                member.client_id()
+            ),
+            RunEvent::Churn {
+                member,
+                step,
+                at_seq,
+            } => tracing::warn!(
+                "[{}] --churn {step}, now that #{at_seq} is acknowledged",
+                member.client_id()
+            ),
+            _ => {}
+        }
+    }
+
+    /// What the publisher did, and what the run did with the group.
+    fn log_run(&self) {
+        match self {
             RunEvent::Resending { seq } => tracing::info!(
                 "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
             ),
@@ -140,25 +215,10 @@ impl RunEvent {
                 seqs.len(),
                 compact_list(seqs, 10)
             ),
-            RunEvent::EndOfRun {
-                client_id,
-                published,
-            } => tracing::info!(
-                "[{client_id}] end of run: the publisher is done, {published} messages published"
-            ),
-            RunEvent::Churn {
-                client_id,
-                step,
-                at_seq,
-            } => tracing::warn!(
-                "[{client_id}] --churn {step}, now that #{at_seq} is acknowledged"
-            ),
             RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",
                 seqs.len()
             ),
-            // `mqtt/link.rs` already logged it, with the reason.
-            RunEvent::ConnectionLost { .. } => {}
             RunEvent::Holding { waiting_for } => tracing::warn!(
                 "{} not subscribed (away, or joining): holding the publisher until every member is subscribed (at most --timeout)",
                 waiting_for.join(", ")
@@ -172,85 +232,99 @@ impl RunEvent {
                 humantime::format_duration(std::time::Duration::from_millis(*held_ms)),
                 without.join(", ")
             ),
-            RunEvent::Received {
-                client_id,
-                seq: Some(seq),
-                topic,
-                payload,
-                ..
-            } => tracing::info!("[{client_id}] received #{seq} on {topic}: {payload:?}"),
-            RunEvent::Received {
-                client_id,
-                seq: None,
-                topic,
-                payload,
-                ..
-            } => tracing::warn!(
-                "[{client_id}] received a foreign message on {topic} (not from this run): {:?}",
-                shortened(payload)
+            _ => {}
+        }
+    }
+}
+
+impl Receipt {
+    fn log(&self) {
+        let (id, topic, payload) = (self.member.client_id(), self.member.topic(), &self.payload);
+        match self.seq {
+            Some(seq) => tracing::info!("[{id}] received #{seq} on {topic}: {payload:?}"),
+            None => tracing::warn!(
+                "[{id}] received a foreign message on {topic} (not from this run): {payload:?}"
             ),
         }
     }
 }
 
-/// A foreign payload can be anyone's 256 KiB message: log its start only.
-fn shortened(payload: &str) -> String {
-    const SHOWN: usize = 80;
-    match payload.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}…", &payload[..cut]),
-        None => payload.to_owned(),
+/// A payload as shown: its first [`PAYLOAD_SHOWN`] characters (a payload can be anyone's
+/// 256 KiB message), then `…`.
+pub fn shown(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(4 * PAYLOAD_SHOWN)]);
+    match text.char_indices().nth(PAYLOAD_SHOWN) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None if payload.len() > 4 * PAYLOAD_SHOWN => format!("{text}…"),
+        None => text.into_owned(),
     }
 }
 
-/// A task's handle on the run's one channel. It knows its task's client id, so the events about
+/// A task's handle on the run's one channel. It knows its task's client, so the events about
 /// the connection (connected, lost, reconnected) name the right client by construction.
 #[derive(Clone)]
 pub struct Reporter {
-    client_id: String,
-    events: mpsc::UnboundedSender<RunEvent>,
+    client: Client,
+    events: mpsc::Sender<RunEvent>,
 }
 
 impl Reporter {
-    pub fn new(client_id: &str, events: mpsc::UnboundedSender<RunEvent>) -> Reporter {
-        Reporter {
-            client_id: client_id.to_owned(),
-            events,
-        }
+    pub fn new(client: Client, events: mpsc::Sender<RunEvent>) -> Reporter {
+        Reporter { client, events }
     }
 
-    /// Sends `event` to the run's loop. If the loop is gone, the run is over anyway.
-    pub fn send(&self, event: RunEvent) {
-        let _ = self.events.send(event);
+    /// Sends `event` to the run's loop, waiting while the queue is full (see [`QUEUE`]). If the
+    /// loop is gone, the run is over anyway.
+    pub async fn send(&self, event: RunEvent) {
+        let _ = self.events.send(event).await;
     }
 
     /// The first CONNACK.
-    pub fn connected(&self, session_present: bool) {
+    pub async fn connected(&self, session_present: bool) {
         self.send(RunEvent::Connected {
-            client_id: self.client_id.clone(),
+            client: self.client.clone(),
             session_present,
-        });
+        })
+        .await;
     }
 
     /// A break or a reconnect is the run's business too: it holds the publisher while a member
     /// is away, and counts the outages. Call it with everything a connection polled; packets
     /// are the task's own business and are not sent.
-    pub fn link_news(&self, polled: &Polled) {
+    pub async fn link_news(&self, polled: &Polled) {
         match polled {
             Polled::Event(_) => {}
-            Polled::Lost(reason) => self.send(RunEvent::ConnectionLost {
-                client_id: self.client_id.clone(),
-                reason: reason.clone(),
-            }),
-            Polled::Reconnected(reconnected) => self.send(self.reconnected(reconnected)),
+            Polled::Lost(reason) => {
+                self.send(RunEvent::ConnectionLost {
+                    client: self.client.clone(),
+                    reason: reason.clone(),
+                })
+                .await
+            }
+            Polled::Reconnected(reconnected) => self.send(self.reconnected(reconnected)).await,
         }
     }
 
     fn reconnected(&self, reconnected: &Reconnected) -> RunEvent {
         RunEvent::Reconnected {
-            client_id: self.client_id.clone(),
+            client: self.client.clone(),
             attempts: reconnected.attempts,
             downtime_ms: reconnected.downtime.as_millis() as u64,
             session_present: reconnected.session_present,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_payload_is_shown_by_its_start() {
+        assert_eq!(shown(b"Hello World! [7]"), "Hello World! [7]");
+        let long = shown("é".repeat(100_000).as_bytes());
+        assert_eq!(long.chars().count(), PAYLOAD_SHOWN + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(shown(&[b'x'; 81]), format!("{}…", "x".repeat(80)));
     }
 }

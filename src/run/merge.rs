@@ -172,7 +172,7 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
     // Members in the order of the inputs; within one process, by client id.
     let mut member_ids: Vec<String> = Vec::new();
     // (number, member, the member's process redelivered it)
-    let mut receipts: Vec<(u32, String, bool)> = Vec::new();
+    let mut receipts: Vec<(u32, usize, bool)> = Vec::new();
     for (name, summary) in &summaries {
         let mut ids: Vec<&String> = summary.members.keys().collect();
         ids.sort_by_key(|id| (id.len(), id.as_str()));
@@ -183,17 +183,18 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
                      same --client_id take each other's connections; give each its own"
                 )));
             }
+            let row = member_ids.len();
             member_ids.push(id.clone());
             receipts.extend(
                 summary.members[id]
                     .messages
                     .iter()
-                    .map(|seq| (*seq, id.clone(), summary.redelivered.contains(seq))),
+                    .map(|seq| (*seq, row, summary.redelivered.contains(seq))),
             );
         }
     }
 
-    let mut tally = Tally::new(publisher.count, &member_ids).for_role(Source::Merge);
+    let mut tally = Tally::new(publisher.count, &member_ids).written_by(Source::Merge);
     // What the publisher sent more than once, before what the broker finally took.
     for seq in &publisher.retried {
         tally.record(&RunEvent::Resending { seq: *seq });
@@ -219,30 +220,13 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
     // In publish order, which is close to the order the broker handed them out: the pattern
     // (round robin, random) is judged from it.
     receipts.sort_by_key(|(seq, _, _)| *seq);
-    let mut seen: HashSet<(u32, String)> = HashSet::new();
-    for (seq, client_id, redelivered) in receipts {
+    let mut seen: HashSet<(u32, usize)> = HashSet::new();
+    for (seq, row, redelivered) in receipts {
         // The same member's second copy of a number its process saw redelivered (DUP).
-        let dup = redelivered && !seen.insert((seq, client_id.clone()));
-        tally.record(&RunEvent::Received {
-            client_id,
-            seq: Some(seq),
-            topic: first.topic.clone(),
-            payload: String::new(),
-            dup,
-            latency_ms: None,
-        });
+        let dup = redelivered && !seen.insert((seq, row));
+        tally.received_by(row, seq, dup, None);
     }
-    let foreign: u64 = summaries.iter().map(|(_, summary)| summary.foreign).sum();
-    for _ in 0..foreign {
-        tally.record(&RunEvent::Received {
-            client_id: String::new(),
-            seq: None,
-            topic: first.topic.clone(),
-            payload: String::new(),
-            dup: false,
-            latency_ms: None,
-        });
-    }
+    tally.add_foreign(summaries.iter().map(|(_, summary)| summary.foreign).sum());
 
     Ok(tally.summary(SummaryContext {
         group: first.group.clone(),

@@ -54,7 +54,7 @@ use tokio_util::sync::CancellationToken;
 use super::ack_tracker::{AckTracker, Confirmed};
 use super::event::{Reporter, RunEvent};
 use super::receipts::Receipts;
-use super::MAX_DURATION;
+use super::{Plan, Role, MAX_DURATION};
 use crate::message::{self, compact_list};
 use crate::mqtt::reason_codes::{self, Accepted};
 use crate::mqtt::{Broker, Connection, Polled};
@@ -76,14 +76,33 @@ pub struct Publication {
     /// Pause between two publishes; zero sends as fast as the broker acknowledges.
     pub interval: Duration,
     pub run_id: String,
-    /// Send again what went to nobody (PUBACK 0x10), and do not send again what a member already
-    /// received; off with `--no-hold`.
-    pub careful: bool,
+    /// `Plan::hold`: send again what went to nobody (PUBACK 0x10), and do not send again what a
+    /// member already received; off with `--no-hold`.
+    pub hold: bool,
     /// What the group has received so far (see `receipts.rs`).
     pub receipts: Arc<Receipts>,
     /// With `--role publisher`: where to publish the end-of-run marker once every message is
     /// acknowledged, for members in other processes (see `message::end_of_run_topic`).
     pub end_of_run: Option<String>,
+}
+
+impl Publication {
+    /// What `plan` publishes; `receipts` says what the group already has.
+    pub fn new(plan: &Plan, receipts: Arc<Receipts>) -> Publication {
+        Publication {
+            client_id: plan.publisher_id(),
+            topic: plan.topic().to_owned(),
+            text: plan.message.clone(),
+            count: plan.count,
+            qos: plan.qos,
+            interval: plan.interval,
+            run_id: plan.run_id.clone(),
+            hold: plan.hold,
+            receipts,
+            end_of_run: (plan.role == Role::Publisher)
+                .then(|| message::end_of_run_topic(plan.topic())),
+        }
+    }
 }
 
 /// Publishes every message, waits for the broker to take each one, and disconnects.
@@ -102,7 +121,7 @@ pub async fn run(
         _ = finish.cancelled() => return Ok(()),
         opened = Connection::open(&broker, &publication.client_id) => opened?,
     };
-    reporter.connected(connack.session_present);
+    reporter.connected(connack.session_present).await;
 
     // The feeder tells the tracker each number it queues (`queued`), and takes numbers to send
     // again (`again`).
@@ -130,9 +149,11 @@ pub async fn run(
     // The books must balance in every ending: say what went out and was never acknowledged.
     let unacknowledged = publisher.acks.unacknowledged();
     if !unacknowledged.is_empty() {
-        reporter.send(RunEvent::Unacknowledged {
-            seqs: unacknowledged,
-        });
+        reporter
+            .send(RunEvent::Unacknowledged {
+                seqs: unacknowledged,
+            })
+            .await;
     }
     published?;
     let acknowledged = publisher.acks.acknowledged();
@@ -257,14 +278,14 @@ impl Publisher<'_> {
                 }
                 polled = connection.poll_or(if gate_open { deadline } else { far_future() }, silent) => polled?,
             };
-            self.reporter.link_news(&polled);
+            self.reporter.link_news(&polled).await;
             match polled {
                 Polled::Event(event) => {
                     let Some(confirmed) = self.acks.confirmed(&event)? else {
                         continue;
                     };
                     deadline = Instant::now() + patience;
-                    self.confirmed(confirmed)?;
+                    self.confirmed(confirmed).await?;
                 }
                 Polled::Lost(_) => {}
                 Polled::Reconnected(reconnected) => {
@@ -272,8 +293,8 @@ impl Publisher<'_> {
                     let mut resend = self
                         .acks
                         .reconnected(&reconnected, &self.publication.run_id);
-                    if self.publication.careful {
-                        self.skip_delivered(&mut resend);
+                    if self.publication.hold {
+                        self.skip_delivered(&mut resend).await;
                     }
                     // Only those written before are sent *again*; the rest were still queued.
                     let again: Vec<u32> = resend
@@ -282,7 +303,9 @@ impl Publisher<'_> {
                         .filter(|seq| self.acks.was_written(*seq))
                         .collect();
                     if !again.is_empty() {
-                        self.reporter.send(RunEvent::SendingAgain { seqs: again });
+                        self.reporter
+                            .send(RunEvent::SendingAgain { seqs: again })
+                            .await;
                     }
                     if !resend.is_empty() {
                         // The feeder only ends once it cannot queue anymore; then polling fails too.
@@ -291,22 +314,13 @@ impl Publisher<'_> {
                 }
             }
         }
-        // The publisher's side of the story at the default log level: publisher → broker, and
-        // the `received` lines show broker → one member.
-        let count = self.publication.count;
-        match self.publication.qos {
-            QoS::AtMostOnce => tracing::info!(
-                "[{id}] published #1–#{count}: all written to the connection (QoS 0: no PUBACKs)"
-            ),
-            _ => tracing::info!("[{id}] published #1–#{count}: {count} PUBACKs from the broker"),
-        }
         Ok(())
     }
 
     /// Takes out of `resend` what a member already received: the broker had routed it, and its
     /// PUBACK was lost with the connection. Sending it again would deliver it twice. It counts as
     /// published, as the broker did take it.
-    fn skip_delivered(&mut self, resend: &mut Vec<u32>) {
+    async fn skip_delivered(&mut self, resend: &mut Vec<u32>) {
         let delivered: Vec<u32> = resend
             .iter()
             .copied()
@@ -323,16 +337,18 @@ impl Publisher<'_> {
         );
         for seq in delivered {
             if self.acks.delivered_elsewhere(seq) {
-                self.reporter.send(RunEvent::Published {
-                    seq,
-                    unrouted: false,
-                });
+                self.reporter
+                    .send(RunEvent::Published {
+                        seq,
+                        unrouted: false,
+                    })
+                    .await;
             }
         }
     }
 
     /// Judges the PUBACK's reason code, sends a message routed to nobody again, and tells the run.
-    fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
+    async fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
         let seq = confirmed.seq;
         let accepted =
             reason_codes::puback(confirmed.reason, &self.publication.topic).map_err(|refusal| {
@@ -342,14 +358,14 @@ impl Publisher<'_> {
                 )
             })?;
         let unrouted = accepted == Accepted::Unrouted;
-        if unrouted && self.publication.careful {
+        if unrouted && self.publication.hold {
             let resends = self.resends.entry(seq).or_default();
             if *resends < MAX_RESENDS {
                 *resends += 1;
                 self.acks.will_resend(seq);
                 // The feeder waits for the gate: this goes out once the group is complete.
                 let _ = self.again.send(vec![seq]);
-                self.reporter.send(RunEvent::Resending { seq });
+                self.reporter.send(RunEvent::Resending { seq }).await;
                 return Ok(());
             }
         }
@@ -360,7 +376,9 @@ impl Publisher<'_> {
                 self.publication.client_id,
             );
         }
-        self.reporter.send(RunEvent::Published { seq, unrouted });
+        self.reporter
+            .send(RunEvent::Published { seq, unrouted })
+            .await;
         Ok(())
     }
 }

@@ -26,6 +26,14 @@ const NOT_RECEIVED: &str = "not received by this run";
 /// client id in 80.
 const GRID_MAX_MESSAGES: usize = 50;
 
+/// `1 member`, `2 members`: a count with its noun, singular for one.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// `1.234ms`, `12.3ms`, `1.23s`: three significant figures at most.
 fn ms(value: f64) -> String {
     match value {
@@ -198,10 +206,10 @@ impl Summary {
         for (name, group) in groups.iter() {
             let _ = writeln!(
                 out,
-                "group '{name}': {} of {} messages exactly once, split among its {} members ({})",
+                "group '{name}': {} of {} messages exactly once, split among its {} ({})",
                 group.unique - group.duplicated.len() as u32,
                 group.published,
-                group.members.len(),
+                counted(group.members.len(), "member", "members"),
                 verdict_word(group.verdict)
             );
         }
@@ -256,6 +264,14 @@ impl Summary {
             let _ = writeln!(out, "{id:<width$}  {marks}");
         }
         let members = self.members.len() as u32;
+        if members == 1 {
+            let _ = writeln!(
+                out,
+                "a group of 1 member gets what a plain subscription to {} would: all {}",
+                self.topic, self.published
+            );
+            return Some(out);
+        }
         // The contrast that makes the point, in two lines that fit 80 columns.
         let _ = writeln!(
             out,
@@ -350,11 +366,11 @@ impl Summary {
             }
             Source::Process(Role::Subscriber) => {
                 return format!(
-                    "run {}: {} messages received by {} members of this process · {} duplicated · {}; \
+                    "run {}: {} messages received by {} of this process · {} duplicated · {}; \
                      --merge this output with the publisher's and the other processes' for the group's verdict",
                     self.run_id,
                     self.unique,
-                    self.members.len(),
+                    counted(self.members.len(), "member", "members"),
                     self.duplicated.len(),
                     humantime::format_duration(Duration::from_millis(self.elapsed_ms))
                 )
@@ -367,9 +383,9 @@ impl Summary {
             "the control subscriber".to_owned()
         } else {
             format!(
-                "group '{}' ({} members of this run)",
+                "group '{}' ({} of this run)",
                 self.group,
-                self.members.len()
+                counted(self.members.len(), "member", "members")
             )
         };
         let mut line = format!(
