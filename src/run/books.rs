@@ -119,3 +119,53 @@ impl Books {
         Summary::of_groups(first, summaries, control)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::event::Receipt;
+    use crate::run::plan::tests::plan;
+    use crate::run::plan::Filters;
+    use crate::share::SharedFilter;
+
+    /// Each receipt is counted in its member's own books, found from its seat: with two groups
+    /// and a control subscriber, a receipt of group `b` counts in `b`'s books only. (Before the
+    /// seat, an id the books did not know went to the first group's, without a word.)
+    #[test]
+    fn a_receipt_counts_in_its_members_books_only() {
+        let mut plan = plan();
+        let filter = |group: &str| SharedFilter::new(group, "t").expect("valid");
+        plan.filters = Filters::try_from(vec![filter("a"), filter("b")]).expect("two groups");
+        plan.control = true;
+        plan.count = 1;
+        let mut roster = Roster::new();
+        let seated: Vec<_> = plan
+            .subscriptions()
+            .iter()
+            .map(|s| roster.seat(&s.client_id, "t", s.book))
+            .collect();
+        let mut books = Books::new(&plan, &roster);
+        books.record(&RunEvent::Published {
+            seq: 1,
+            unrouted: false,
+        });
+        let in_b = seated
+            .iter()
+            .find(|member| member.client_id() == "c-b-subscriber-2")
+            .expect("member 2 of b");
+        books.record(&RunEvent::Received(Receipt {
+            member: in_b.clone(),
+            seq: Some(1),
+            payload: String::new(),
+            dup: false,
+            latency_ms: None,
+        }));
+        let summary = books.summary(&plan, &Group::new(&[]), Instant::now(), false);
+        let groups = summary.groups.expect("one summary per group");
+        let unique = |name: &str| groups.get(name).map(|group| group.unique);
+        assert_eq!((unique("a"), unique("b")), (Some(0), Some(1)));
+        assert_eq!(summary.control.map(|control| control.unique), Some(0));
+        let b = groups.get("b").expect("b");
+        assert_eq!(b.members.get("c-b-subscriber-2").map(|m| m.count), Some(1));
+    }
+}

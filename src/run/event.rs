@@ -7,8 +7,9 @@
 //! saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `end_of_run`, `churn`, `connection_lost`, `reconnected`,
-//! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
+//! `connected`, `subscribed`, `published`, `sending_again`, `received`, `end_of_run`, `churn`,
+//! `connection_lost`, `reconnected`, `holding`, `resumed`, `unacknowledged`; the last line is the
+//! `summary`. Without it, events are
 //! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
 use serde::ser::SerializeStruct;
@@ -62,13 +63,8 @@ pub enum RunEvent {
         )]
         unrouted: bool,
     },
-    /// The broker routed message `seq` to nobody (PUBACK 0x10) and the publisher sends it again
-    /// once every member is back (see `run/mod.rs`, "the group comes first"): not lost yet, and not
-    /// `published` yet either, so that each number is `published` exactly once.
-    Resending { seq: u32 },
-    /// The publisher's connection came back, and it sends again what the old one left without a
-    /// PUBACK (with `--no-hold`, even those a member already received).
-    SendingAgain { seqs: Vec<u32> },
+    /// The publisher sends `seqs` again, for `cause` (see [`Resend`]).
+    SendingAgain { seqs: Vec<u32>, cause: Resend },
     /// A member got the publisher's end-of-run marker (`--role subscriber`; see
     /// `message::end_of_run_topic`): the publisher is done, having published `published`.
     EndOfRun {
@@ -122,6 +118,34 @@ pub enum RunEvent {
         /// Empty when the whole group came back.
         without: Vec<String>,
     },
+}
+
+/// Why the publisher sends a message again: one name per cause, in the `sending_again` event's
+/// `cause` and in the summary's `resent_<cause>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resend {
+    /// The broker routed it to nobody (PUBACK 0x10): it goes out again once every member is back
+    /// (see `run/mod.rs`, "the group comes first"). Not lost yet, and not `published` yet either,
+    /// so that a number is `published` once its PUBACK says the group has it.
+    Unrouted,
+    /// The publisher's connection came back, and the old one had left it without a PUBACK (with
+    /// `--no-hold`, even one a member already received).
+    Unacknowledged,
+    /// The broker took it and routed it to a member whose connection then broke: a clean session
+    /// keeps nothing, so it would never arrive (see `lost.rs`). Its PUBACK was `published`; the
+    /// copy's PUBACK is `published` again.
+    Lost,
+}
+
+impl std::fmt::Display for Resend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resend::Unrouted => "unrouted",
+            Resend::Unacknowledged => "unacknowledged",
+            Resend::Lost => "lost",
+        })
+    }
 }
 
 /// A member received a message: what the books and the output need of it.
@@ -206,15 +230,8 @@ impl RunEvent {
     /// What the publisher did, and what the run did with the group.
     fn log_run(&self) {
         match self {
-            RunEvent::Resending { seq } => tracing::info!(
-                "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
-            ),
+            RunEvent::SendingAgain { seqs, cause } => log_resend(seqs, *cause),
             RunEvent::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
-            RunEvent::SendingAgain { seqs } => tracing::info!(
-                "[publisher] sending {} messages again that the old connection left unacknowledged: {}",
-                seqs.len(),
-                compact_list(seqs, 10)
-            ),
             RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",
                 seqs.len()
@@ -234,6 +251,24 @@ impl RunEvent {
             ),
             _ => {}
         }
+    }
+}
+
+/// What the publisher sends again, and why.
+fn log_resend(seqs: &[u32], cause: Resend) {
+    let list = compact_list(seqs, 10);
+    match cause {
+        Resend::Unrouted => tracing::info!(
+            "[publisher] #{list} went to nobody (PUBACK 0x10); sending it again once the group is complete"
+        ),
+        Resend::Unacknowledged => tracing::info!(
+            "[publisher] sending {} messages again that the old connection left unacknowledged: {list}",
+            seqs.len()
+        ),
+        Resend::Lost => tracing::warn!(
+            "[publisher] sending {} messages again that the broker had routed to a member whose connection then broke (a clean session keeps nothing): {list}",
+            seqs.len()
+        ),
     }
 }
 

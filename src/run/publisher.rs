@@ -52,7 +52,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ack_tracker::{AckTracker, Confirmed};
-use super::event::{Reporter, RunEvent};
+use super::event::{Reporter, Resend, RunEvent};
 use super::receipts::Receipts;
 use super::{Plan, Role, MAX_DURATION};
 use crate::message::{self, compact_list};
@@ -304,7 +304,10 @@ impl Publisher<'_> {
                         .collect();
                     if !again.is_empty() {
                         self.reporter
-                            .send(RunEvent::SendingAgain { seqs: again })
+                            .send(RunEvent::SendingAgain {
+                                seqs: again,
+                                cause: Resend::Unacknowledged,
+                            })
                             .await;
                     }
                     if !resend.is_empty() {
@@ -365,7 +368,10 @@ impl Publisher<'_> {
                 self.acks.will_resend(seq);
                 // The feeder waits for the gate: this goes out once the group is complete.
                 let _ = self.again.send(vec![seq]);
-                self.reporter.send(RunEvent::Resending { seq }).await;
+                let (seqs, cause) = (vec![seq], Resend::Unrouted);
+                self.reporter
+                    .send(RunEvent::SendingAgain { seqs, cause })
+                    .await;
                 return Ok(());
             }
         }
