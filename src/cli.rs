@@ -41,7 +41,8 @@ Examples:
       --cert device.pem.crt --key private.pem.key --ca_file AmazonRootCA1.pem --client_id my-test
 
 Exit codes:
-  0    every message was delivered exactly once to the group
+  0    every message was delivered exactly once to the group (--role publisher or
+       subscriber: its part went without fault; only --merge judges the group)
   1    connection, TLS, broker refusal or timeout
   2    usage error or unreadable/invalid input file (before any network)
   3    delivery check failed: messages missing or duplicated

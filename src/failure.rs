@@ -7,7 +7,7 @@
 //!
 //! | exit | meaning |
 //! |------|---------|
-//! | 0    | every message reached the group exactly once |
+//! | 0    | every message reached the group exactly once (a `--role` process: its part went without fault, verdict `partial`) |
 //! | 1    | connection, TLS, broker refusal or timeout |
 //! | 2    | usage error or unreadable/invalid input file (before any network) |
 //! | 3    | delivery check failed: messages missing or duplicated |

@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
     check, client_config, merge, run, signalled, start_demo, Args, Broker, Ending, Failure,
-    Outcome, Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
+    Outcome, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
 };
 
 #[tokio::main]
@@ -43,10 +43,10 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
     if !args.merge.is_empty() {
         let summary = merge(&args.merge)?;
         args.format().summary(&summary);
-        return Ok(if summary.verdict == Verdict::Ok {
-            0
-        } else {
+        return Ok(if summary.verdict.failed() {
             EXIT_DELIVERY_FAILED
+        } else {
+            0
         });
     }
 
@@ -112,7 +112,7 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
     match outcome.ending {
         Ending::Interrupted => Ok(EXIT_INTERRUPTED),
         Ending::Failed(error) => Err(Failure::Connection(error)),
-        Ending::Finished if outcome.summary.verdict == Verdict::Ok => Ok(0),
-        Ending::Finished => Ok(EXIT_DELIVERY_FAILED),
+        Ending::Finished if outcome.summary.verdict.failed() => Ok(EXIT_DELIVERY_FAILED),
+        Ending::Finished => Ok(0),
     }
 }
