@@ -26,8 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::books::Books;
 use super::churning::Churning;
-use super::event::RunEvent;
+use super::event::{Resend, RunEvent};
 use super::group::Group;
+use super::lost::Resender;
 use super::member::Member;
 use super::phase::{Phase, Stop};
 use super::publisher::Publication;
@@ -53,6 +54,9 @@ pub struct Run {
     members: usize,
     told_the_end: BTreeSet<String>,
     started: Instant,
+    /// What a member's broken session lost, sent again (see `lost.rs`); `None` when the run does
+    /// not (`Plan::resends_lost`).
+    lost: Option<Resender>,
 }
 
 impl Run {
@@ -84,6 +88,9 @@ impl Run {
             members: seated.len(),
             told_the_end: BTreeSet::new(),
             started: Instant::now(),
+            lost: plan
+                .resends_lost()
+                .then(|| Resender::new(plan.count, roster.ids(0).len())),
             phase: Phase::Joining,
             plan,
         };
@@ -125,6 +132,9 @@ impl Run {
     fn on_event(&mut self, event: RunEvent) {
         let all_published = self.books.all_published();
         self.group.follow(&event);
+        if let Some(lost) = &mut self.lost {
+            lost.follow(&event);
+        }
         self.books.record(&event);
         match &event {
             // Silence is measured from the last message of ours.
@@ -155,11 +165,30 @@ impl Run {
         if self.books.all_accounted_for() {
             self.leave(Stop::Done);
         }
+        self.send_lost_again();
+    }
+
+    /// Once the group is complete, what a member's broken session lost goes out again.
+    fn send_lost_again(&mut self) {
+        let flowing = matches!(
+            self.phase,
+            Phase::Publishing | Phase::AwaitingDeliveries { .. }
+        );
+        if !flowing || !self.group.waiting_for().is_empty() {
+            return;
+        }
+        if let Some(seqs) = self.lost.as_mut().and_then(Resender::send_lost) {
+            let cause = Resend::Lost;
+            self.books.record(&RunEvent::SendingAgain { seqs, cause });
+        }
     }
 
     /// A client's task ended.
     fn on_task_end(&mut self, end: TaskEnd) {
         self.tasks.ended();
+        if let Some(lost) = &mut self.lost {
+            lost.ended(&end.client);
+        }
         let Err(error) = end.result else {
             return;
         };
@@ -267,7 +296,12 @@ impl Run {
         }
         let publication = Publication::new(plan, self.receipts.clone());
         let gate = self.group.gate();
-        self.tasks.start(Start::Publisher { publication, gate });
+        let lost = self.lost.as_mut().and_then(Resender::publisher_end);
+        self.tasks.start(Start::Publisher {
+            publication,
+            gate,
+            lost,
+        });
         self.phase = Phase::Publishing;
     }
 
@@ -442,10 +476,12 @@ mod tests {
         events: mpsc::Sender<RunEvent>,
         ends: mpsc::UnboundedSender<TaskEnd>,
         starts: mpsc::UnboundedReceiver<Start>,
-        /// Tasks the run started that the test has not ended yet.
-        running: usize,
+        /// Tasks the run started that the test has not ended yet, members first.
+        running: Vec<Client>,
         members: Vec<MemberRef>,
         gate: Option<watch::Receiver<bool>>,
+        /// What the run asks the publisher to send again as lost.
+        lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
         finish: CancellationToken,
         signal: Option<oneshot::Sender<()>>,
         run: JoinHandle<Result<Outcome, Failure>>,
@@ -472,14 +508,25 @@ mod tests {
                 events,
                 ends,
                 starts,
-                running: 0,
+                running: Vec::new(),
                 members: Vec::new(),
                 gate: None,
+                lost: None,
                 finish,
                 signal: Some(signal),
                 run: tokio::spawn(run.drive(events_rx, ends_rx, shutdown)),
             };
             harness.settle().await;
+            for member in harness.members.clone() {
+                let client = Client::Member(member);
+                let session_present = false;
+                harness
+                    .send(RunEvent::Connected {
+                        client,
+                        session_present,
+                    })
+                    .await;
+            }
             harness
         }
 
@@ -487,10 +534,16 @@ mod tests {
         async fn settle(&mut self) {
             tokio::time::sleep(Duration::from_millis(1)).await;
             while let Ok(start) = self.starts.try_recv() {
-                self.running += 1;
                 match start {
-                    Start::Member(member) => self.members.push(member.who),
-                    Start::Publisher { gate, .. } => self.gate = Some(gate),
+                    Start::Member(member) => {
+                        self.running.insert(0, Client::Member(member.who.clone()));
+                        self.members.push(member.who);
+                    }
+                    Start::Publisher { gate, lost, .. } => {
+                        self.running.push(Client::Publisher("c-publisher".into()));
+                        self.gate = Some(gate);
+                        self.lost = lost;
+                    }
                 }
             }
         }
@@ -566,16 +619,39 @@ mod tests {
             self.settle().await;
         }
 
-        /// Ends one task with `result`.
+        async fn reconnect(&mut self, k: usize) {
+            let client = Client::Member(self.member(k));
+            let (attempts, downtime_ms, session_present) = (1, 100, false);
+            let event = RunEvent::Reconnected {
+                client,
+                attempts,
+                downtime_ms,
+                session_present,
+            };
+            self.send(event).await;
+        }
+
+        /// What the run asked the publisher to send again as lost, so far.
+        fn asked_to_resend(&mut self) -> Vec<u32> {
+            let mut asked = Vec::new();
+            if let Some(lost) = &mut self.lost {
+                while let Ok(seqs) = lost.try_recv() {
+                    asked.extend(seqs);
+                }
+            }
+            asked
+        }
+
+        /// Ends one task (a member's, while there are any) with `result`.
         async fn end(&mut self, result: anyhow::Result<()>) {
-            self.running -= 1;
-            let _ = self.ends.send(TaskEnd { result });
+            let client = self.running.remove(0);
+            let _ = self.ends.send(TaskEnd { client, result });
             self.settle().await;
         }
 
         /// Ends every task cleanly and returns what the run says.
         async fn outcome(mut self) -> Result<Outcome, Failure> {
-            while self.running > 0 {
+            while !self.running.is_empty() {
                 self.end(Ok(())).await;
             }
             self.run.await.expect("the run does not panic")
@@ -833,5 +909,56 @@ mod tests {
         }
         let outcome = run.outcome().await;
         assert_eq!(finished(&outcome).unique, 2);
+    }
+
+    /// What the broker had routed to a member whose clean session ended is sent again, once
+    /// both members have received something the broker took after it, and named `resent_lost`.
+    #[tokio::test(start_paused = true)]
+    async fn what_a_broken_clean_session_lost_is_sent_again_once_it_cannot_arrive() {
+        let mut run = Harness::start(plan()).await;
+        run.subscribe_all().await;
+        run.publish(1..=6).await;
+        run.receive(0, [1, 3, 5]).await;
+        run.receive(1, [2]).await;
+        // #4 and #6 were on their way to member 2 when its connection broke.
+        run.lose(1).await;
+        run.reconnect(1).await;
+        run.subscribe(1).await;
+        assert!(run.gate_open(), "the group is complete again");
+        run.publish(7..=8).await;
+        run.receive(1, [7]).await;
+        // The first member has #5, taken after #4: #4 is not on its way to it; #6 may be.
+        assert_eq!(run.asked_to_resend(), [4]);
+        run.receive(0, [8]).await;
+        assert_eq!(run.asked_to_resend(), [6]);
+        // The copies go out, and arrive.
+        run.publish([4, 6, 9, 10]).await;
+        run.receive(0, [4, 9]).await;
+        run.receive(1, [6, 10]).await;
+        let outcome = run.outcome().await;
+        let summary = finished(&outcome);
+        assert_eq!(summary.verdict, Verdict::Ok);
+        assert_eq!(summary.resent_lost, [4, 6]);
+        assert!(summary.duplicated.is_empty());
+    }
+
+    /// With the hold off (`--no-hold`), what the broker loses stays lost: the report names it.
+    #[tokio::test(start_paused = true)]
+    async fn without_the_hold_nothing_is_sent_again() {
+        let mut plan = plan();
+        plan.hold = false;
+        let mut run = Harness::start(plan).await;
+        run.subscribe_all().await;
+        run.publish(1..=10).await;
+        run.receive(0, [1, 3, 5]).await;
+        run.lose(1).await;
+        run.reconnect(1).await;
+        run.subscribe(1).await;
+        run.receive(1, [8, 10]).await;
+        run.receive(0, [7, 9]).await;
+        assert!(run.asked_to_resend().is_empty());
+        tokio::time::sleep(TIMEOUT + Duration::from_secs(1)).await;
+        let outcome = run.outcome().await;
+        assert_eq!(finished(&outcome).missing, [2, 4, 6]);
     }
 }

@@ -1,60 +1,61 @@
 //! One run, start to finish: members join, the publisher publishes, the tally decides.
 //!
 //! This folder is the sample's own logic; it uses `mqtt/` for connections and never the reverse.
-//! Read this file first, then:
+//! Read this file first, then `machine.rs`, the loop, and the rest as you need it:
 //!
-//! * `member.rs`: one group member: SUBSCRIBE, check the SUBACK, receive, subscribe again after
-//!   a reconnect, leave cleanly;
-//! * `publisher.rs`: numbered messages, pipelined, held while the group is incomplete, and what
-//!   was not acknowledged (or went to nobody) sent again; `ack_tracker.rs` matches each PUBACK to
-//!   its number across packet-id reuse and reconnects;
-//! * `receipts.rs`: what the group has received, so the publisher does not send again what a
-//!   member already has;
-//! * `group.rs`: who is in the group, and the gate that holds the publisher while one is away;
-//! * `event.rs`: what the tasks report, and the `Reporter` they report with;
-//! * `churn.rs`: `--churn` and `--slow-member`; the loop below sets each step off when its
-//!   message is acknowledged (`Churning`);
-//! * `merge.rs`: one verdict from the `--json` summaries of a run spread over processes
-//!   (`--role`, `--merge`), replayed into the same tally;
-//! * `tally.rs` counts the events; `latency.rs` keeps the delays, `fairness.rs` judges the split
-//!   and the broker's pattern; `summary.rs` is the result as data; `report.rs` writes it as a
-//!   table and a verdict; `output.rs` decides where lines go (stderr, stdout, `--json`, a
-//!   progress bar).
+//! * the run's shape: `plan.rs` (what the flags ask for, the `Role`, the shared limits),
+//!   `machine.rs` (the `Run`: one handler per input) and `phase.rs` (where it stands, and why it
+//!   stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
+//! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
+//!   reconnect, leave cleanly) and `publisher.rs` (numbered messages, pipelined, held while the
+//!   group is incomplete, sent again for a named cause), with `feeder.rs` (what it queues, when),
+//!   `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs` (the end-of-run marker);
+//! * what ties them together: `event.rs` (what the tasks report, and the `Reporter`), `roster.rs`
+//!   (who is who, and where each member's receipts count), `group.rs` (who is in, and the gate),
+//!   `receipts.rs` (what the group has, so the publisher does not send it twice), `lost.rs` (what
+//!   a member's broken session lost, and when that is sure), `churning.rs` (`--churn` carried
+//!   out; `churn.rs` parses it);
+//! * the books: `books.rs` (one `Tally` per group), `tally.rs` and `slot.rs` (the counts),
+//!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
+//!   `hints.rs` and `pictures.rs` (the same in words); `output.rs` (where lines go: stderr,
+//!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes).
 //!
 //! ```text
 //!   members 1..N ──connect──SUBSCRIBE $share/G/T──┐
 //!                                                  │ all SUBACKed: the gate opens
 //!   publisher ──connect──PUBLISH T #1..#count ─────┘ (only now: a group with no member loses messages)
 //!        │                         │
-//!        └── Published{seq} ───────┴── Received{client_id, seq} ──▶ this loop: log + tally
+//!        └── Published{seq} ───────┴── Received{member, seq} ──▶ the loop: log + tally
 //!                                                   ▲   │ every message accounted for, or --timeout
 //!   any client: ConnectionLost ──backoff, reconnect─┘   ▼
 //!     a member away closes the gate: the publisher     members UNSUBSCRIBE, DISCONNECT ──▶ Summary
 //!     holds until every member is subscribed again
 //! ```
 //!
-//! Every task reports through one channel, and this loop is the only owner of the [`Tally`] and
-//! of who is in the group. Tasks learn that the run is over from one [`CancellationToken`]:
-//! cancelling it tells the publisher to stop and every member to leave the group. The loop keeps
-//! reading events until every task has ended, so messages that arrive while members are leaving
-//! are still counted.
+//! Every task reports through one channel, bounded so that a loop held up holds the tasks up
+//! (`event::QUEUE`), and the loop is the only owner of the books and of who is in the group.
+//! Tasks learn that the run is over from one [`CancellationToken`]: cancelling it tells the
+//! publisher to stop and every member to leave the group. The loop keeps reading events until
+//! every task has ended, so messages that arrive while members are leaving are still counted.
 //!
 //! ## The group comes first
 //!
 //! A broken connection is each task's own business (`mqtt/link.rs` reconnects with backoff): a
 //! member subscribes again, the publisher sends again what was not acknowledged. But while a
 //! member is away, the broker hands its share to the others, and while *no* member is subscribed
-//! (a restarted broker, with the publisher back first) it drops every message: PUBACK 0x10. So this
+//! (a restarted broker, with the publisher back first) it drops every message: PUBACK 0x10. So the
 //! loop keeps every member's state, and a *gate* (a `watch` channel) that the publisher follows:
 //! open while every member is subscribed, closed from the moment one drops until all are back, or
-//! until `--timeout` passes; then the run goes on with the members it has, and says so.
-//! `--no-hold` keeps the gate open, to watch the broker's own behaviour.
+//! until `--timeout` passes; then the run goes on with the members it has, and says so. And what
+//! the broker had routed to a member whose clean session broke is sent again once it cannot
+//! arrive any more (`lost.rs`). `--no-hold` keeps the gate open and sends nothing again, to watch
+//! the broker's own behaviour.
 //!
 //! The run moves through one `Phase` at a time: joining, publishing (or, members alone,
 //! listening), holding, awaiting the last deliveries, leaving. Whatever way it ends (every
 //! message accounted for, `--timeout`, Ctrl-C, a client that gave up) it ends with a summary
-//! once the publisher has started (or the members listen), so the books of
-//! what was sent and received are never lost.
+//! once the publisher has started (or the members listen), so the books of what was sent and
+//! received are never lost.
 
 use std::future::Future;
 
@@ -70,10 +71,13 @@ mod churn;
 mod churning;
 mod event;
 mod fairness;
+mod feeder;
 mod group;
 mod hints;
 mod latency;
+mod lost;
 mod machine;
+mod marker;
 mod member;
 mod merge;
 mod output;

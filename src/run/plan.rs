@@ -137,6 +137,13 @@ impl Plan {
         format!("{}-check", self.client_id)
     }
 
+    /// Whether the run sends again what a member's broken session lost (`lost.rs`): with the
+    /// hold on, at QoS 1, the publisher and the members in this process, and one set of books
+    /// (with several groups, the others already have what one group's member lost).
+    pub fn resends_lost(&self) -> bool {
+        self.hold && self.qos == QoS::AtLeastOnce && self.role == Role::All && self.books() == 1
+    }
+
     /// One set of books per group, and one for the control subscriber.
     pub fn books(&self) -> usize {
         self.filters.len() + usize::from(self.control)

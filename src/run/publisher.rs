@@ -43,10 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event};
-use rumqttc::Outgoing;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -109,11 +106,14 @@ impl Publication {
 /// Stops early, without error, when `finish` is cancelled.
 ///
 /// `gate` is true while the run lets it publish (every member is subscribed); see the module doc.
+/// With `lost`, the run may ask it to send again what a member's broken session lost (see
+/// `lost.rs`): it then stays connected, once every message is acknowledged, until `finish`.
 pub async fn run(
     broker: Broker,
     publication: Publication,
     reporter: Reporter,
     gate: watch::Receiver<bool>,
+    lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
     // Ctrl-C while connecting must not wait out --timeout.
@@ -127,7 +127,7 @@ pub async fn run(
     // again (`again`).
     let (queued_tx, queued_rx) = mpsc::unbounded_channel();
     let (again_tx, again_rx) = mpsc::unbounded_channel();
-    let feeder = tokio::spawn(feed(
+    let feeder = tokio::spawn(super::feeder::feed(
         connection.client().clone(),
         publication.clone(),
         queued_tx,
@@ -143,6 +143,7 @@ pub async fn run(
         reporter: &reporter,
         resends: HashMap::new(),
         told_about_unrouted: false,
+        lost,
     };
     let published = publisher.publish_all(&mut connection, gate, &finish).await;
     feeder.abort();
@@ -160,8 +161,14 @@ pub async fn run(
     if let Some(marker) = &publication.end_of_run {
         // Without the marker the members still stop, after --timeout of silence: a warning, no
         // failure.
-        if let Err(error) =
-            announce_the_end(&broker, &mut connection, &publication, marker, acknowledged).await
+        if let Err(error) = super::marker::announce_the_end(
+            &broker,
+            &mut connection,
+            &publication,
+            marker,
+            acknowledged,
+        )
+        .await
         {
             tracing::warn!(
                 "[{}] {error:#}; members in other processes will stop after --timeout of silence",
@@ -170,61 +177,6 @@ pub async fn run(
         }
     }
     connection.close().await
-}
-
-/// Publishes the end-of-run marker and waits for the broker to take it (its PUBACK at QoS 1).
-async fn announce_the_end(
-    broker: &Broker,
-    connection: &mut Connection,
-    publication: &Publication,
-    marker: &str,
-    count: u32,
-) -> anyhow::Result<()> {
-    connection
-        .client()
-        .publish_with_properties(
-            marker,
-            publication.qos,
-            false,
-            format!(
-                "end of run {}: {count} messages published",
-                publication.run_id
-            ),
-            message::end_of_run_properties(&publication.run_id, count),
-        )
-        .await?;
-    let deadline = Instant::now() + broker.timeout;
-    let mut sent = None;
-    loop {
-        let polled = connection
-            .poll_or(deadline, || {
-                anyhow!("no PUBACK for the end-of-run marker on {marker} within --timeout")
-            })
-            .await?;
-        match polled {
-            Polled::Event(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                if publication.qos == QoS::AtMostOnce {
-                    break;
-                }
-                sent = Some(pkid);
-            }
-            Polled::Event(Event::Incoming(Packet::PubAck(puback))) if Some(puback.pkid) == sent => {
-                break;
-            }
-            Polled::Event(_) => {}
-            Polled::Lost(reason) => {
-                return Err(anyhow!(
-                    "the connection broke before the end-of-run marker went out: {reason}"
-                ))
-            }
-            Polled::Reconnected(_) => {}
-        }
-    }
-    tracing::info!(
-        "[{}] told the members the run is over (end-of-run marker on {marker})",
-        publication.client_id
-    );
-    Ok(())
 }
 
 /// The polling side of the publisher: what it needs to know while it waits for PUBACKs.
@@ -239,11 +191,14 @@ struct Publisher<'a> {
     resends: HashMap<u32, u32>,
     /// A PUBACK 0x10 that is not sent again is worth one warning, not one per message.
     told_about_unrouted: bool,
+    /// What the run asks to send again as lost with a member's session; `None` without.
+    lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
 }
 
 impl Publisher<'_> {
-    /// Polls until every message is acknowledged (or `finish`), sending lost messages again after
-    /// a reconnect.
+    /// Polls until every message is acknowledged (or `finish`; with `lost`, until `finish`
+    /// only), sending messages again after a reconnect, a PUBACK 0x10, or when the run says a
+    /// member's session lost them.
     async fn publish_all(
         &mut self,
         connection: &mut Connection,
@@ -257,8 +212,18 @@ impl Publisher<'_> {
         let patience = self.broker.timeout + self.publication.interval;
         let mut deadline = Instant::now() + patience;
         let mut gate_open = true;
-        while self.acks.acknowledged() < self.publication.count {
+        loop {
             let acknowledged = self.acks.acknowledged();
+            let all = acknowledged >= self.publication.count;
+            if all && self.lost.is_none() {
+                return Ok(());
+            }
+            // Nothing is awaited while the gate is closed, or once everything is acknowledged.
+            let until = if gate_open && !all {
+                deadline
+            } else {
+                far_future()
+            };
             let silent = || {
                 anyhow!(
                     "[{id}] no PUBACK within {} (--timeout); {acknowledged} of {} messages acknowledged",
@@ -276,7 +241,12 @@ impl Publisher<'_> {
                     deadline = Instant::now() + patience;
                     continue;
                 }
-                polled = connection.poll_or(if gate_open { deadline } else { far_future() }, silent) => polled?,
+                Some(seqs) = next_lost(&mut self.lost) => {
+                    self.send_lost_again(seqs);
+                    deadline = Instant::now() + patience;
+                    continue;
+                }
+                polled = connection.poll_or(until, silent) => polled?,
             };
             self.reporter.link_news(&polled).await;
             match polled {
@@ -317,7 +287,20 @@ impl Publisher<'_> {
                 }
             }
         }
-        Ok(())
+    }
+
+    /// The run found `seqs` lost with a member's session: the broker had taken them, so they are
+    /// acknowledged no more until the copies are.
+    fn send_lost_again(&mut self, seqs: Vec<u32>) {
+        let seqs: Vec<u32> = seqs
+            .into_iter()
+            .filter(|seq| self.acks.is_done(*seq))
+            .collect();
+        for seq in &seqs {
+            self.acks.will_resend(*seq);
+        }
+        // The feeder waits for the gate: they go out once the group is complete.
+        let _ = self.again.send(seqs);
     }
 
     /// Takes out of `resend` what a member already received: the broker had routed it, and its
@@ -389,70 +372,15 @@ impl Publisher<'_> {
     }
 }
 
-/// Queues messages 1..=count, `interval` apart, and first of all any message the publisher asks
-/// to send again; but only while the gate is open.
-///
-/// Before queueing a message it announces its number on `queued`, so by the time rumqttc writes the
-/// message and reports its packet id, the tracker knows which number that is.
-async fn feed(
-    client: AsyncClient,
-    publication: Publication,
-    queued: mpsc::UnboundedSender<u32>,
-    mut again: mpsc::UnboundedReceiver<Vec<u32>>,
-    mut gate: watch::Receiver<bool>,
-    finish: CancellationToken,
-) {
-    let mut fresh = 1..=publication.count;
-    // `None`: due now. Even a sleep until a moment already past waits for the timer's next tick
-    // (about a millisecond), which would cap an --interval 0 run at ~1000 messages a second.
-    let mut next_due: Option<Instant> = None;
-    loop {
-        let seqs: Vec<u32> = tokio::select! {
-            biased;
-            _ = finish.cancelled() => return,
-            resend = again.recv() => match resend {
-                Some(seqs) => seqs,
-                None => return,
-            },
-            _ = due(next_due), if !fresh.is_empty() => {
-                next_due = (!publication.interval.is_zero())
-                    .then(|| Instant::now() + publication.interval);
-                fresh.next().into_iter().collect()
-            }
-        };
-        for seq in seqs {
-            // Hold while a member is away. `wait_for` returns at once when the gate is open.
-            tokio::select! {
-                _ = finish.cancelled() => return,
-                open = gate.wait_for(|open| *open) => if open.is_err() { return },
-            }
-            if queued.send(seq).is_err() {
-                return;
-            }
-            let queued = client
-                .publish_with_properties(
-                    publication.topic.as_str(),
-                    publication.qos,
-                    false,
-                    message::payload(&publication.text, seq),
-                    message::properties(&publication.run_id, seq),
-                )
-                .await;
-            if queued.is_err() {
-                return; // the event loop is gone; the polling side reports why
-            }
-        }
+/// The run's next request to send lost messages again; never, for a publisher that takes none.
+async fn next_lost(lost: &mut Option<mpsc::UnboundedReceiver<Vec<u32>>>) -> Option<Vec<u32>> {
+    match lost {
+        Some(lost) => lost.recv().await,
+        None => std::future::pending().await,
     }
 }
 
 /// A deadline that does not come: a day on, the longest `--timeout`.
 fn far_future() -> Instant {
     Instant::now() + MAX_DURATION
-}
-
-/// Completes at `when`, or at once for `None`.
-async fn due(when: Option<Instant>) {
-    if let Some(when) = when {
-        tokio::time::sleep_until(when).await;
-    }
 }

@@ -87,7 +87,7 @@ pub struct OutageSummary {
 /// type: one list of fields. Fields a merge works out again may be left out of what it reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
-    /// The schema: [`VERSION`].
+    /// The schema: `VERSION` (2 since issue 19; see the README for what changed).
     pub version: u32,
     /// What the process that wrote it played (`--role`), or `merged` for `--merge`'s summary.
     pub role: Source,

@@ -22,15 +22,18 @@ use crate::mqtt::Broker;
 /// A client the loop asks to start.
 pub enum Start {
     Member(Member),
-    /// The publisher, and its side of the gate (see `group.rs`).
+    /// The publisher, its side of the gate (see `group.rs`), and with `lost`, the run's
+    /// requests to send again what a member's broken session lost (see `lost.rs`).
     Publisher {
         publication: Publication,
         gate: watch::Receiver<bool>,
+        lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
     },
 }
 
 /// A client's task ended, with this result.
 pub struct TaskEnd {
+    pub client: Client,
     pub result: anyhow::Result<()>,
 }
 
@@ -74,30 +77,36 @@ pub fn spawner(
 ) -> Launch {
     Box::new(move |start| match start {
         Start::Member(member) => {
-            let reporter = Reporter::new(Client::Member(member.who.clone()), events.clone());
-            let client = member::run(broker.clone(), member, reporter, finish.clone());
-            spawn(client, ends.clone());
+            let client = Client::Member(member.who.clone());
+            let reporter = Reporter::new(client.clone(), events.clone());
+            let task = member::run(broker.clone(), member, reporter, finish.clone());
+            spawn(client, task, ends.clone());
         }
-        Start::Publisher { publication, gate } => {
+        Start::Publisher {
+            publication,
+            gate,
+            lost,
+        } => {
             let client = Client::Publisher(publication.client_id.as_str().into());
-            let reporter = Reporter::new(client, events.clone());
-            let client =
-                publisher::run(broker.clone(), publication, reporter, gate, finish.clone());
-            spawn(client, ends.clone());
+            let reporter = Reporter::new(client.clone(), events.clone());
+            let (broker, finish) = (broker.clone(), finish.clone());
+            let task = publisher::run(broker, publication, reporter, gate, lost, finish);
+            spawn(client, task, ends.clone());
         }
     })
 }
 
-/// Runs `client` as a task and sends its end, a panic included, on `ends`.
+/// Runs `client`'s `task` and sends its end, a panic included, on `ends`.
 fn spawn(
-    client: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    client: Client,
+    task: impl Future<Output = anyhow::Result<()>> + Send + 'static,
     ends: mpsc::UnboundedSender<TaskEnd>,
 ) {
-    let handle = tokio::spawn(client);
+    let handle = tokio::spawn(task);
     tokio::spawn(async move {
         let result = handle
             .await
             .unwrap_or_else(|join_error| Err(anyhow!("a client task failed: {join_error}")));
-        let _ = ends.send(TaskEnd { result });
+        let _ = ends.send(TaskEnd { client, result });
     });
 }
