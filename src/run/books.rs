@@ -13,8 +13,9 @@ use super::group::Group;
 use super::output::Output;
 use super::plan::Plan;
 use super::roster::Roster;
+use super::summary::SummaryContext;
 use super::summary::{Source, Summary};
-use super::tally::{SummaryContext, Tally};
+use super::tally::Tally;
 
 /// What the loop keeps of every event: the counts, and what it shows.
 pub struct Books {

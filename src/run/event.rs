@@ -254,6 +254,17 @@ impl RunEvent {
     }
 }
 
+/// The publisher's side of the story at the default log level, once the broker took every
+/// message: publisher → broker, while the `received` lines show broker → one member.
+pub fn log_all_published(id: &str, count: u32, qos: rumqttc::v5::mqttbytes::QoS) {
+    match qos {
+        rumqttc::v5::mqttbytes::QoS::AtMostOnce => tracing::info!(
+            "[{id}] published #1–#{count}: all written to the connection (QoS 0: no PUBACKs)"
+        ),
+        _ => tracing::info!("[{id}] published #1–#{count}: {count} PUBACKs from the broker"),
+    }
+}
+
 /// What the publisher sends again, and why.
 fn log_resend(seqs: &[u32], cause: Resend) {
     let list = compact_list(seqs, 10);

@@ -26,11 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::books::Books;
 use super::churning::Churning;
-use super::event::{Resend, RunEvent};
+use super::event::{self, Resend, RunEvent};
 use super::group::Group;
 use super::lost::Resender;
 use super::member::Member;
-use super::phase::{Phase, Stop};
+use super::phase::{self, Phase, Stop};
 use super::publisher::Publication;
 use super::receipts::Receipts;
 use super::roster::{MemberRef, Roster};
@@ -63,15 +63,7 @@ impl Run {
     /// A run of `plan` whose clients `launch` starts; its members start now, the publisher once
     /// they are all in.
     pub fn new(plan: Plan, launch: Launch, finish: CancellationToken) -> Run {
-        let mut roster = Roster::new();
-        let seated: Vec<(Subscription, MemberRef)> = plan
-            .subscriptions()
-            .into_iter()
-            .map(|subscription| {
-                let member = roster.seat(&subscription.client_id, plan.topic(), subscription.book);
-                (subscription, member)
-            })
-            .collect();
+        let (roster, seated) = Roster::of(&plan);
         // `--churn join` members come later: the group does not wait for them at the start.
         let starters: Vec<String> = seated
             .iter()
@@ -113,7 +105,7 @@ impl Run {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
                 Some(end) = ends.recv() => self.on_task_end(end),
-                _ = sleep_until(self.phase.deadline()) => self.on_deadline(),
+                _ = phase::sleep_until(self.phase.deadline()) => self.on_deadline(),
                 _ = &mut shutdown, if !self.is_interrupted() => self.on_signal(),
             }
             self.advance();
@@ -157,7 +149,10 @@ impl Run {
                 self.churn
                     .set_off(*seq, plan, group, books, &mut self.tasks);
                 if !all_published && self.books.all_published() {
-                    self.say_all_published();
+                    // Said here, in the order of the events, so that it never comes before the
+                    // publisher's own `connected`.
+                    let plan = &self.plan;
+                    event::log_all_published(&plan.publisher_id(), plan.count, plan.qos);
                 }
             }
             _ => {}
@@ -200,17 +195,7 @@ impl Run {
             return;
         }
         match &mut self.phase {
-            Phase::Leaving {
-                stop: Stop::Interrupted { error: first },
-                ..
-            } => {
-                first.get_or_insert(error);
-            }
-            Phase::Leaving {
-                stop: Stop::Failed(_),
-                ..
-            } => {}
-            Phase::Leaving { stop, .. } => *stop = Stop::Failed(error),
+            Phase::Leaving { stop, .. } => stop.failed(error),
             _ => self.leave(Stop::Failed(error)),
         }
     }
@@ -249,12 +234,7 @@ impl Run {
         );
         self.leave(Stop::Interrupted { error: None });
         if let Phase::Leaving { stop, .. } = &mut self.phase {
-            let error = match std::mem::replace(stop, Stop::Done) {
-                Stop::Failed(error) => Some(error),
-                Stop::Interrupted { error } => error,
-                Stop::Done | Stop::OutOfTime => None,
-            };
-            *stop = Stop::Interrupted { error };
+            stop.interrupted();
         }
     }
 
@@ -344,19 +324,6 @@ impl Run {
         };
     }
 
-    /// The publisher's side of the story at the default log level: publisher → broker, while
-    /// the `received` lines show broker → one member. Said here, in the order of the events, so
-    /// that it never comes before the publisher's own `connected`.
-    fn say_all_published(&self) {
-        let (id, count) = (self.plan.publisher_id(), self.plan.count);
-        match self.plan.qos {
-            rumqttc::v5::mqttbytes::QoS::AtMostOnce => tracing::info!(
-                "[{id}] published #1–#{count}: all written to the connection (QoS 0: no PUBACKs)"
-            ),
-            _ => tracing::info!("[{id}] published #1–#{count}: {count} PUBACKs from the broker"),
-        }
-    }
-
     /// The run is over for `stop` (unless it already is): a hold ends where it stands, the gate
     /// stays closed so that the publisher sends nothing new, and every task is told to finish.
     fn leave(&mut self, stop: Stop) {
@@ -390,17 +357,9 @@ impl Run {
 
     /// Sets up one subscribing client: started now, or (`--churn join`) at its step.
     fn set_up(&mut self, subscription: Subscription, who: MemberRef) {
-        let plan = &self.plan;
-        // With several groups (or a control subscriber), one group having a message says
-        // nothing of the others: the publisher must not skip sending it again, so members mark
-        // nowhere it looks.
-        let receipts = match plan.books() {
-            1 => self.receipts.clone(),
-            _ => Arc::new(Receipts::new(0)),
-        };
         let joins_at = subscription.joins_at;
         let commands = self.churn.line(&who);
-        let member = Member::new(plan, subscription, who, receipts, commands);
+        let member = Member::new(&self.plan, subscription, who, &self.receipts, commands);
         match joins_at {
             Some(_) => self.churn.join_later(member),
             None => self.tasks.start(Start::Member(member)),
@@ -410,10 +369,7 @@ impl Run {
     /// Every task has ended: the ending, and the summary of what got through.
     async fn finish(mut self) -> Result<Outcome, Failure> {
         self.books.output.finish().await;
-        let (stop, got_going) = match std::mem::replace(&mut self.phase, Phase::Joining) {
-            Phase::Leaving { stop, got_going } => (stop, got_going),
-            other => (Stop::Done, !matches!(other, Phase::Joining)),
-        };
+        let (stop, got_going) = std::mem::replace(&mut self.phase, Phase::Joining).stopped();
         let ending = stop.ending(got_going, self.heard_nothing())?;
         let interrupted = matches!(ending, Ending::Interrupted);
         let summary = self
@@ -429,23 +385,7 @@ impl Run {
         let nothing = plan.role == Role::Subscriber
             && self.told_the_end.is_empty()
             && self.books.received() == 0;
-        nothing.then(|| {
-            format!(
-                "no message of run {} reached the members of this process within {} (--timeout): \
-                 start the publisher with --run-id {} and the same --topic and group",
-                plan.run_id,
-                humantime::format_duration(plan.timeout),
-                plan.run_id
-            )
-        })
-    }
-}
-
-/// Sleeps until `deadline`, or forever when there is none.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+        nothing.then(|| phase::heard_nothing(plan))
     }
 }
 

@@ -30,9 +30,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, SubAck, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, SubAck, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event};
+use rumqttc::v5::Event;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,7 @@ use super::churn::ChurnAction;
 use super::event::{self, Receipt, Reporter, RunEvent};
 use super::receipts::Receipts;
 use super::roster::MemberRef;
+use super::slow::{slow_acks, Acker};
 use super::{Format, Plan, Role, Subscription};
 use crate::message::{self, Origin};
 use crate::mqtt::{reason_codes, Broker, Connection, Polled};
@@ -71,14 +72,21 @@ pub struct Member {
 
 impl Member {
     /// The member `plan` wants for `subscription`, named `who`: it notes what it receives in
-    /// `receipts`, and takes `--churn` commands from `commands`.
+    /// `receipts` (with one group), and takes `--churn` commands from `commands`.
     pub fn new(
         plan: &Plan,
         subscription: Subscription,
         who: MemberRef,
-        receipts: Arc<Receipts>,
+        receipts: &Arc<Receipts>,
         commands: mpsc::UnboundedReceiver<ChurnAction>,
     ) -> Member {
+        // With several groups (or a control subscriber), one group having a message says
+        // nothing of the others: the publisher must not skip sending it again, so members mark
+        // nowhere it looks.
+        let receipts = match plan.books() {
+            1 => receipts.clone(),
+            _ => Arc::new(Receipts::new(0)),
+        };
         Member {
             commands: Some(commands),
             slow: plan
@@ -328,7 +336,7 @@ async fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Opti
     // A slow member owes every QoS 1 message its PUBACK, ours or not.
     if let Some(acker) = acker {
         if publish.qos != QoS::AtMostOnce {
-            let _ = acker.queue.send(publish.clone());
+            acker.owe(publish);
         }
     }
     if let Some(marker) = &member.end_of_run {
@@ -372,38 +380,6 @@ async fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Opti
             .map(|age| age.as_micros() as f64 / 1000.0),
     };
     reporter.send(RunEvent::Received(receipt)).await;
-}
-
-/// A slow member's (`--slow-member`) queue of what it must acknowledge, and the task that
-/// works through it. Dropping it stops the task at once, PUBACKs still queued included: after a
-/// break they would carry the old connection's packet ids.
-struct Acker {
-    queue: mpsc::UnboundedSender<Publish>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Drop for Acker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Acknowledges one message at a time, `delay` after it is its turn: a consumer that takes
-/// `delay` per message.
-fn slow_acks(client: AsyncClient, delay: Duration) -> Acker {
-    let (queue, mut pending) = mpsc::unbounded_channel::<Publish>();
-    let task = tokio::spawn(async move {
-        while let Some(publish) = pending.recv().await {
-            tokio::time::sleep(delay).await;
-            if client.ack(&publish).await.is_err() {
-                break; // the connection is gone for good
-            }
-        }
-    });
-    Acker {
-        queue,
-        task: task.abort_handle(),
-    }
 }
 
 /// The next `--churn` command for this member; never, for a member that gets none.

@@ -24,9 +24,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::event::Resend;
+use super::slot::resent;
 use super::slot::{SENT, UNACKNOWLEDGED};
+use super::summary::SummaryContext;
 use super::summary::{Source, Summary, VERSION};
-use super::tally::{resent, SummaryContext, Tally};
+use super::tally::Tally;
 use super::{Role, MAX_COUNT};
 use crate::failure::Failure;
 

@@ -9,13 +9,14 @@
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
 //!   reconnect, leave cleanly) and `publisher.rs` (numbered messages, pipelined, held while the
 //!   group is incomplete, sent again for a named cause), with `feeder.rs` (what it queues, when),
-//!   `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs` (the end-of-run marker);
+//!   `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs` (the end-of-run marker),
+//!   and `slow.rs` (a member that acknowledges slowly, `--slow-member`);
 //! * what ties them together: `event.rs` (what the tasks report, and the `Reporter`), `roster.rs`
 //!   (who is who, and where each member's receipts count), `group.rs` (who is in, and the gate),
 //!   `receipts.rs` (what the group has, so the publisher does not send it twice), `lost.rs` (what
 //!   a member's broken session lost, and when that is sure), `churning.rs` (`--churn` carried
 //!   out; `churn.rs` parses it);
-//! * the books: `books.rs` (one `Tally` per group), `tally.rs` and `slot.rs` (the counts),
+//! * the books: `books.rs` (one `Tally` per group), `tally.rs`, `slot.rs` and `outages.rs` (the counts),
 //!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
 //!   `hints.rs` and `pictures.rs` (the same in words); `output.rs` (where lines go: stderr,
 //!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes).
@@ -80,6 +81,7 @@ mod machine;
 mod marker;
 mod member;
 mod merge;
+mod outages;
 mod output;
 mod phase;
 mod pictures;
@@ -89,6 +91,7 @@ mod receipts;
 mod report;
 mod roster;
 mod slot;
+mod slow;
 mod summary;
 mod tally;
 mod tasks;

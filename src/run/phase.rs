@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 use tokio::time::Instant;
 
-use super::Ending;
+use super::{Ending, Plan};
 use crate::failure::Failure;
 
 /// Where the run stands.
@@ -27,6 +27,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Why the run stopped, and whether it had got going (left `Joining`). A run whose tasks
+    /// all ended without leaving (none failed, none was told to) stopped done.
+    pub fn stopped(self) -> (Stop, bool) {
+        match self {
+            Phase::Leaving { stop, got_going } => (stop, got_going),
+            other => (Stop::Done, !matches!(other, Phase::Joining)),
+        }
+    }
+
     /// When this phase runs out of time, if it can.
     pub fn deadline(&self) -> Option<Instant> {
         match self {
@@ -51,6 +60,28 @@ pub enum Stop {
 }
 
 impl Stop {
+    /// A client failed while the run was leaving: the first failure stands, and one that
+    /// comes with Ctrl-C is only logged; after any other cause, the run failed.
+    pub fn failed(&mut self, error: anyhow::Error) {
+        match self {
+            Stop::Interrupted { error: first } => {
+                first.get_or_insert(error);
+            }
+            Stop::Failed(_) => {}
+            Stop::Done | Stop::OutOfTime => *self = Stop::Failed(error),
+        }
+    }
+
+    /// Ctrl-C: whatever the cause was, the run ends interrupted, a failure only logged.
+    pub fn interrupted(&mut self) {
+        let error = match std::mem::replace(self, Stop::Done) {
+            Stop::Failed(error) => Some(error),
+            Stop::Interrupted { error } => error,
+            Stop::Done | Stop::OutOfTime => None,
+        };
+        *self = Stop::Interrupted { error };
+    }
+
     /// How a run that stopped for this reason ends. `got_going`: it had left `Joining`, so it has
     /// books to report; `heard_nothing`: members alone that heard nothing of their run, which is
     /// no delivery verdict, only a failure that says what to check.
@@ -70,5 +101,25 @@ impl Stop {
                 None => Ending::Finished,
             },
         })
+    }
+}
+
+/// Why members alone that heard nothing of their run end in a failure: the publisher has not
+/// run, or runs with another --run-id, topic or group.
+pub fn heard_nothing(plan: &Plan) -> String {
+    format!(
+        "no message of run {} reached the members of this process within {} (--timeout): \
+         start the publisher with --run-id {} and the same --topic and group",
+        plan.run_id,
+        humantime::format_duration(plan.timeout),
+        plan.run_id
+    )
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+pub async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

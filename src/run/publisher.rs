@@ -54,7 +54,7 @@ use super::receipts::Receipts;
 use super::{Plan, Role, MAX_DURATION};
 use crate::message::{self, compact_list};
 use crate::mqtt::reason_codes::{self, Accepted};
-use crate::mqtt::{Broker, Connection, Polled};
+use crate::mqtt::{Broker, Connection, Polled, Reconnected};
 
 /// How often one message answered "no matching subscribers" (PUBACK 0x10) is sent again. Each
 /// re-send waits for the whole group, so more than one is needed only when a member drops again
@@ -260,32 +260,33 @@ impl Publisher<'_> {
                 Polled::Lost(_) => {}
                 Polled::Reconnected(reconnected) => {
                     deadline = Instant::now() + patience;
-                    let mut resend = self
-                        .acks
-                        .reconnected(&reconnected, &self.publication.run_id);
-                    if self.publication.hold {
-                        self.skip_delivered(&mut resend).await;
-                    }
-                    // Only those written before are sent *again*; the rest were still queued.
-                    let again: Vec<u32> = resend
-                        .iter()
-                        .copied()
-                        .filter(|seq| self.acks.was_written(*seq))
-                        .collect();
-                    if !again.is_empty() {
-                        self.reporter
-                            .send(RunEvent::SendingAgain {
-                                seqs: again,
-                                cause: Resend::Unacknowledged,
-                            })
-                            .await;
-                    }
-                    if !resend.is_empty() {
-                        // The feeder only ends once it cannot queue anymore; then polling fails too.
-                        let _ = self.again.send(resend);
-                    }
+                    self.reconnected(&reconnected).await;
                 }
             }
+        }
+    }
+
+    /// The connection came back: what the old one left unacknowledged goes out again.
+    async fn reconnected(&mut self, reconnected: &Reconnected) {
+        let mut resend = self.acks.reconnected(reconnected, &self.publication.run_id);
+        if self.publication.hold {
+            self.skip_delivered(&mut resend).await;
+        }
+        // Only those written before are sent *again*; the rest were still queued.
+        let again: Vec<u32> = resend
+            .iter()
+            .copied()
+            .filter(|seq| self.acks.was_written(*seq))
+            .collect();
+        if !again.is_empty() {
+            let (seqs, cause) = (again, Resend::Unacknowledged);
+            self.reporter
+                .send(RunEvent::SendingAgain { seqs, cause })
+                .await;
+        }
+        if !resend.is_empty() {
+            // The feeder only ends once it cannot queue anymore; then polling fails too.
+            let _ = self.again.send(resend);
         }
     }
 

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
+use super::{Plan, Subscription};
+
 /// Where a member's receipts are counted: its group's books (`book`, in `Plan::filters` order,
 /// then the control subscriber's) and its row there (`index`, in start order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,20 @@ impl Roster {
         Roster {
             members: Vec::new(),
         }
+    }
+
+    /// Every subscribing client of `plan`, seated in its books in order, with its ref.
+    pub fn of(plan: &Plan) -> (Roster, Vec<(Subscription, MemberRef)>) {
+        let mut roster = Roster::new();
+        let seated = plan
+            .subscriptions()
+            .into_iter()
+            .map(|subscription| {
+                let member = roster.seat(&subscription.client_id, plan.topic(), subscription.book);
+                (subscription, member)
+            })
+            .collect();
+        (roster, seated)
     }
 
     /// Seats `client_id` in `book`, after the members already there, and returns its ref.

@@ -3,6 +3,7 @@
 //! A run holds one [`Slot`] per message, so a million-message run holds a million: the slot is
 //! kept at 4 bytes, and every fact is a bit.
 
+use super::event::Resend;
 use super::summary::Source;
 use super::Role;
 
@@ -47,6 +48,15 @@ pub const RESENT_UNACKNOWLEDGED: u8 = 1 << 6;
 /// Sent again because it was lost with a member's connection: the broker had taken it and routed
 /// it to a member whose clean session then ended.
 pub const RESENT_LOST: u8 = 1 << 7;
+
+/// The flag that says a message was sent again for `cause`.
+pub fn resent(cause: Resend) -> u8 {
+    match cause {
+        Resend::Unrouted => RESENT_UNROUTED,
+        Resend::Unacknowledged => RESENT_UNACKNOWLEDGED,
+        Resend::Lost => RESENT_LOST,
+    }
+}
 
 impl Slot {
     pub fn is(&self, flag: u8) -> bool {

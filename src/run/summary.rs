@@ -13,6 +13,7 @@
 //! `output.rs` as the `--json` summary line. This file holds only the data, so both can use it.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -208,6 +209,22 @@ impl Summary {
         top.control = control.map(Box::new);
         top
     }
+}
+
+/// What the summary needs besides the counts.
+pub struct SummaryContext {
+    pub group: String,
+    pub topic: String,
+    pub qos: u8,
+    pub elapsed: Duration,
+    /// How long the publisher held for the group, all holds together.
+    pub held: Duration,
+    /// Members the run went on without after a hold ran out of --timeout.
+    pub went_on_without: Vec<String>,
+    /// Ctrl-C or SIGTERM stopped the run.
+    pub interrupted: bool,
+    /// Ties the processes of one run together (`--run-id`).
+    pub run_id: String,
 }
 
 /// One `--churn` step in the summary: when, who, and what followed.

@@ -4,21 +4,19 @@
 //! the [`Summary`] (`summary.rs`) once the run is over. The tally also tells the loop when
 //! nothing is left to wait for ([`Tally::all_accounted_for`]), which is how a run ends on its own.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::churn::ChurnKind;
-use super::event::{Receipt, Resend, RunEvent};
+use super::event::{Receipt, RunEvent};
 use super::fairness;
 use super::latency::Latencies;
-use super::roster::Client;
+use super::outages::Outages;
 use super::slot::{
-    Slot, NOT_A_MEMBER, PUBLISHED, REDELIVERED, RESENT_LOST, RESENT_UNACKNOWLEDGED,
+    resent, Slot, NOT_A_MEMBER, PUBLISHED, REDELIVERED, RESENT_LOST, RESENT_UNACKNOWLEDGED,
     RESENT_UNROUTED, SENT, UNACKNOWLEDGED, UNROUTED,
 };
 use super::summary::{
-    ChurnSummary, MemberSummary, Members, OutageSummary, Ranges, Source, Summary, Verdict, VERSION,
+    ChurnSummary, MemberSummary, Members, Ranges, Source, Summary, SummaryContext, Verdict, VERSION,
 };
 use super::{Role, MAX_COUNT};
 use crate::message::PerMessage;
@@ -39,17 +37,16 @@ pub struct Tally {
     /// Receipts of our messages, duplicates included.
     received: u32,
     foreign: u64,
-    /// How many times a connection broke and came back, all clients together.
-    reconnects: u32,
+
     /// Messages not settled yet (see [`Slot::settled`]). A counter, because the run asks after
     /// every event whether it is done, and scanning every slot each time made 100,000-message runs
     /// quadratic.
     unsettled: u32,
     /// Messages the broker took for good (`PUBLISHED`), counted for the same reason.
     published: u32,
-    /// Every connection that broke, in order, and when it came back.
-    outages: Vec<OutageSummary>,
-    /// When the run started: the clock of `outages`.
+    /// Every connection that broke, and when it came back.
+    outages: Outages,
+    /// When the run started: the clock of the churn steps.
     started: Instant,
     /// Delays from publish to receipt, per member and for the group.
     latencies: Latencies,
@@ -70,10 +67,9 @@ impl Tally {
             later_receipts: Vec::new(),
             received: 0,
             foreign: 0,
-            reconnects: 0,
             unsettled: count,
             published: 0,
-            outages: Vec::new(),
+            outages: Outages::new(),
             started: Instant::now(),
             latencies: Latencies::new(member_ids.len()),
             source: Source::Process(Role::All),
@@ -108,10 +104,10 @@ impl Tally {
                 received_after: 0,
                 missing_since: Vec::new(),
             }),
-            RunEvent::ConnectionLost { client, reason } => self.connection_lost(client, reason),
+            RunEvent::ConnectionLost { client, reason } => self.outages.lost(client, reason),
             RunEvent::Reconnected {
                 client, attempts, ..
-            } => self.reconnected(client, *attempts),
+            } => self.outages.back(client, *attempts),
             RunEvent::Received(receipt) => self.receipt(receipt),
             // The run's loop decides what these change; the tally has nothing to count.
             RunEvent::EndOfRun { .. }
@@ -195,30 +191,6 @@ impl Tally {
     /// `count` messages not from this run.
     pub fn add_foreign(&mut self, count: u64) {
         self.foreign = self.foreign.saturating_add(count);
-    }
-
-    fn connection_lost(&mut self, client: &Client, reason: &str) {
-        self.outages.push(OutageSummary {
-            client_id: client.client_id().to_owned(),
-            down_at_ms: self.now_ms(),
-            up_at_ms: None,
-            attempts: 0,
-            reason: reason.to_owned(),
-        });
-    }
-
-    fn reconnected(&mut self, client: &Client, attempts: u32) {
-        self.reconnects += 1;
-        let up_at_ms = self.now_ms();
-        let open = self
-            .outages
-            .iter_mut()
-            .rev()
-            .find(|outage| outage.client_id == client.client_id() && outage.up_at_ms.is_none());
-        if let Some(outage) = open {
-            outage.up_at_ms = Some(up_at_ms);
-            outage.attempts = attempts;
-        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -403,11 +375,11 @@ impl Tally {
             resent_lost: seqs_where(&|s| s.is(RESENT_LOST)),
             redelivered: seqs_where(&|s| s.is(REDELIVERED)),
             unacknowledged: seqs_where(&|s| s.is(UNACKNOWLEDGED) && !s.is(PUBLISHED)),
-            outages: std::mem::take(&mut self.outages),
+            reconnects: self.outages.reconnects(),
+            outages: self.outages.into_list(),
             held_ms: context.held.as_millis() as u64,
             went_on_without: context.went_on_without,
             unrouted: seqs_where(&|s| s.is(UNROUTED) && s.receipts == 0),
-            reconnects: self.reconnects,
             interrupted: context.interrupted,
             latency_ms,
             fairness,
@@ -418,36 +390,14 @@ impl Tally {
     }
 }
 
-/// The flag that says a message was sent again for `cause`.
-pub fn resent(cause: Resend) -> u8 {
-    match cause {
-        Resend::Unrouted => RESENT_UNROUTED,
-        Resend::Unacknowledged => RESENT_UNACKNOWLEDGED,
-        Resend::Lost => RESENT_LOST,
-    }
-}
-
-/// What the summary needs besides the counts.
-pub struct SummaryContext {
-    pub group: String,
-    pub topic: String,
-    pub qos: u8,
-    pub elapsed: Duration,
-    /// How long the publisher held for the group, all holds together.
-    pub held: Duration,
-    /// Members the run went on without after a hold ran out of --timeout.
-    pub went_on_without: Vec<String>,
-    /// Ctrl-C or SIGTERM stopped the run.
-    pub interrupted: bool,
-    /// Ties the processes of one run together (`--run-id`).
-    pub run_id: String,
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::run::event::Resend;
     use crate::run::output;
-    use crate::run::roster::{MemberRef, Roster};
+    use crate::run::roster::{Client, MemberRef, Roster};
 
     /// Members `a` and `b`, seated in that order in the books of group 0.
     fn member(client: &str) -> MemberRef {
