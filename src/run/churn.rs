@@ -121,7 +121,8 @@ pub struct SlowMember {
     pub delay: Duration,
 }
 
-/// Parses `--churn`: `leave:2@30%,join@60%,drop:1@50`. The error is clap's message.
+/// Parses `--churn`: `leave:2@30%,join@60%,drop:1@50`. The error is the one line the
+/// command line shows after the flag's name.
 pub fn parse_churn(value: &str) -> Result<Vec<ChurnStep>, String> {
     value
         .split(',')
