@@ -51,8 +51,9 @@ impl Exit {
     pub fn meaning(self) -> &'static str {
         match self {
             Exit::Success => {
-                "every message was delivered exactly once to the group (a run, --merge); every \
-                 step passed (--check)"
+                "every message was delivered exactly once to the group (a run, --merge); a \
+                 --role process's part went without fault (verdict partial: --merge judges the \
+                 group); every step passed (--check)"
             }
             Exit::Connection => {
                 "connection, TLS, broker refusal or timeout (once the publisher had started, the \
@@ -74,7 +75,9 @@ impl Exit {
     /// A delivery verdict's exit code: a finished run's, or `--merge`'s.
     pub fn of_verdict(verdict: Verdict) -> Exit {
         match verdict {
-            Verdict::Ok => Exit::Success,
+            // A `--role` process judges only its part: `partial` is no failure; `--merge` of
+            // every process's summary gives the group's verdict.
+            Verdict::Ok | Verdict::Partial => Exit::Success,
             Verdict::Duplicated | Verdict::Missing => Exit::DeliveryFailed,
         }
     }

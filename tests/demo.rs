@@ -84,7 +84,6 @@ fn the_readme_documents_every_json_line() {
             "published",
             "received",
             "reconnected",
-            "resending",
             "resumed",
             "sending_again",
             "subscribed",
@@ -94,7 +93,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        31,
+        34,
         "{:?}",
         documented["summary"]
     );
@@ -247,4 +246,39 @@ fn keep_running_prints_a_command_that_joins_the_same_broker() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// One member is "1 member", in the verdict line and wherever the report counts members.
+#[test]
+fn one_member_is_counted_in_the_singular() {
+    let run = run_tool(&demo(&["--subscribers", "1"]), LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout
+            .contains("delivered exactly once to group 'rust-sample' (1 member of this run)"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("1 members"), "{run}");
+}
+
+/// The log follows the order things happened: the publisher's `published #1–#10` comes after
+/// its own `connected` (it came first in 1 of 3 demo runs when the publisher logged it itself,
+/// while its `connected` waited in the loop's queue). Five runs, as it was a race.
+#[test]
+fn the_publishers_lines_come_in_the_order_they_happened() {
+    for _ in 0..5 {
+        let run = run_tool(&demo(&["--client_id", "t-order"]), LIMIT);
+        assert_eq!(run.code, Some(0), "{run}");
+        let at = |words: &str| {
+            run.stderr
+                .lines()
+                .position(|line| line.contains(words))
+                .unwrap_or_else(|| panic!("no line with {words:?}\n{run}"))
+        };
+        let connected = at("[t-order-publisher] connected");
+        let published = at("[t-order-publisher] published #1–#10");
+        assert!(connected < published, "{run}");
+        // And the publisher connects only once the group is in.
+        assert!(at("subscribed to $share/") < connected, "{run}");
+    }
 }

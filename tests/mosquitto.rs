@@ -111,7 +111,6 @@ fn five_members_json_summary_has_every_field() {
         // counts messages sent, which in a fair-weather run is the same number).
         "count",
         "acknowledged",
-        "retried",
         "redelivered",
         "unacknowledged",
         "unrouted",
@@ -123,11 +122,16 @@ fn five_members_json_summary_has_every_field() {
         "interrupted",
         "latency_ms",
         "fairness",
-        // Added so that every duplicate after an outage has a named cause.
-        "sent_again",
         // Added for runs spread over processes (`--role`, `--merge`).
         "role",
         "run_id",
+        // Version 2: the schema's version, which numbers were sent, and one name per cause of a
+        // re-send (`retried` and `sent_again` before; see the README).
+        "version",
+        "sent",
+        "resent_unrouted",
+        "resent_unacknowledged",
+        "resent_lost",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -166,9 +170,10 @@ fn five_members_json_summary_has_every_field() {
         assert!(p50 > Some(0.0) && p50 <= p99 && p99 <= max, "{member}: {p}");
     }
     for empty in [
-        "retried",
+        "resent_unrouted",
         "redelivered",
-        "sent_again",
+        "resent_unacknowledged",
+        "resent_lost",
         "unacknowledged",
         "unrouted",
         "outages",

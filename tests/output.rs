@@ -126,3 +126,68 @@ fn histograms_show_the_split_and_the_delays() {
         .sum();
     assert_eq!(total, 300, "{delays}");
 }
+
+/// The highest resident memory (`VmHWM`) the process has had so far, in KiB; `None` once it is
+/// gone.
+#[cfg(target_os = "linux")]
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `--json` with stdout in a pipe that nobody reads for `stall`, then reads it to the end;
+/// returns the highest resident memory seen, in KiB, and how many lines came.
+#[cfg(target_os = "linux")]
+fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let args = demo(&["--count", count, "--json", "-q"]);
+    let mut child = support::tool_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    let pid = child.id();
+    let mut peak = 0;
+    let stalled = std::time::Instant::now();
+    while stalled.elapsed() < stall {
+        peak = peak.max(peak_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (mut text, mut chunk) = (Vec::new(), vec![0; 64 * 1024]);
+    loop {
+        peak = peak.max(peak_kib(pid).unwrap_or(0));
+        match stdout.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "the run failed");
+    let text = String::from_utf8(text).expect("UTF-8");
+    (peak, text.lines().count())
+}
+
+/// A reader that falls behind slows the run down; it must not make it grow. Before the queue was
+/// bounded, 100,000 QoS 0 messages into a pipe nobody read for 3 s took the process from 30 MiB
+/// (a 1,000-message run) to 57 MiB, every line and event waiting in memory; now it stays within a
+/// MiB or two of the small run. The bound, 12 MiB over the small run, leaves room for allocator
+/// and timing noise and is still less than half of the old growth.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_slow_reader_of_json_slows_the_run_instead_of_growing_it() {
+    let (small, _) = peak_with_a_slow_reader("1000", Duration::ZERO);
+    let (stalled, lines) = peak_with_a_slow_reader("100000", Duration::from_secs(3));
+    // Every event and the summary came through, however slowly they were read.
+    assert!(lines > 200_000, "{lines} lines");
+    let grew = stalled.saturating_sub(small) / 1024;
+    eprintln!(
+        "peak: {} MiB for 1,000 messages, {} MiB for 100,000 read late (+{grew} MiB)",
+        small / 1024,
+        stalled / 1024
+    );
+    assert!(grew < 12, "grew by {grew} MiB with a slow reader");
+}

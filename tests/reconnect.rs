@@ -37,7 +37,10 @@ fn attempts_after_a_cut(broker: &Mosquitto, more: &[&str]) -> (Instant, Vec<Inst
     );
     let mut run = spawn_tool(&with(args, more));
     assert!(
-        run.wait_for_stderr(|line| line.contains("members are in the group"), LIMIT),
+        run.wait_for_stderr(
+            |line| line.contains("in the group; waiting for the publisher"),
+            LIMIT
+        ),
         "the member never joined"
     );
     let cut = Instant::now();

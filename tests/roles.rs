@@ -212,7 +212,7 @@ fn merge_refuses_what_does_not_add_up() {
     let dir = tempfile::tempdir().expect("temp dir");
     let summary = |role: &str, run_id: &str, member: &str| {
         format!(
-            r#"{{"event":"summary","role":"{role}","run_id":"{run_id}","group":"g","topic":"t","qos":1,"count":4,"published":4,"unacknowledged":[],"unrouted":[],"members":{{{member}}},"foreign":0,"elapsed_ms":10,"held_ms":0,"interrupted":false}}"#
+            r#"{{"event":"summary","version":2,"role":"{role}","run_id":"{run_id}","group":"g","topic":"t","qos":1,"count":4,"published":4,"sent":[[1,4]],"unacknowledged":[],"unrouted":[],"members":{{{member}}},"foreign":0,"elapsed_ms":10,"verdict":"partial","held_ms":0,"interrupted":false}}"#
         )
     };
     let write = |name: &str, text: String| {
@@ -338,4 +338,180 @@ fn subscribers_that_hear_nothing_say_why() {
     );
     support::assert_one_line_error(&run, 1, &["no message of run nobody", "--run-id nobody"]);
     assert_eq!(run.summary()["unique"], 0, "{run}");
+}
+
+/// A process that holds part of the group's messages cannot know the group's verdict: it says
+/// `partial` (in JSON and in words, naming `--json` as what merges), exits 0 for a part that went
+/// without fault, and the merge still judges the group.
+#[test]
+fn a_process_with_part_of_the_messages_says_partial_and_the_merge_judges() {
+    let Some(mosquitto) =
+        mosquitto_or_skip("a_process_with_part_of_the_messages_says_partial_and_the_merge_judges")
+    else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let json = subscribers(&broker, "t-roles-3", "t-json", "1");
+    // The other process prints its report, not --json: nothing a merge can read.
+    let text = {
+        let args = with(
+            broker.args(),
+            &[
+                "--role",
+                "subscriber",
+                "--run-id",
+                "t-roles-3",
+                "--client_id",
+                "t-text",
+                "--subscribers",
+                "1",
+                "--count",
+                "20",
+                "--timeout",
+                "20s",
+            ],
+        );
+        let mut process = spawn_tool(&args);
+        let in_group = process.wait_for_stderr(|line| line.contains("in the group"), LIMIT);
+        assert!(in_group, "the text process's member never got in");
+        process
+    };
+    let publisher = run_tool(
+        &with(
+            broker.args(),
+            &[
+                "--role",
+                "publisher",
+                "--run-id",
+                "t-roles-3",
+                "--client_id",
+                "t-pub3",
+                "--count",
+                "20",
+                "--json",
+            ],
+        ),
+        LIMIT,
+    );
+    assert_eq!(publisher.code, Some(0), "{publisher}");
+    assert_eq!(publisher.summary()["verdict"], "partial", "{publisher}");
+    let (json, text) = (json.finish(LIMIT), text.finish(LIMIT));
+
+    // Each process: its part, no claim on the group, exit 0.
+    let summary = json.summary();
+    assert_eq!(json.code, Some(0), "{json}");
+    assert_eq!(summary["verdict"], "partial", "{summary}");
+    let held = summary["unique"].as_u64().expect("unique");
+    assert!(held > 0 && held < 20, "one member of two got {held}");
+    assert_eq!(summary["missing"], Value::Array(vec![]), "{summary}");
+    assert_eq!(text.code, Some(0), "{text}");
+    assert!(
+        text.stdout.contains(
+            "partial: the group's verdict is --merge's, from the --json output of this process"
+        ),
+        "{text}"
+    );
+    assert!(!text.stdout.contains("exactly once"), "{text}");
+
+    // The merge of what can be merged judges the group: the text process's share is missing.
+    let merged = merge(&[&publisher, &json], &["--json"]);
+    assert_eq!(merged.code, Some(3), "{merged}");
+    let summary = merged.summary();
+    assert_eq!(summary["verdict"], "missing", "{summary}");
+    let missing = summary["missing"].as_array().expect("missing").len() as u64;
+    assert_eq!(missing, 20 - held, "{summary}");
+}
+
+/// A merge input is a file from elsewhere: every count it carries is bounded before it drives
+/// any work. A foreign count of a trillion once made the merge build one event per message
+/// (it never ended); now it is a number added, and the answer is immediate. What no run can
+/// have is refused in one line naming the file and the field.
+#[test]
+fn merge_bounds_every_count_a_file_carries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let line = |role: &str, fields: &str, member: &str| {
+        format!(
+            r#"{{"event":"summary","version":2,"role":"{role}","run_id":"r","group":"g","topic":"t","qos":1,{fields},"members":{{{member}}},"elapsed_ms":10,"verdict":"partial"}}"#
+        )
+    };
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let fine = r#""count":4,"published":4,"sent":[[1,4]]"#;
+    let publisher = write("pub.json", line("publisher", fine, ""));
+    let members = r#""m-1":{"count":4,"messages":[1,2,3,4]}"#;
+    let foreign = write(
+        "foreign.json",
+        line(
+            "subscriber",
+            &format!(r#"{fine},"foreign":1000000000000"#),
+            members,
+        ),
+    );
+    let started = std::time::Instant::now();
+    let run = run_tool(&["--merge".into(), publisher.clone(), foreign], LIMIT);
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("· 1000000000000 foreign"), "{run}");
+    assert!(took < Duration::from_secs(1), "the merge took {took:?}");
+
+    let members = write("m.json", line("subscriber", fine, members));
+    for (name, fields, member, words) in [
+        (
+            "count.json",
+            r#""count":20000000,"published":0,"sent":[]"#,
+            "",
+            "`count` is 20000000",
+        ),
+        (
+            "sent.json",
+            r#""count":4,"published":4000000000,"sent":[[1,4000000000]]"#,
+            "",
+            "`sent` holds 1..4000000000",
+        ),
+        (
+            "published.json",
+            r#""count":4,"published":4000000000,"sent":[[1,4]]"#,
+            "",
+            "`published` is 4000000000",
+        ),
+        (
+            "zero.json",
+            fine,
+            r#""m-2":{"count":1,"messages":[0]}"#,
+            "`members` holds #0",
+        ),
+        (
+            "huge.json",
+            fine,
+            r#""m-2":{"count":1,"messages":[4294967295]}"#,
+            "`members` holds #4294967295",
+        ),
+    ] {
+        let role = if member.is_empty() {
+            "publisher"
+        } else {
+            "subscriber"
+        };
+        let bad = write(name, line(role, fields, member));
+        let inputs = if member.is_empty() {
+            [bad, members.clone()]
+        } else {
+            [publisher.clone(), bad]
+        };
+        let mut args = vec!["--merge".to_owned()];
+        args.extend(inputs);
+        let run = run_tool(&args, LIMIT);
+        support::assert_one_line_error(&run, 2, &[name, words]);
+    }
+    // A summary of another schema is refused too, by its version.
+    let old = write(
+        "old.json",
+        line("subscriber", fine, r#""m-3":{"count":1,"messages":[1]}"#)
+            .replace(r#""version":2,"#, ""),
+    );
+    let run = run_tool(&["--merge".into(), publisher, old], LIMIT);
+    support::assert_one_line_error(&run, 2, &["old.json", "version 1", "version 2"]);
 }

@@ -5,13 +5,11 @@
 //! is checked here: a point within `--count`, a member that exists and is in the group by then,
 //! and a group that never empties.
 
-use std::time::Duration;
-
 use rumqttc::v5::mqttbytes::QoS;
 
 use super::messages::RoleFlag;
 use crate::failure::Failure;
-use crate::run::{parse_churn, parse_slow_member, ChurnAction, ChurnStep};
+use crate::run::{parse_churn, parse_slow_member, ChurnAction, ChurnStep, DueStep, SlowMember};
 
 /// Experiments with the group and the broker.
 #[derive(clap::Args, Debug, Clone)]
@@ -26,7 +24,7 @@ pub struct ExperimentArgs {
     /// Member K acknowledges each message DELAY after it arrives (manual PUBACKs, one at a
     /// time), e.g. --slow-member 2=50ms: watch what the broker does with a slow member's share
     #[arg(long, value_name = "K=DELAY", value_parser = parse_slow_member, hide_short_help = true)]
-    pub slow_member: Option<(u16, Duration)>,
+    pub slow_member: Option<SlowMember>,
 
     /// Don't hold the publisher while a member is reconnecting, and don't send again what the
     /// broker routed to nobody (PUBACK 0x10): watch the broker's raw behaviour through an outage
@@ -57,7 +55,7 @@ pub(super) struct RunShape {
 impl ExperimentArgs {
     /// `--churn`'s steps as message numbers, in order, checked against the run; and
     /// `--slow-member`'s number.
-    pub(super) fn churn_steps(&self, run: &RunShape) -> Result<Vec<(u32, ChurnAction)>, Failure> {
+    pub(super) fn churn_steps(&self, run: &RunShape) -> Result<Vec<DueStep>, Failure> {
         let steps = self.churn.as_ref().map_or(&[][..], |churn| &churn.0[..]);
         if steps.is_empty() && self.slow_member.is_none() {
             return Ok(Vec::new());
@@ -81,12 +79,15 @@ impl ExperimentArgs {
         self.check_slow_member(run)?;
         let resolved = place(steps, run)?;
         walk(&resolved, run.subscribers)?;
-        Ok(resolved)
+        Ok(resolved
+            .into_iter()
+            .map(|(at_seq, action)| DueStep { at_seq, action })
+            .collect())
     }
 
     /// A slow member acknowledges, so it needs QoS 1, and it must be one of the first members.
     fn check_slow_member(&self, run: &RunShape) -> Result<(), Failure> {
-        let Some((member, _)) = self.slow_member else {
+        let Some(SlowMember { member, .. }) = self.slow_member else {
             return Ok(());
         };
         if run.qos == QoS::AtMostOnce {

@@ -6,7 +6,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use super::values::{Count, Interval, Members, Qos, RunId};
 use super::{random_hex, BrokerInUse};
 use crate::failure::Failure;
-use crate::run::Role;
+use crate::run::{Filters, Role};
 use crate::share::SharedFilter;
 
 /// The group, the messages, and this process's part in the run.
@@ -108,7 +108,7 @@ impl std::fmt::Display for RoleFlag {
 
 impl MessageArgs {
     /// One checked `$share` filter per group, each group named once.
-    pub(super) fn filters(&self) -> Result<Vec<SharedFilter>, Failure> {
+    pub(super) fn filters(&self) -> Result<Filters, Failure> {
         let mut filters: Vec<SharedFilter> = Vec::new();
         for group in &self.group {
             let filter = SharedFilter::new(group, &self.topic).map_err(Failure::input)?;
@@ -119,7 +119,7 @@ impl MessageArgs {
             }
             filters.push(filter);
         }
-        Ok(filters)
+        Filters::try_from(filters).map_err(Failure::input)
     }
 
     /// `--run-id`, or a random one for a run in one process; the other roles need the same id

@@ -30,8 +30,9 @@ enum Progress {
     NotSent,
     /// Written at least once; no PUBACK for it yet.
     Sent,
-    /// The broker answered "no matching subscribers" (0x10) and the publisher will send it again.
-    Unrouted,
+    /// The publisher will send it again: the broker answered "no matching subscribers" (0x10),
+    /// or a member's broken session lost it.
+    Again,
     /// The broker took it (PUBACK, or written at QoS 0). Final.
     Done,
 }
@@ -115,13 +116,18 @@ impl AckTracker {
         }
     }
 
-    /// The broker routed `seq` to nobody (PUBACK 0x10) and the publisher will send it again: it
-    /// is not done until a later PUBACK says so.
+    /// The publisher will send `seq` again (the broker routed it to nobody, PUBACK 0x10, or a
+    /// member's broken session lost it): it is not done until a later PUBACK says so.
     pub fn will_resend(&mut self, seq: u32) {
         if self.progress(seq) == Some(Progress::Done) {
             self.acknowledged -= 1;
         }
-        self.set(seq, Progress::Unrouted);
+        self.set(seq, Progress::Again);
+    }
+
+    /// True once the broker took `seq` for good.
+    pub fn is_done(&self, seq: u32) -> bool {
+        self.progress(seq) == Some(Progress::Done)
     }
 
     /// A member received `seq` although its PUBACK never came: the broker had it. Settles it;
@@ -193,7 +199,8 @@ impl AckTracker {
     ///    but before the new CONNACK, still with old packet ids. That is why this runs only at the
     ///    CONNACK, not when the connection breaks.
     ///
-    /// Messages waiting to be sent again after a 0x10 are the publisher's business, not returned.
+    /// Messages waiting to be sent again (after a 0x10, or lost) are the publisher's business,
+    /// not returned.
     pub fn reconnected(&mut self, reconnected: &Reconnected, run_id: &str) -> Vec<u32> {
         self.take_announced();
         let dropped: BTreeSet<u32> = reconnected

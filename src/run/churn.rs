@@ -19,7 +19,10 @@
 //! many messages are acknowledged. `--churn leave:2@30%,join@60%` reads "member 2 leaves at 30 %,
 //! a new member joins at 60 %".
 
+use std::fmt;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// One step of `--churn`, as parsed; [`ChurnStep::at`] is resolved against `--count` later.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,27 +63,66 @@ impl At {
 }
 
 impl ChurnAction {
-    /// The step's name: `leave`, `drop` or `join`.
-    pub fn kind(self) -> &'static str {
+    /// What kind of step it is, without the member's number.
+    pub fn kind(self) -> ChurnKind {
         match self {
-            ChurnAction::Leave(_) => "leave",
-            ChurnAction::Drop(_) => "drop",
-            ChurnAction::Join => "join",
+            ChurnAction::Leave(_) => ChurnKind::Leave,
+            ChurnAction::Drop(_) => ChurnKind::Drop,
+            ChurnAction::Join => ChurnKind::Join,
         }
     }
 }
 
-impl std::fmt::Display for ChurnAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ChurnAction {
+    /// As on the command line: `leave:2`, `drop:1`, `join`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChurnAction::Leave(member) => write!(f, "leave:{member}"),
-            ChurnAction::Drop(member) => write!(f, "drop:{member}"),
-            ChurnAction::Join => write!(f, "join"),
+            ChurnAction::Leave(member) | ChurnAction::Drop(member) => {
+                write!(f, "{}:{member}", self.kind())
+            }
+            ChurnAction::Join => write!(f, "{}", self.kind()),
         }
     }
 }
 
-/// Parses `--churn`: `leave:2@30%,join@60%,drop:1@50`. The error is clap's message.
+/// A step's kind, as the `churn` event and the summary name it: `leave`, `drop` or `join` (the
+/// member is named by its client id beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChurnKind {
+    Leave,
+    Drop,
+    Join,
+}
+
+impl fmt::Display for ChurnKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChurnKind::Leave => "leave",
+            ChurnKind::Drop => "drop",
+            ChurnKind::Join => "join",
+        })
+    }
+}
+
+/// A step of `--churn` resolved against `--count`: it happens once message `at_seq` is
+/// acknowledged. The plan keeps them in order of `at_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueStep {
+    pub at_seq: u32,
+    pub action: ChurnAction,
+}
+
+/// `--slow-member K=DELAY`: member K acknowledges each message DELAY after it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowMember {
+    /// K, as in `<ID>-subscriber-K`.
+    pub member: u16,
+    pub delay: Duration,
+}
+
+/// Parses `--churn`: `leave:2@30%,join@60%,drop:1@50`. The error is the one line the
+/// command line shows after the flag's name.
 pub fn parse_churn(value: &str) -> Result<Vec<ChurnStep>, String> {
     value
         .split(',')
@@ -133,7 +175,7 @@ fn parse_step(step: &str) -> Result<ChurnStep, String> {
 }
 
 /// Parses `--slow-member K=DELAY`: member K acknowledges each message DELAY after it arrives.
-pub fn parse_slow_member(value: &str) -> Result<(u16, Duration), String> {
+pub fn parse_slow_member(value: &str) -> Result<SlowMember, String> {
     let example = "e.g. --slow-member 2=50ms";
     let Some((member, delay)) = value.split_once('=') else {
         return Err(format!("a member number and a delay, {example}"));
@@ -149,7 +191,7 @@ pub fn parse_slow_member(value: &str) -> Result<(u16, Duration), String> {
     if delay > Duration::from_secs(60) {
         return Err(format!("at most 60s per message, {example}"));
     }
-    Ok((member, delay))
+    Ok(SlowMember { member, delay })
 }
 
 #[cfg(test)]
@@ -195,7 +237,10 @@ mod tests {
         }
         assert_eq!(
             parse_slow_member("2=50ms"),
-            Ok((2, Duration::from_millis(50)))
+            Ok(SlowMember {
+                member: 2,
+                delay: Duration::from_millis(50)
+            })
         );
         assert!(parse_slow_member("2").is_err());
         assert!(parse_slow_member("0=1s").is_err());

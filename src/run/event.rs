@@ -7,15 +7,28 @@
 //! saw them.
 //!
 //! With `--json`, every event becomes one line of JSON on stdout (NDJSON), `event` naming its kind:
-//! `connected`, `subscribed`, `published`, `resending`, `sending_again`, `received`, `end_of_run`, `churn`, `connection_lost`, `reconnected`,
-//! `holding`, `resumed`, `unacknowledged`; the last line is the `summary`. Without it, events are
+//! `connected`, `subscribed`, `published`, `sending_again`, `received`, `end_of_run`, `churn`,
+//! `connection_lost`, `reconnected`, `holding`, `resumed`, `unacknowledged`; the last line is the
+//! `summary`. Without it, events are
 //! log lines on stderr ([`RunEvent::log`]) and stdout gets only the report.
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
+use super::churn::ChurnKind;
+use super::roster::{Client, MemberRef};
 use crate::message::compact_list;
 use crate::mqtt::{Polled, Reconnected};
+
+/// How many events may wait for the loop. A bound, so that a loop held up (by a slow reader of
+/// `--json`, say) holds the tasks up in turn instead of letting the queue grow: the run slows
+/// down, it does not swell. A thousand keeps the tasks from waiting on each other's bursts.
+pub const QUEUE: usize = 1024;
+
+/// A received payload is shown (log line, `--json`) up to this many characters: an event
+/// carries what the books and the output need, not a copy of every message.
+pub const PAYLOAD_SHOWN: usize = 80;
 
 /// One thing that happened; the JSON form is `{"event":"<kind>", ...fields}`.
 ///
@@ -26,12 +39,14 @@ use crate::mqtt::{Polled, Reconnected};
 pub enum RunEvent {
     /// A client got a successful CONNACK.
     Connected {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        client: Client,
         session_present: bool,
     },
     /// A member's SUBACK granted its `$share` subscription.
     Subscribed {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        member: MemberRef,
         filter: String,
         qos: u8,
     },
@@ -48,41 +63,32 @@ pub enum RunEvent {
         )]
         unrouted: bool,
     },
-    /// The broker routed message `seq` to nobody (PUBACK 0x10) and the publisher sends it again
-    /// once every member is back (see `run/mod.rs`, "the group comes first"): not lost yet, and not
-    /// `published` yet either, so that each number is `published` exactly once.
-    Resending { seq: u32 },
-    /// The publisher's connection came back, and it sends again what the old one left without a
-    /// PUBACK (with `--no-hold`, even those a member already received).
-    SendingAgain { seqs: Vec<u32> },
+    /// The publisher sends `seqs` again, for `cause` (see [`Resend`]).
+    SendingAgain { seqs: Vec<u32>, cause: Resend },
     /// A member got the publisher's end-of-run marker (`--role subscriber`; see
     /// `message::end_of_run_topic`): the publisher is done, having published `published`.
-    EndOfRun { client_id: String, published: u32 },
+    EndOfRun {
+        #[serde(rename = "client_id")]
+        member: MemberRef,
+        published: u32,
+    },
     /// `--churn`: once message `at_seq` was acknowledged, the run told `client_id` to `step`
     /// (`leave`, `drop` or `join`).
     Churn {
-        client_id: String,
-        step: String,
+        #[serde(rename = "client_id")]
+        member: MemberRef,
+        step: ChurnKind,
         at_seq: u32,
     },
     /// The publisher stopped (the run ended, or it failed) with these messages sent but never
     /// acknowledged by a PUBACK. Only sent when there are some.
     Unacknowledged { seqs: Vec<u32> },
-    /// A member received a message. `seq` is `None` for a foreign message (not from this run).
-    Received {
-        client_id: String,
-        seq: Option<u32>,
-        topic: String,
-        payload: String,
-        /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
-        dup: bool,
-        /// From the publisher queueing it to now, by its `sent-at-us` stamp (`run/latency.rs`);
-        /// `None` for a message without one.
-        latency_ms: Option<f64>,
-    },
+    /// A member received a message.
+    Received(Receipt),
     /// A client's connection broke (see `mqtt/link.rs`); it is reconnecting.
     ConnectionLost {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        client: Client,
         /// Why, in words.
         reason: String,
     },
@@ -90,7 +96,8 @@ pub enum RunEvent {
     /// the broker started a new session: a member subscribes again; the publisher re-sends what
     /// was not yet PUBACKed either way.
     Reconnected {
-        client_id: String,
+        #[serde(rename = "client_id")]
+        client: Client,
         /// Attempts it took, the successful one included.
         attempts: u32,
         /// From the break to the new CONNACK.
@@ -113,51 +120,122 @@ pub enum RunEvent {
     },
 }
 
+/// Why the publisher sends a message again: one name per cause, in the `sending_again` event's
+/// `cause` and in the summary's `resent_<cause>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resend {
+    /// The broker routed it to nobody (PUBACK 0x10): it goes out again once every member is back
+    /// (see `run/mod.rs`, "the group comes first"). Not lost yet, and not `published` yet either,
+    /// so that a number is `published` once its PUBACK says the group has it.
+    Unrouted,
+    /// The publisher's connection came back, and the old one had left it without a PUBACK (with
+    /// `--no-hold`, even one a member already received).
+    Unacknowledged,
+    /// The broker took it and routed it to a member whose connection then broke: a clean session
+    /// keeps nothing, so it would never arrive (see `lost.rs`). Its PUBACK was `published`; the
+    /// copy's PUBACK is `published` again.
+    Lost,
+}
+
+impl std::fmt::Display for Resend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resend::Unrouted => "unrouted",
+            Resend::Unacknowledged => "unacknowledged",
+            Resend::Lost => "lost",
+        })
+    }
+}
+
+/// A member received a message: what the books and the output need of it.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub member: MemberRef,
+    /// `None` for a foreign message (not from this run).
+    pub seq: Option<u32>,
+    /// The payload as text, cut after [`PAYLOAD_SHOWN`] characters; empty when nothing shows it.
+    pub payload: String,
+    /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
+    pub dup: bool,
+    /// From the publisher queueing it to now, by its `sent-at-us` stamp (`run/latency.rs`);
+    /// `None` for a message without one.
+    pub latency_ms: Option<f64>,
+}
+
+impl Serialize for Receipt {
+    /// `client_id`, `seq`, `topic`, `payload`, `dup`, `latency_ms`: the topic comes from the
+    /// member, as every message of a run arrives on the one topic it subscribed to.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut fields = serializer.serialize_struct("Receipt", 6)?;
+        fields.serialize_field("client_id", self.member.client_id())?;
+        fields.serialize_field("seq", &self.seq)?;
+        fields.serialize_field("topic", self.member.topic())?;
+        fields.serialize_field("payload", &self.payload)?;
+        fields.serialize_field("dup", &self.dup)?;
+        fields.serialize_field("latency_ms", &self.latency_ms)?;
+        fields.end()
+    }
+}
+
 impl RunEvent {
     /// The event as a log line on stderr (without `--json`).
     pub fn log(&self) {
         match self {
-            RunEvent::Connected { client_id, .. } => tracing::info!("[{client_id}] connected"),
+            RunEvent::Received(receipt) => receipt.log(),
+            RunEvent::Connected { .. }
+            | RunEvent::Reconnected { .. }
+            | RunEvent::Subscribed { .. }
+            | RunEvent::EndOfRun { .. }
+            | RunEvent::Churn { .. }
+            // `mqtt/link.rs` already logged it, with the reason.
+            | RunEvent::ConnectionLost { .. } => self.log_client(),
+            _ => self.log_run(),
+        }
+    }
+
+    /// What a client did.
+    fn log_client(&self) {
+        match self {
+            RunEvent::Connected { client, .. } => tracing::info!("[{}] connected", client.client_id()),
             RunEvent::Reconnected {
-                client_id,
+                client,
                 attempts,
                 downtime_ms,
                 session_present,
             } => tracing::warn!(
-                "[{client_id}] reconnected after {} ({attempts} attempts, session_present={session_present})",
+                "[{}] reconnected after {} ({attempts} attempts, session_present={session_present})",
+                client.client_id(),
                 humantime::format_duration(std::time::Duration::from_millis(*downtime_ms))
             ),
-            RunEvent::Subscribed {
-                client_id, filter, ..
-            } => tracing::info!("[{client_id}] subscribed to {filter}"),
-            RunEvent::Resending { seq } => tracing::info!(
-                "[publisher] #{seq} went to nobody (PUBACK 0x10); sending it again once the group is complete"
-            ),
-            RunEvent::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
-            RunEvent::SendingAgain { seqs } => tracing::info!(
-                "[publisher] sending {} messages again that the old connection left unacknowledged: {}",
-                seqs.len(),
-                compact_list(seqs, 10)
-            ),
-            RunEvent::EndOfRun {
-                client_id,
-                published,
-            } => tracing::info!(
-                "[{client_id}] end of run: the publisher is done, {published} messages published"
+            RunEvent::Subscribed { member, filter, .. } => {
+                tracing::info!("[{}] subscribed to {filter}", member.client_id())
+            }
+            RunEvent::EndOfRun { member, published } => tracing::info!(
+                "[{}] end of run: the publisher is done, {published} messages published",
+                member.client_id()
             ),
             RunEvent::Churn {
-                client_id,
+                member,
                 step,
                 at_seq,
             } => tracing::warn!(
-                "[{client_id}] --churn {step}, now that #{at_seq} is acknowledged"
+                "[{}] --churn {step}, now that #{at_seq} is acknowledged",
+                member.client_id()
             ),
+            _ => {}
+        }
+    }
+
+    /// What the publisher did, and what the run did with the group.
+    fn log_run(&self) {
+        match self {
+            RunEvent::SendingAgain { seqs, cause } => log_resend(seqs, *cause),
+            RunEvent::Published { seq, .. } => tracing::debug!("[publisher] published #{seq}"),
             RunEvent::Unacknowledged { seqs } => tracing::warn!(
                 "[publisher] stopped with {} messages sent but never acknowledged",
                 seqs.len()
             ),
-            // `mqtt/link.rs` already logged it, with the reason.
-            RunEvent::ConnectionLost { .. } => {}
             RunEvent::Holding { waiting_for } => tracing::warn!(
                 "{} not subscribed (away, or joining): holding the publisher until every member is subscribed (at most --timeout)",
                 waiting_for.join(", ")
@@ -171,85 +249,128 @@ impl RunEvent {
                 humantime::format_duration(std::time::Duration::from_millis(*held_ms)),
                 without.join(", ")
             ),
-            RunEvent::Received {
-                client_id,
-                seq: Some(seq),
-                topic,
-                payload,
-                ..
-            } => tracing::info!("[{client_id}] received #{seq} on {topic}: {payload:?}"),
-            RunEvent::Received {
-                client_id,
-                seq: None,
-                topic,
-                payload,
-                ..
-            } => tracing::warn!(
-                "[{client_id}] received a foreign message on {topic} (not from this run): {:?}",
-                shortened(payload)
+            _ => {}
+        }
+    }
+}
+
+/// The publisher's side of the story at the default log level, once the broker took every
+/// message: publisher → broker, while the `received` lines show broker → one member.
+pub fn log_all_published(id: &str, count: u32, qos: rumqttc::v5::mqttbytes::QoS) {
+    match qos {
+        rumqttc::v5::mqttbytes::QoS::AtMostOnce => tracing::info!(
+            "[{id}] published #1–#{count}: all written to the connection (QoS 0: no PUBACKs)"
+        ),
+        _ => tracing::info!("[{id}] published #1–#{count}: {count} PUBACKs from the broker"),
+    }
+}
+
+/// What the publisher sends again, and why.
+fn log_resend(seqs: &[u32], cause: Resend) {
+    let list = compact_list(seqs, 10);
+    match cause {
+        Resend::Unrouted => tracing::info!(
+            "[publisher] #{list} went to nobody (PUBACK 0x10); sending it again once the group is complete"
+        ),
+        Resend::Unacknowledged => tracing::info!(
+            "[publisher] sending {} messages again that the old connection left unacknowledged: {list}",
+            seqs.len()
+        ),
+        Resend::Lost => tracing::warn!(
+            "[publisher] sending {} messages again that the broker had routed to a member whose connection then broke (a clean session keeps nothing): {list}",
+            seqs.len()
+        ),
+    }
+}
+
+impl Receipt {
+    fn log(&self) {
+        let (id, topic, payload) = (self.member.client_id(), self.member.topic(), &self.payload);
+        match self.seq {
+            Some(seq) => tracing::info!("[{id}] received #{seq} on {topic}: {payload:?}"),
+            None => tracing::warn!(
+                "[{id}] received a foreign message on {topic} (not from this run): {payload:?}"
             ),
         }
     }
 }
 
-/// A foreign payload can be anyone's 256 KiB message: log its start only.
-fn shortened(payload: &str) -> String {
-    const SHOWN: usize = 80;
-    match payload.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}…", &payload[..cut]),
-        None => payload.to_owned(),
+/// A payload as shown: its first [`PAYLOAD_SHOWN`] characters (a payload can be anyone's
+/// 256 KiB message), then `…`.
+pub fn shown(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(4 * PAYLOAD_SHOWN)]);
+    match text.char_indices().nth(PAYLOAD_SHOWN) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None if payload.len() > 4 * PAYLOAD_SHOWN => format!("{text}…"),
+        None => text.into_owned(),
     }
 }
 
-/// A task's handle on the run's one channel. It knows its task's client id, so the events about
+/// A task's handle on the run's one channel. It knows its task's client, so the events about
 /// the connection (connected, lost, reconnected) name the right client by construction.
 #[derive(Clone)]
 pub struct Reporter {
-    client_id: String,
-    events: mpsc::UnboundedSender<RunEvent>,
+    client: Client,
+    events: mpsc::Sender<RunEvent>,
 }
 
 impl Reporter {
-    pub fn new(client_id: &str, events: mpsc::UnboundedSender<RunEvent>) -> Reporter {
-        Reporter {
-            client_id: client_id.to_owned(),
-            events,
-        }
+    pub fn new(client: Client, events: mpsc::Sender<RunEvent>) -> Reporter {
+        Reporter { client, events }
     }
 
-    /// Sends `event` to the run's loop. If the loop is gone, the run is over anyway.
-    pub fn send(&self, event: RunEvent) {
-        let _ = self.events.send(event);
+    /// Sends `event` to the run's loop, waiting while the queue is full (see [`QUEUE`]). If the
+    /// loop is gone, the run is over anyway.
+    pub async fn send(&self, event: RunEvent) {
+        let _ = self.events.send(event).await;
     }
 
     /// The first CONNACK.
-    pub fn connected(&self, session_present: bool) {
+    pub async fn connected(&self, session_present: bool) {
         self.send(RunEvent::Connected {
-            client_id: self.client_id.clone(),
+            client: self.client.clone(),
             session_present,
-        });
+        })
+        .await;
     }
 
     /// A break or a reconnect is the run's business too: it holds the publisher while a member
     /// is away, and counts the outages. Call it with everything a connection polled; packets
     /// are the task's own business and are not sent.
-    pub fn link_news(&self, polled: &Polled) {
+    pub async fn link_news(&self, polled: &Polled) {
         match polled {
             Polled::Event(_) => {}
-            Polled::Lost(reason) => self.send(RunEvent::ConnectionLost {
-                client_id: self.client_id.clone(),
-                reason: reason.clone(),
-            }),
-            Polled::Reconnected(reconnected) => self.send(self.reconnected(reconnected)),
+            Polled::Lost(reason) => {
+                self.send(RunEvent::ConnectionLost {
+                    client: self.client.clone(),
+                    reason: reason.clone(),
+                })
+                .await
+            }
+            Polled::Reconnected(reconnected) => self.send(self.reconnected(reconnected)).await,
         }
     }
 
     fn reconnected(&self, reconnected: &Reconnected) -> RunEvent {
         RunEvent::Reconnected {
-            client_id: self.client_id.clone(),
+            client: self.client.clone(),
             attempts: reconnected.attempts,
             downtime_ms: reconnected.downtime.as_millis() as u64,
             session_present: reconnected.session_present,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_payload_is_shown_by_its_start() {
+        assert_eq!(shown(b"Hello World! [7]"), "Hello World! [7]");
+        let long = shown("é".repeat(100_000).as_bytes());
+        assert_eq!(long.chars().count(), PAYLOAD_SHOWN + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(shown(&[b'x'; 81]), format!("{}…", "x".repeat(80)));
     }
 }

@@ -11,10 +11,10 @@
 //! * **max/min**: the busiest member's count over the idlest's (∞ when one got nothing).
 //! * **the pattern**, read from which member got message 1, 2, 3, …: see [`Pattern`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The shape of the broker's choices, recognised from the order of receipts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pattern {
     /// Members take turns in a fixed cycle: 1 2 3 1 2 3 … (mosquitto, the demo broker).
@@ -26,6 +26,7 @@ pub enum Pattern {
     /// One member, or a few, got clearly more than the others (or nothing at all).
     Uneven,
     /// Too few messages, or one member: nothing to tell.
+    #[default]
     Undecided,
 }
 
@@ -43,7 +44,7 @@ impl Pattern {
 }
 
 /// The fairness figures of one run; the `fairness` object of the `--json` summary.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fairness {
     /// Jain's index, `1/n` (one member got all) to 1.0 (all equal).
     pub jain: f64,

@@ -28,14 +28,15 @@ pub struct Group {
     /// Members a hold ran out of time for: the run went on without them, and does not hold for
     /// them again until they are back.
     pub given_up: BTreeSet<String>,
-    pub gate: watch::Sender<bool>,
+    gate: watch::Sender<bool>,
     /// All holds so far, added up.
     pub held: Duration,
 }
 
 impl Group {
-    /// A group of `member_ids`, all still joining; `gate` is the publisher's side of the gate.
-    pub fn new(member_ids: &[String], gate: watch::Sender<bool>) -> Group {
+    /// A group of `member_ids`, all still joining, with the gate open.
+    pub fn new(member_ids: &[String]) -> Group {
+        let (gate, _) = watch::channel(true);
         Group {
             members: member_ids
                 .iter()
@@ -47,20 +48,36 @@ impl Group {
         }
     }
 
+    /// The publisher's side of the gate: true while it may publish.
+    pub fn gate(&self) -> watch::Receiver<bool> {
+        self.gate.subscribe()
+    }
+
+    /// Opens or closes the gate.
+    pub fn set_gate(&self, open: bool) {
+        self.gate.send_replace(open);
+    }
+
     /// Follows the members' events (the publisher's own outages do not change the group).
     pub fn follow(&mut self, event: &RunEvent) {
-        let (client_id, membership) = match event {
-            RunEvent::Subscribed { client_id, .. } => (client_id, Membership::Subscribed),
-            RunEvent::ConnectionLost { client_id, .. } => (client_id, Membership::Away),
+        let (member, membership) = match event {
+            RunEvent::Subscribed { member, .. } => (member, Membership::Subscribed),
+            RunEvent::ConnectionLost { client, .. } => match client.member() {
+                Some(member) => (member, Membership::Away),
+                None => return,
+            },
             // Connected again, but not back in the group until its SUBACK (even with a kept
             // session: see `member.rs`).
-            RunEvent::Reconnected { client_id, .. } => (client_id, Membership::Joining),
+            RunEvent::Reconnected { client, .. } => match client.member() {
+                Some(member) => (member, Membership::Joining),
+                None => return,
+            },
             _ => return,
         };
-        if let Some(state) = self.members.get_mut(client_id) {
+        if let Some(state) = self.members.get_mut(member.client_id()) {
             *state = membership;
             if membership == Membership::Subscribed {
-                self.given_up.remove(client_id);
+                self.given_up.remove(member.client_id());
             }
         }
     }

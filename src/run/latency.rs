@@ -9,7 +9,7 @@
 //! (a few kilobytes each) whatever the number of messages, to 1 % precision.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::summary::ByMember;
 
@@ -78,7 +78,7 @@ fn percentiles(histogram: &Histogram<u32>) -> Option<Percentiles> {
 }
 
 /// The summary's `latency_ms`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub group: Percentiles,
     pub members: ByMember<Percentiles>,
@@ -89,7 +89,7 @@ pub struct LatencySummary {
 
 /// How many delays were at least `from_ms` and below `below_ms`; `below_ms` is `null` for the
 /// last band, everything longer.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Band {
     pub from_ms: f64,
     pub below_ms: Option<f64>,
@@ -137,7 +137,7 @@ fn bands(histogram: &Histogram<u32>) -> Vec<Band> {
 }
 
 /// Delays in milliseconds (to the microsecond).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,

@@ -30,22 +30,26 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, SubAck, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, SubAck, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event};
+use rumqttc::v5::Event;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::churn::ChurnAction;
-use super::event::{Reporter, RunEvent};
+use super::event::{self, Receipt, Reporter, RunEvent};
 use super::receipts::Receipts;
+use super::roster::MemberRef;
+use super::slow::{slow_acks, Acker};
+use super::{Format, Plan, Role, Subscription};
 use crate::message::{self, Origin};
 use crate::mqtt::{reason_codes, Broker, Connection, Polled};
 
 /// What a member needs to know.
 pub struct Member {
-    pub client_id: String,
+    /// Its client id, and where the run counts what it receives.
+    pub who: MemberRef,
     /// `$share/<group>/<topic>`; for the control subscriber (`--control`), the plain topic.
     pub filter: String,
     pub qos: QoS,
@@ -61,6 +65,48 @@ pub struct Member {
     /// `--slow-member`: acknowledge each message this long after it arrived, one at a time.
     /// The broker then holds the member's share back in its queue, not anyone else's.
     pub slow: Option<Duration>,
+    /// Keep the start of each payload for the log or `--json` (see `event::shown`); off when
+    /// nothing shows it, so a bulk run does not copy every message.
+    pub show_payload: bool,
+}
+
+impl Member {
+    /// The member `plan` wants for `subscription`, named `who`: it notes what it receives in
+    /// `receipts` (with one group), and takes `--churn` commands from `commands`.
+    pub fn new(
+        plan: &Plan,
+        subscription: Subscription,
+        who: MemberRef,
+        receipts: &Arc<Receipts>,
+        commands: mpsc::UnboundedReceiver<ChurnAction>,
+    ) -> Member {
+        // With several groups (or a control subscriber), one group having a message says
+        // nothing of the others: the publisher must not skip sending it again, so members mark
+        // nowhere it looks.
+        let receipts = match plan.books() {
+            1 => receipts.clone(),
+            _ => Arc::new(Receipts::new(0)),
+        };
+        Member {
+            commands: Some(commands),
+            slow: plan
+                .slow_member
+                .filter(|slow| subscription.client_id == plan.member_id(slow.member))
+                .map(|slow| slow.delay),
+            filter: subscription.filter,
+            qos: plan.qos,
+            run_id: plan.run_id.clone(),
+            receipts,
+            end_of_run: (plan.role == Role::Subscriber)
+                .then(|| message::end_of_run_topic(plan.topic())),
+            show_payload: plan.per_message_logs || plan.format == Format::Json,
+            who,
+        }
+    }
+
+    fn client_id(&self) -> &str {
+        self.who.client_id()
+    }
 }
 
 /// Runs one member until `finish` is cancelled, telling the run what happens through `reporter`.
@@ -77,9 +123,9 @@ pub async fn run(
     // Ctrl-C while connecting or subscribing must not wait out --timeout.
     let (mut connection, connack) = tokio::select! {
         _ = finish.cancelled() => return Ok(()),
-        opened = Connection::open(&broker, &member.client_id) => opened?,
+        opened = Connection::open(&broker, member.client_id()) => opened?,
     };
-    reporter.connected(connack.session_present);
+    reporter.connected(connack.session_present).await;
     let mut slow = member
         .slow
         .map(|delay| slow_acks(connection.client().clone(), delay));
@@ -96,7 +142,7 @@ pub async fn run(
             _ = finish.cancelled() => break,
             Some(command) = next_command(&mut commands) => match command {
                 ChurnAction::Leave(_) => {
-                    tracing::info!("[{}] leaving the group (--churn)", member.client_id);
+                    tracing::info!("[{}] leaving the group (--churn)", member.client_id());
                     break;
                 }
                 ChurnAction::Drop(_) => match connection.cut("cut by --churn, as a crash would") {
@@ -107,9 +153,9 @@ pub async fn run(
             },
             polled = connection.poll() => polled?,
         };
-        reporter.link_news(&polled);
+        reporter.link_news(&polled).await;
         match polled {
-            Polled::Event(event) => handle(&event, &member, &reporter, slow.as_ref()),
+            Polled::Event(event) => handle(&event, &member, &reporter, slow.as_ref()).await,
             // A slow member's PUBACKs still queued belong to the old connection: on the new one
             // their packet ids would acknowledge other messages. The broker sends those again.
             Polled::Lost(_) => {
@@ -128,7 +174,7 @@ pub async fn run(
                     // messages.
                     tracing::info!(
                         "[{}] the broker kept our session; subscribing again all the same, as a restarted broker may not route a restored $share subscription",
-                        member.client_id
+                        member.client_id()
                     );
                 }
                 subscribe(&broker, &mut connection, &member, &reporter, slow.as_ref()).await?;
@@ -163,17 +209,17 @@ async fn subscribe(
                 .poll_or(deadline, || {
                     anyhow!(
                         "[{}] no SUBACK for {filter} within {} (--timeout); the broker may not support shared subscriptions, or a longer --timeout may help",
-                        member.client_id,
+                        member.client_id(),
                         humantime::format_duration(broker.timeout)
                     )
                 })
                 .await?;
-            reporter.link_news(&polled);
+            reporter.link_news(&polled).await;
             match polled {
                 Polled::Event(Event::Incoming(Packet::SubAck(suback))) => {
-                    return check_suback(&suback, member, &filter, reporter);
+                    return check_suback(&suback, member, &filter, reporter).await;
                 }
-                Polled::Event(event) => handle(&event, member, reporter, acker),
+                Polled::Event(event) => handle(&event, member, reporter, acker).await,
                 Polled::Lost(_) => {}
                 // Even a kept session may not hold a SUBSCRIBE the broker never answered.
                 Polled::Reconnected(_) => continue 'subscribe,
@@ -183,7 +229,7 @@ async fn subscribe(
 }
 
 /// A SUBACK's reason code decides: subscribed, or a refusal in words.
-fn check_suback(
+async fn check_suback(
     suback: &SubAck,
     member: &Member,
     filter: &str,
@@ -195,7 +241,7 @@ fn check_suback(
         if !matches!(code, SubscribeReasonCode::Success(_)) {
             bail!(
                 "[{}] the broker refused SUBSCRIBE {marker} (the end-of-run marker): {}",
-                member.client_id,
+                member.client_id(),
                 reason_codes::suback_refusal(*code, marker)
             );
         }
@@ -206,26 +252,28 @@ fn check_suback(
             if (*granted as u8) < (member.qos as u8) {
                 tracing::warn!(
                     "[{}] asked for QoS {} on {filter} but the broker granted QoS {}; messages may be lost",
-                    member.client_id,
+                    member.client_id(),
                     member.qos as u8,
                     *granted as u8
                 );
             }
-            reporter.send(RunEvent::Subscribed {
-                client_id: member.client_id.clone(),
-                filter: filter.to_owned(),
-                qos: *granted as u8,
-            });
+            reporter
+                .send(RunEvent::Subscribed {
+                    member: member.who.clone(),
+                    filter: filter.to_owned(),
+                    qos: *granted as u8,
+                })
+                .await;
             Ok(())
         }
         Some(code) => bail!(
             "[{}] the broker refused SUBSCRIBE {filter}: {}",
-            member.client_id,
+            member.client_id(),
             reason_codes::suback_refusal(*code, filter)
         ),
         None => bail!(
             "[{}] SUBACK for {filter} carried no reason code",
-            member.client_id
+            member.client_id()
         ),
     }
 }
@@ -254,12 +302,12 @@ async fn leave(
                 .poll_or(deadline, || {
                     anyhow!(
                         "[{}] no UNSUBACK within {} (--timeout)",
-                        member.client_id,
+                        member.client_id(),
                         humantime::format_duration(broker.timeout)
                     )
                 })
                 .await?;
-            reporter.link_news(&polled);
+            reporter.link_news(&polled).await;
             match polled {
                 Polled::Event(Event::Incoming(Packet::UnsubAck(unsuback))) => {
                     let failed = unsuback
@@ -267,11 +315,11 @@ async fn leave(
                         .iter()
                         .find_map(|reason| reason_codes::unsuback_failure(*reason));
                     if let Some(words) = failed {
-                        tracing::warn!("[{}] UNSUBSCRIBE answered: {words}", member.client_id);
+                        tracing::warn!("[{}] UNSUBSCRIBE answered: {words}", member.client_id());
                     }
                     break;
                 }
-                Polled::Event(event) => handle(&event, member, reporter, acker),
+                Polled::Event(event) => handle(&event, member, reporter, acker).await,
                 // Broke while leaving: the subscription ended with the session. Nothing to wait for.
                 Polled::Lost(_) | Polled::Reconnected(_) => break,
             }
@@ -281,26 +329,30 @@ async fn leave(
 }
 
 /// Reports a received PUBLISH; every other event is rumqttc's business.
-fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Acker>) {
+async fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Acker>) {
     let Event::Incoming(Packet::Publish(publish)) = event else {
         return;
     };
     // A slow member owes every QoS 1 message its PUBACK, ours or not.
     if let Some(acker) = acker {
         if publish.qos != QoS::AtMostOnce {
-            let _ = acker.queue.send(publish.clone());
+            acker.owe(publish);
         }
     }
     if let Some(marker) = &member.end_of_run {
         if publish.topic == marker.as_bytes() {
             match message::end_of_run(publish, &member.run_id) {
-                Some(published) => reporter.send(RunEvent::EndOfRun {
-                    client_id: member.client_id.clone(),
-                    published,
-                }),
+                Some(published) => {
+                    reporter
+                        .send(RunEvent::EndOfRun {
+                            member: member.who.clone(),
+                            published,
+                        })
+                        .await
+                }
                 None => tracing::debug!(
                     "[{}] an end-of-run marker of another run on {marker}",
-                    member.client_id
+                    member.client_id()
                 ),
             }
             return;
@@ -313,49 +365,21 @@ fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Ac
         }
         Origin::Foreign => None,
     };
-    reporter.send(RunEvent::Received {
-        client_id: member.client_id.clone(),
+    let receipt = Receipt {
+        member: member.who.clone(),
         seq,
-        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
-        payload: String::from_utf8_lossy(&publish.payload).into_owned(),
+        payload: if member.show_payload {
+            event::shown(&publish.payload)
+        } else {
+            String::new()
+        },
         dup: publish.dup,
         // Microsecond precision is all a millisecond figure needs.
         latency_ms: seq
             .and(message::age(publish))
             .map(|age| age.as_micros() as f64 / 1000.0),
-    });
-}
-
-/// A slow member's (`--slow-member`) queue of what it must acknowledge, and the task that
-/// works through it. Dropping it stops the task at once, PUBACKs still queued included: after a
-/// break they would carry the old connection's packet ids.
-struct Acker {
-    queue: mpsc::UnboundedSender<Publish>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Drop for Acker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Acknowledges one message at a time, `delay` after it is its turn: a consumer that takes
-/// `delay` per message.
-fn slow_acks(client: AsyncClient, delay: Duration) -> Acker {
-    let (queue, mut pending) = mpsc::unbounded_channel::<Publish>();
-    let task = tokio::spawn(async move {
-        while let Some(publish) = pending.recv().await {
-            tokio::time::sleep(delay).await;
-            if client.ack(&publish).await.is_err() {
-                break; // the connection is gone for good
-            }
-        }
-    });
-    Acker {
-        queue,
-        task: task.abort_handle(),
-    }
+    };
+    reporter.send(RunEvent::Received(receipt)).await;
 }
 
 /// The next `--churn` command for this member; never, for a member that gets none.

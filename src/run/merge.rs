@@ -4,74 +4,36 @@
 //! No process alone can tell whether the group received each message exactly once: the
 //! publisher knows what went out, each subscriber process only what reached its own members. A
 //! message that reached *no* process, or two of them, shows only when every summary is read
-//! together. So `--merge` replays them into the same [`Tally`] a single-process run uses: the
-//! publisher's summary says which numbers were published, every subscriber's `members` which
-//! member got which number. The verdict, the report and the exit code are then the ones you
-//! know from a single run.
+//! together. So `--merge` reads each summary back as the [`Summary`] it was written from (one
+//! schema, its `version` checked) and replays them into the same [`Tally`] a single-process run
+//! uses: the publisher's `sent` says which numbers went out, every subscriber's `members` which
+//! member got which number. The verdict, the report and the exit code are then the ones you know
+//! from a single run.
 //!
 //! What is not merged: latency (each process has its own clock and histogram: read it in its
 //! own summary) and outages (each process lists its own connections).
 //!
-//! The summaries of different runs must not be mixed: their message numbers mean different
-//! messages. Each summary carries its `run_id`, and a merge of two ids is refused.
+//! A merge input is a file from elsewhere. The summaries of different runs must not be mixed
+//! (their message numbers mean different messages): each carries its `run_id`, and a merge of
+//! two ids is refused. And every number in it is checked against the limits of a run before it
+//! drives any work, so that a damaged or hostile file is refused in one line, not obeyed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::event::RunEvent;
-use super::summary::Summary;
-use super::tally::{SummaryContext, Tally};
-use super::Role;
+use super::event::Resend;
+use super::slot::resent;
+use super::slot::{SENT, UNACKNOWLEDGED};
+use super::summary::SummaryContext;
+use super::summary::{Source, Summary, VERSION};
+use super::tally::Tally;
+use super::{Role, MAX_COUNT};
 use crate::failure::Failure;
 
-/// The most messages a summary may claim: `--count`'s own limit (`cli.rs`).
-const MAX_COUNT: u32 = 10_000_000;
-
-/// The fields of a `--json` summary line that a merge needs.
-#[derive(Deserialize)]
-struct ProcessSummary {
-    role: Role,
-    run_id: String,
-    group: String,
-    topic: String,
-    qos: u8,
-    count: u32,
-    published: u32,
-    #[serde(default)]
-    unacknowledged: Vec<u32>,
-    #[serde(default)]
-    unrouted: Vec<u32>,
-    /// In the JSON an object keyed by client id; `messages` repeats a number it got twice.
-    members: HashMap<String, MemberMessages>,
-    #[serde(default)]
-    foreign: u64,
-    elapsed_ms: u64,
-    #[serde(default)]
-    held_ms: u64,
-    #[serde(default)]
-    interrupted: bool,
-    /// The publisher's re-sends after its reconnect, and after PUBACK 0x10: the causes of some
-    /// duplicates, replayed so that the merged report names them as a single run would.
-    #[serde(default)]
-    sent_again: Vec<u32>,
-    #[serde(default)]
-    retried: Vec<u32>,
-    /// A member's DUP redeliveries: the second receipt of each is replayed as one.
-    #[serde(default)]
-    redelivered: Vec<u32>,
-    /// Present with several groups or `--control`, which a merge does not take apart (yet).
-    groups: Option<serde_json::Value>,
-    control: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct MemberMessages {
-    messages: Vec<u32>,
-}
+/// A summary and the name of the file it came from, for the errors.
+type Input = (String, Summary);
 
 /// Reads every summary in `inputs` (files, or `-` for stdin) and merges them into one.
 pub fn merge(inputs: &[PathBuf]) -> Result<Summary, Failure> {
@@ -86,12 +48,8 @@ pub fn merge(inputs: &[PathBuf]) -> Result<Summary, Failure> {
             if value["event"] != "summary" {
                 continue;
             }
-            let summary: ProcessSummary = serde_json::from_value(value).map_err(|error| {
-                Failure::input(format!(
-                    "--merge: the summary in {name} is not one this version reads ({error}); \
-                     merge outputs of this same tool version"
-                ))
-            })?;
+            let summary = parse(&name, value)?;
+            check_limits(&name, &summary)?;
             summaries.push((name.clone(), summary));
         }
         if summaries.len() == before {
@@ -101,7 +59,8 @@ pub fn merge(inputs: &[PathBuf]) -> Result<Summary, Failure> {
             )));
         }
     }
-    combine(summaries)
+    let publisher = check_together(&summaries)?;
+    Ok(replay(publisher, &summaries))
 }
 
 /// A file's text, or stdin's for `-`; and the name to call it in errors.
@@ -119,12 +78,78 @@ fn read(input: &Path) -> Result<(String, String), Failure> {
     Ok((name, text))
 }
 
-/// The checks a merge needs, then the replay into one tally.
-fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure> {
+/// The summary line as this version's [`Summary`], or why not.
+fn parse(name: &str, value: serde_json::Value) -> Result<Summary, Failure> {
+    let version = value["version"].as_u64().unwrap_or(1);
+    if version != u64::from(VERSION) {
+        return Err(Failure::input(format!(
+            "--merge: the summary in {name} has version {version}, and this tool reads version \
+             {VERSION}: merge outputs of this same tool version"
+        )));
+    }
+    serde_json::from_value(value).map_err(|error| {
+        Failure::input(format!(
+            "--merge: the summary in {name} is not one this version reads ({error}); \
+             merge outputs of this same tool version"
+        ))
+    })
+}
+
+/// Every number a summary carries stays within what a run can have, before it drives any work:
+/// a count sizes the books, a range is walked number by number.
+fn check_limits(name: &str, summary: &Summary) -> Result<(), Failure> {
+    let refuse = |field: &str, what: String| {
+        Err(Failure::input(format!(
+            "--merge: {name}: `{field}` {what}; a run has at most {MAX_COUNT} messages, \
+             numbered from 1 (was the file changed?)"
+        )))
+    };
+    if summary.count == 0 || summary.count > MAX_COUNT {
+        return refuse("count", format!("is {}", summary.count));
+    }
+    for &(first, last) in summary.sent.bounds() {
+        if first == 0 || first > last || last > summary.count {
+            return refuse(
+                "sent",
+                format!("holds {first}..{last}, outside 1..{}", summary.count),
+            );
+        }
+    }
+    if summary.sent.total() != u64::from(summary.published) {
+        return refuse(
+            "published",
+            format!(
+                "is {}, but `sent` holds {}",
+                summary.published,
+                summary.sent.total()
+            ),
+        );
+    }
+    let lists = [
+        ("unacknowledged", &summary.unacknowledged),
+        ("unrouted", &summary.unrouted),
+        ("resent_unrouted", &summary.resent_unrouted),
+        ("resent_unacknowledged", &summary.resent_unacknowledged),
+        ("resent_lost", &summary.resent_lost),
+        ("redelivered", &summary.redelivered),
+    ];
+    let members = summary.members.iter();
+    let messages = members.map(|(_, member)| ("members", &member.messages));
+    for (field, numbers) in lists.into_iter().chain(messages) {
+        if let Some(seq) = numbers.iter().find(|seq| **seq == 0 || **seq > MAX_COUNT) {
+            return refuse(field, format!("holds #{seq}"));
+        }
+    }
+    Ok(())
+}
+
+/// The checks across summaries: one run, one group, one publisher, each member once. Returns
+/// the publisher's summary.
+fn check_together(summaries: &[Input]) -> Result<&Summary, Failure> {
     let Some((first_name, first)) = summaries.first() else {
         return Err(Failure::input("--merge: no summaries to merge"));
     };
-    for (name, summary) in &summaries {
+    for (name, summary) in summaries {
         if summary.run_id != first.run_id {
             return Err(Failure::input(format!(
                 "--merge: {first_name} is run {} but {name} is run {}: merge the outputs of one run \
@@ -132,27 +157,17 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
                 first.run_id, summary.run_id
             )));
         }
-        if summary.role == Role::All || summary.role == Role::Merged {
+        if summary.role.sees_everything() {
             return Err(Failure::input(format!(
                 "--merge: {name} is a whole run already (role {}): its own verdict stands; merge \
                  the outputs of `--role publisher` and `--role subscriber` processes",
-                if summary.role == Role::All {
-                    "all"
-                } else {
-                    "merged"
-                }
+                summary.role
             )));
         }
         if summary.groups.is_some() || summary.control.is_some() {
             return Err(Failure::input(format!(
                 "--merge: {name} comes from a run with several groups or --control; a merge \
                  judges one group: run each group's processes with one --group_identifier"
-            )));
-        }
-        if summary.count > MAX_COUNT {
-            return Err(Failure::input(format!(
-                "--merge: {name} says count {}, more than a run can have ({MAX_COUNT})",
-                summary.count
             )));
         }
         if (&summary.group, &summary.topic) != (&first.group, &first.topic) {
@@ -162,109 +177,98 @@ fn combine(summaries: Vec<(String, ProcessSummary)>) -> Result<Summary, Failure>
             )));
         }
     }
-    let publishers: Vec<&ProcessSummary> = summaries
+    check_members_once(summaries)?;
+    let publishers: Vec<&Summary> = summaries
         .iter()
         .map(|(_, summary)| summary)
-        .filter(|summary| summary.role == Role::Publisher)
+        .filter(|summary| summary.role == Source::Process(Role::Publisher))
         .collect();
-    let [publisher] = publishers[..] else {
-        return Err(Failure::input(format!(
+    match publishers[..] {
+        [publisher] => Ok(publisher),
+        _ => Err(Failure::input(format!(
             "--merge: run {} needs exactly one publisher's summary (`--role publisher --json`), \
              found {}: without it nobody knows what was sent",
             first.run_id,
             publishers.len()
-        )));
-    };
+        ))),
+    }
+}
 
-    // Members in the order of the inputs; within one process, by client id.
-    let mut member_ids: Vec<String> = Vec::new();
-    // (number, member, the member's process redelivered it)
-    let mut receipts: Vec<(u32, String, bool)> = Vec::new();
-    for (name, summary) in &summaries {
-        let mut ids: Vec<&String> = summary.members.keys().collect();
-        ids.sort_by_key(|id| (id.len(), id.as_str()));
-        for id in ids {
-            if member_ids.contains(id) {
+/// Two processes with the same client ids take each other's connections.
+fn check_members_once(summaries: &[Input]) -> Result<(), Failure> {
+    let mut seen = HashSet::new();
+    for (name, summary) in summaries {
+        for (id, _) in summary.members.iter() {
+            if !seen.insert(id) {
                 return Err(Failure::input(format!(
                     "--merge: member {id} appears twice ({name} too): two processes with the \
                      same --client_id take each other's connections; give each its own"
                 )));
             }
-            member_ids.push(id.clone());
-            receipts.extend(
-                summary.members[id]
-                    .messages
-                    .iter()
-                    .map(|seq| (*seq, id.clone(), summary.redelivered.contains(seq))),
-            );
         }
     }
+    Ok(())
+}
 
-    let mut tally = Tally::new(publisher.count, &member_ids).for_role(Role::Merged);
-    // What the publisher sent more than once, before what the broker finally took.
-    for seq in &publisher.retried {
-        tally.record(&RunEvent::Resending { seq: *seq });
+/// The publisher's summary and every member's receipts, replayed into one tally.
+fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
+    // Members in the order of the inputs; within one process, by client id.
+    let mut member_ids: Vec<String> = Vec::new();
+    // (number, row, the member's process saw it redelivered)
+    let mut receipts: Vec<(u32, usize, bool)> = Vec::new();
+    for (_, summary) in summaries {
+        let mut members: Vec<_> = summary.members.iter().collect();
+        members.sort_by_key(|(id, _)| (id.len(), *id));
+        for (id, member) in members {
+            let row = member_ids.len();
+            member_ids.push(id.to_owned());
+            receipts.extend(member.messages.iter().map(|seq| {
+                let redelivered = summary.redelivered.contains(seq);
+                (*seq, row, redelivered)
+            }));
+        }
     }
-    if !publisher.sent_again.is_empty() {
-        tally.record(&RunEvent::SendingAgain {
-            seqs: publisher.sent_again.clone(),
-        });
+    let mut tally = Tally::new(publisher.count, &member_ids).written_by(Source::Merge);
+    // What the publisher sent more than once, and why; then what the broker finally took.
+    for (seqs, cause) in [
+        (&publisher.resent_unrouted, Resend::Unrouted),
+        (&publisher.resent_unacknowledged, Resend::Unacknowledged),
+        (&publisher.resent_lost, Resend::Lost),
+    ] {
+        tally.flag(seqs, SENT | resent(cause));
     }
     let unacknowledged: HashSet<u32> = publisher.unacknowledged.iter().copied().collect();
     let unrouted: HashSet<u32> = publisher.unrouted.iter().copied().collect();
-    for seq in (1..=publisher.published).filter(|seq| !unacknowledged.contains(seq)) {
-        tally.record(&RunEvent::Published {
-            seq,
-            unrouted: unrouted.contains(&seq),
-        });
+    for seq in publisher.sent.numbers() {
+        if !unacknowledged.contains(&seq) {
+            tally.published(seq, unrouted.contains(&seq));
+        }
     }
-    if !unacknowledged.is_empty() {
-        tally.record(&RunEvent::Unacknowledged {
-            seqs: publisher.unacknowledged.clone(),
-        });
-    }
+    tally.flag(&publisher.unacknowledged, SENT | UNACKNOWLEDGED);
     // In publish order, which is close to the order the broker handed them out: the pattern
     // (round robin, random) is judged from it.
     receipts.sort_by_key(|(seq, _, _)| *seq);
-    let mut seen: HashSet<(u32, String)> = HashSet::new();
-    for (seq, client_id, redelivered) in receipts {
+    let mut seen: HashSet<(u32, usize)> = HashSet::new();
+    for (seq, row, redelivered) in receipts {
         // The same member's second copy of a number its process saw redelivered (DUP).
-        let dup = redelivered && !seen.insert((seq, client_id.clone()));
-        tally.record(&RunEvent::Received {
-            client_id,
-            seq: Some(seq),
-            topic: first.topic.clone(),
-            payload: String::new(),
-            dup,
-            latency_ms: None,
-        });
+        let dup = redelivered && !seen.insert((seq, row));
+        tally.received_by(row, seq, dup, None);
     }
-    let foreign: u64 = summaries.iter().map(|(_, summary)| summary.foreign).sum();
-    for _ in 0..foreign {
-        tally.record(&RunEvent::Received {
-            client_id: String::new(),
-            seq: None,
-            topic: first.topic.clone(),
-            payload: String::new(),
-            dup: false,
-            latency_ms: None,
-        });
+    for (_, summary) in summaries {
+        tally.add_foreign(summary.foreign);
     }
-
-    Ok(tally.summary(SummaryContext {
-        group: first.group.clone(),
-        topic: first.topic.clone(),
+    let elapsed_ms = summaries
+        .iter()
+        .map(|(_, summary)| summary.elapsed_ms)
+        .max();
+    tally.summary(SummaryContext {
+        group: publisher.group.clone(),
+        topic: publisher.topic.clone(),
         qos: publisher.qos,
-        elapsed: Duration::from_millis(
-            summaries
-                .iter()
-                .map(|(_, summary)| summary.elapsed_ms)
-                .max()
-                .unwrap_or(0),
-        ),
+        elapsed: Duration::from_millis(elapsed_ms.unwrap_or(0)),
         held: Duration::from_millis(publisher.held_ms),
         went_on_without: Vec::new(),
         interrupted: summaries.iter().any(|(_, summary)| summary.interrupted),
-        run_id: first.run_id.clone(),
-    }))
+        run_id: publisher.run_id.clone(),
+    })
 }

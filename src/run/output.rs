@@ -11,20 +11,31 @@
 //!   above (`--per-message-logs on|off` decides instead);
 //! * without them, on a terminal, a progress bar on stderr shows received, published, msg/s and
 //!   elapsed time; in a pipe or a file there is no bar, only the log lines that matter;
-//! * `--json` keeps every event, written through one buffer that is flushed whenever the run has
-//!   nothing else queued: a line per write call would cost a system call per event.
+//! * `--json` keeps every event. The loop writes the lines into a batch and hands each batch to a
+//!   writer task of its own, when the batch is full or the run has nothing else queued (a line per
+//!   write call would cost a system call per event). Only [`BATCHES`] batches may wait for the
+//!   writer: a reader that takes its time (a pipe into a slow consumer) holds the loop up, and
+//!   with it every task that reports to it, down to the broker. The run slows down; it does not
+//!   pile up lines in memory.
 
 use std::fmt;
-use std::io::{BufWriter, IsTerminal, Stdout, Write};
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::event::RunEvent;
 use super::summary::Summary;
 
 /// Runs of up to this many messages log a line per message by default.
 pub const PER_MESSAGE_LOGS_UP_TO: u32 = 1000;
+
+/// A batch of `--json` lines goes to the writer once it holds this many bytes.
+const BATCH: usize = 32 * 1024;
+/// How many batches may wait for the writer: with [`BATCH`], at most a few hundred KiB.
+const BATCHES: usize = 4;
 
 /// How the run shows what happens (`--json` or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +89,10 @@ pub struct Output {
     /// Long runs on a terminal: received of count, msg/s, and published as its message.
     progress: Option<ProgressBar>,
     published: u32,
-    /// `--json` lines wait here until [`Output::flush`].
-    stdout: BufWriter<Stdout>,
+    /// `--json` lines wait here until [`Output::flush`] hands them to the writer.
+    batch: Vec<u8>,
+    /// The `--json` writer: its queue and its task.
+    writer: Option<(mpsc::Sender<Vec<u8>>, JoinHandle<()>)>,
 }
 
 impl Output {
@@ -107,7 +120,8 @@ impl Output {
             per_message,
             progress,
             published: 0,
-            stdout: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            batch: Vec::new(),
+            writer: (format == Format::Json).then(writer),
         }
     }
 
@@ -116,10 +130,10 @@ impl Output {
         self.count(event);
         match self.format {
             Format::Json => {
-                let written = serde_json::to_writer(&mut self.stdout, event)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| self.stdout.write_all(b"\n"));
-                report_write_error(written);
+                // Writing into a Vec fails only for a value JSON cannot hold, which no event is.
+                if serde_json::to_writer(&mut self.batch, event).is_ok() {
+                    self.batch.push(b'\n');
+                }
             }
             Format::Text { .. } if !self.per_message && is_per_message(event) => {}
             Format::Text { .. } => match &self.progress {
@@ -130,18 +144,35 @@ impl Output {
         }
     }
 
-    /// Writes out the `--json` lines waiting in the buffer. The loop calls it when no event is
-    /// queued, so a reader sees every line within moments, and a burst costs one write.
-    pub fn flush(&mut self) {
-        report_write_error(self.stdout.flush());
+    /// True when the batch of `--json` lines should go to the writer now.
+    pub fn is_full(&self) -> bool {
+        self.batch.len() >= BATCH
     }
 
-    /// The run is over: the bar goes, the last lines go out.
-    pub fn finish(&mut self) {
+    /// Hands the `--json` lines waiting in the batch to the writer, waiting while it is behind.
+    /// The loop calls it when the batch is full or no event is queued, so a reader sees every
+    /// line within moments, and a burst costs one write.
+    pub async fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if let Some((lines, _)) = &self.writer {
+            let _ = lines.send(batch).await;
+        }
+    }
+
+    /// The run is over: the bar goes, the last lines go out, and the writer is done before the
+    /// summary line follows them.
+    pub async fn finish(&mut self) {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        self.flush();
+        self.flush().await;
+        if let Some((lines, task)) = self.writer.take() {
+            drop(lines);
+            let _ = task.await;
+        }
     }
 
     fn count(&mut self, event: &RunEvent) {
@@ -149,7 +180,7 @@ impl Output {
             return;
         };
         match event {
-            RunEvent::Received { seq: Some(_), .. } => bar.inc(1),
+            RunEvent::Received(receipt) if receipt.seq.is_some() => bar.inc(1),
             RunEvent::Published { .. } => {
                 self.published += 1;
                 // A new String per message would cost more than the bar is worth.
@@ -164,12 +195,28 @@ impl Output {
     }
 }
 
+/// The `--json` writer: a task that writes each batch to stdout as it comes. Writing to a pipe
+/// blocks while the reader is behind, so it runs where blocking is allowed, apart from the loop.
+fn writer() -> (mpsc::Sender<Vec<u8>>, JoinHandle<()>) {
+    let (lines, mut batches) = mpsc::channel::<Vec<u8>>(BATCHES);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut stdout = std::io::stdout().lock();
+        let mut gone = false;
+        while let Some(batch) = batches.blocking_recv() {
+            // Once the reader is gone, the rest is dropped, not left to block the run.
+            if !gone {
+                let written = stdout.write_all(&batch).and_then(|()| stdout.flush());
+                gone = written.is_err();
+                report_write_error(written);
+            }
+        }
+    });
+    (lines, task)
+}
+
 /// A line per message: what `--per-message-logs off` leaves out.
 fn is_per_message(event: &RunEvent) -> bool {
-    matches!(
-        event,
-        RunEvent::Received { .. } | RunEvent::Published { .. }
-    )
+    matches!(event, RunEvent::Received(_) | RunEvent::Published { .. })
 }
 
 /// `println!` panics when stdout is closed, and Rust programs ignore SIGPIPE, so

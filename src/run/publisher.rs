@@ -43,20 +43,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event};
-use rumqttc::Outgoing;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ack_tracker::{AckTracker, Confirmed};
-use super::event::{Reporter, RunEvent};
+use super::event::{Reporter, Resend, RunEvent};
 use super::receipts::Receipts;
+use super::{Plan, Role, MAX_DURATION};
 use crate::message::{self, compact_list};
 use crate::mqtt::reason_codes::{self, Accepted};
-use crate::mqtt::{Broker, Connection, Polled};
+use crate::mqtt::{Broker, Connection, Polled, Reconnected};
 
 /// How often one message answered "no matching subscribers" (PUBACK 0x10) is sent again. Each
 /// re-send waits for the whole group, so more than one is needed only when a member drops again
@@ -75,9 +73,9 @@ pub struct Publication {
     /// Pause between two publishes; zero sends as fast as the broker acknowledges.
     pub interval: Duration,
     pub run_id: String,
-    /// Send again what went to nobody (PUBACK 0x10), and do not send again what a member already
-    /// received; off with `--no-hold`.
-    pub careful: bool,
+    /// `Plan::hold`: send again what went to nobody (PUBACK 0x10), and do not send again what a
+    /// member already received; off with `--no-hold`.
+    pub hold: bool,
     /// What the group has received so far (see `receipts.rs`).
     pub receipts: Arc<Receipts>,
     /// With `--role publisher`: where to publish the end-of-run marker once every message is
@@ -85,15 +83,37 @@ pub struct Publication {
     pub end_of_run: Option<String>,
 }
 
+impl Publication {
+    /// What `plan` publishes; `receipts` says what the group already has.
+    pub fn new(plan: &Plan, receipts: Arc<Receipts>) -> Publication {
+        Publication {
+            client_id: plan.publisher_id(),
+            topic: plan.topic().to_owned(),
+            text: plan.message.clone(),
+            count: plan.count,
+            qos: plan.qos,
+            interval: plan.interval,
+            run_id: plan.run_id.clone(),
+            hold: plan.hold,
+            receipts,
+            end_of_run: (plan.role == Role::Publisher)
+                .then(|| message::end_of_run_topic(plan.topic())),
+        }
+    }
+}
+
 /// Publishes every message, waits for the broker to take each one, and disconnects.
 /// Stops early, without error, when `finish` is cancelled.
 ///
 /// `gate` is true while the run lets it publish (every member is subscribed); see the module doc.
+/// With `lost`, the run may ask it to send again what a member's broken session lost (see
+/// `lost.rs`): it then stays connected, once every message is acknowledged, until `finish`.
 pub async fn run(
     broker: Broker,
     publication: Publication,
     reporter: Reporter,
     gate: watch::Receiver<bool>,
+    lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
     // Ctrl-C while connecting must not wait out --timeout.
@@ -101,13 +121,13 @@ pub async fn run(
         _ = finish.cancelled() => return Ok(()),
         opened = Connection::open(&broker, &publication.client_id) => opened?,
     };
-    reporter.connected(connack.session_present);
+    reporter.connected(connack.session_present).await;
 
     // The feeder tells the tracker each number it queues (`queued`), and takes numbers to send
     // again (`again`).
     let (queued_tx, queued_rx) = mpsc::unbounded_channel();
     let (again_tx, again_rx) = mpsc::unbounded_channel();
-    let feeder = tokio::spawn(feed(
+    let feeder = tokio::spawn(super::feeder::feed(
         connection.client().clone(),
         publication.clone(),
         queued_tx,
@@ -123,23 +143,32 @@ pub async fn run(
         reporter: &reporter,
         resends: HashMap::new(),
         told_about_unrouted: false,
+        lost,
     };
     let published = publisher.publish_all(&mut connection, gate, &finish).await;
     feeder.abort();
     // The books must balance in every ending: say what went out and was never acknowledged.
     let unacknowledged = publisher.acks.unacknowledged();
     if !unacknowledged.is_empty() {
-        reporter.send(RunEvent::Unacknowledged {
-            seqs: unacknowledged,
-        });
+        reporter
+            .send(RunEvent::Unacknowledged {
+                seqs: unacknowledged,
+            })
+            .await;
     }
     published?;
     let acknowledged = publisher.acks.acknowledged();
     if let Some(marker) = &publication.end_of_run {
         // Without the marker the members still stop, after --timeout of silence: a warning, no
         // failure.
-        if let Err(error) =
-            announce_the_end(&broker, &mut connection, &publication, marker, acknowledged).await
+        if let Err(error) = super::marker::announce_the_end(
+            &broker,
+            &mut connection,
+            &publication,
+            marker,
+            acknowledged,
+        )
+        .await
         {
             tracing::warn!(
                 "[{}] {error:#}; members in other processes will stop after --timeout of silence",
@@ -148,61 +177,6 @@ pub async fn run(
         }
     }
     connection.close().await
-}
-
-/// Publishes the end-of-run marker and waits for the broker to take it (its PUBACK at QoS 1).
-async fn announce_the_end(
-    broker: &Broker,
-    connection: &mut Connection,
-    publication: &Publication,
-    marker: &str,
-    count: u32,
-) -> anyhow::Result<()> {
-    connection
-        .client()
-        .publish_with_properties(
-            marker,
-            publication.qos,
-            false,
-            format!(
-                "end of run {}: {count} messages published",
-                publication.run_id
-            ),
-            message::end_of_run_properties(&publication.run_id, count),
-        )
-        .await?;
-    let deadline = Instant::now() + broker.timeout;
-    let mut sent = None;
-    loop {
-        let polled = connection
-            .poll_or(deadline, || {
-                anyhow!("no PUBACK for the end-of-run marker on {marker} within --timeout")
-            })
-            .await?;
-        match polled {
-            Polled::Event(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                if publication.qos == QoS::AtMostOnce {
-                    break;
-                }
-                sent = Some(pkid);
-            }
-            Polled::Event(Event::Incoming(Packet::PubAck(puback))) if Some(puback.pkid) == sent => {
-                break;
-            }
-            Polled::Event(_) => {}
-            Polled::Lost(reason) => {
-                return Err(anyhow!(
-                    "the connection broke before the end-of-run marker went out: {reason}"
-                ))
-            }
-            Polled::Reconnected(_) => {}
-        }
-    }
-    tracing::info!(
-        "[{}] told the members the run is over (end-of-run marker on {marker})",
-        publication.client_id
-    );
-    Ok(())
 }
 
 /// The polling side of the publisher: what it needs to know while it waits for PUBACKs.
@@ -217,11 +191,14 @@ struct Publisher<'a> {
     resends: HashMap<u32, u32>,
     /// A PUBACK 0x10 that is not sent again is worth one warning, not one per message.
     told_about_unrouted: bool,
+    /// What the run asks to send again as lost with a member's session; `None` without.
+    lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
 }
 
 impl Publisher<'_> {
-    /// Polls until every message is acknowledged (or `finish`), sending lost messages again after
-    /// a reconnect.
+    /// Polls until every message is acknowledged (or `finish`; with `lost`, until `finish`
+    /// only), sending messages again after a reconnect, a PUBACK 0x10, or when the run says a
+    /// member's session lost them.
     async fn publish_all(
         &mut self,
         connection: &mut Connection,
@@ -235,8 +212,18 @@ impl Publisher<'_> {
         let patience = self.broker.timeout + self.publication.interval;
         let mut deadline = Instant::now() + patience;
         let mut gate_open = true;
-        while self.acks.acknowledged() < self.publication.count {
+        loop {
             let acknowledged = self.acks.acknowledged();
+            let all = acknowledged >= self.publication.count;
+            if all && self.lost.is_none() {
+                return Ok(());
+            }
+            // Nothing is awaited while the gate is closed, or once everything is acknowledged.
+            let until = if gate_open && !all {
+                deadline
+            } else {
+                far_future()
+            };
             let silent = || {
                 anyhow!(
                     "[{id}] no PUBACK within {} (--timeout); {acknowledged} of {} messages acknowledged",
@@ -254,58 +241,73 @@ impl Publisher<'_> {
                     deadline = Instant::now() + patience;
                     continue;
                 }
-                polled = connection.poll_or(if gate_open { deadline } else { far_future() }, silent) => polled?,
+                Some(seqs) = next_lost(&mut self.lost) => {
+                    self.send_lost_again(seqs);
+                    deadline = Instant::now() + patience;
+                    continue;
+                }
+                polled = connection.poll_or(until, silent) => polled?,
             };
-            self.reporter.link_news(&polled);
+            self.reporter.link_news(&polled).await;
             match polled {
                 Polled::Event(event) => {
                     let Some(confirmed) = self.acks.confirmed(&event)? else {
                         continue;
                     };
                     deadline = Instant::now() + patience;
-                    self.confirmed(confirmed)?;
+                    self.confirmed(confirmed).await?;
                 }
                 Polled::Lost(_) => {}
                 Polled::Reconnected(reconnected) => {
                     deadline = Instant::now() + patience;
-                    let mut resend = self
-                        .acks
-                        .reconnected(&reconnected, &self.publication.run_id);
-                    if self.publication.careful {
-                        self.skip_delivered(&mut resend);
-                    }
-                    // Only those written before are sent *again*; the rest were still queued.
-                    let again: Vec<u32> = resend
-                        .iter()
-                        .copied()
-                        .filter(|seq| self.acks.was_written(*seq))
-                        .collect();
-                    if !again.is_empty() {
-                        self.reporter.send(RunEvent::SendingAgain { seqs: again });
-                    }
-                    if !resend.is_empty() {
-                        // The feeder only ends once it cannot queue anymore; then polling fails too.
-                        let _ = self.again.send(resend);
-                    }
+                    self.reconnected(&reconnected).await;
                 }
             }
         }
-        // The publisher's side of the story at the default log level: publisher → broker, and
-        // the `received` lines show broker → one member.
-        let count = self.publication.count;
-        match self.publication.qos {
-            QoS::AtMostOnce => tracing::info!(
-                "[{id}] published #1–#{count}: all written to the connection (QoS 0: no PUBACKs)"
-            ),
-            _ => tracing::info!("[{id}] published #1–#{count}: {count} PUBACKs from the broker"),
+    }
+
+    /// The connection came back: what the old one left unacknowledged goes out again.
+    async fn reconnected(&mut self, reconnected: &Reconnected) {
+        let mut resend = self.acks.reconnected(reconnected, &self.publication.run_id);
+        if self.publication.hold {
+            self.skip_delivered(&mut resend).await;
         }
-        Ok(())
+        // Only those written before are sent *again*; the rest were still queued.
+        let again: Vec<u32> = resend
+            .iter()
+            .copied()
+            .filter(|seq| self.acks.was_written(*seq))
+            .collect();
+        if !again.is_empty() {
+            let (seqs, cause) = (again, Resend::Unacknowledged);
+            self.reporter
+                .send(RunEvent::SendingAgain { seqs, cause })
+                .await;
+        }
+        if !resend.is_empty() {
+            // The feeder only ends once it cannot queue anymore; then polling fails too.
+            let _ = self.again.send(resend);
+        }
+    }
+
+    /// The run found `seqs` lost with a member's session: the broker had taken them, so they are
+    /// acknowledged no more until the copies are.
+    fn send_lost_again(&mut self, seqs: Vec<u32>) {
+        let seqs: Vec<u32> = seqs
+            .into_iter()
+            .filter(|seq| self.acks.is_done(*seq))
+            .collect();
+        for seq in &seqs {
+            self.acks.will_resend(*seq);
+        }
+        // The feeder waits for the gate: they go out once the group is complete.
+        let _ = self.again.send(seqs);
     }
 
     /// Takes out of `resend` what a member already received: the broker had routed it, and its
     /// PUBACK was lost with the connection. Sending it again would deliver it twice. It counts as
     /// published, as the broker did take it.
-    fn skip_delivered(&mut self, resend: &mut Vec<u32>) {
+    async fn skip_delivered(&mut self, resend: &mut Vec<u32>) {
         let delivered: Vec<u32> = resend
             .iter()
             .copied()
@@ -322,16 +324,18 @@ impl Publisher<'_> {
         );
         for seq in delivered {
             if self.acks.delivered_elsewhere(seq) {
-                self.reporter.send(RunEvent::Published {
-                    seq,
-                    unrouted: false,
-                });
+                self.reporter
+                    .send(RunEvent::Published {
+                        seq,
+                        unrouted: false,
+                    })
+                    .await;
             }
         }
     }
 
     /// Judges the PUBACK's reason code, sends a message routed to nobody again, and tells the run.
-    fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
+    async fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
         let seq = confirmed.seq;
         let accepted =
             reason_codes::puback(confirmed.reason, &self.publication.topic).map_err(|refusal| {
@@ -341,14 +345,17 @@ impl Publisher<'_> {
                 )
             })?;
         let unrouted = accepted == Accepted::Unrouted;
-        if unrouted && self.publication.careful {
+        if unrouted && self.publication.hold {
             let resends = self.resends.entry(seq).or_default();
             if *resends < MAX_RESENDS {
                 *resends += 1;
                 self.acks.will_resend(seq);
                 // The feeder waits for the gate: this goes out once the group is complete.
                 let _ = self.again.send(vec![seq]);
-                self.reporter.send(RunEvent::Resending { seq });
+                let (seqs, cause) = (vec![seq], Resend::Unrouted);
+                self.reporter
+                    .send(RunEvent::SendingAgain { seqs, cause })
+                    .await;
                 return Ok(());
             }
         }
@@ -359,75 +366,22 @@ impl Publisher<'_> {
                 self.publication.client_id,
             );
         }
-        self.reporter.send(RunEvent::Published { seq, unrouted });
+        self.reporter
+            .send(RunEvent::Published { seq, unrouted })
+            .await;
         Ok(())
     }
 }
 
-/// Queues messages 1..=count, `interval` apart, and first of all any message the publisher asks
-/// to send again; but only while the gate is open.
-///
-/// Before queueing a message it announces its number on `queued`, so by the time rumqttc writes the
-/// message and reports its packet id, the tracker knows which number that is.
-async fn feed(
-    client: AsyncClient,
-    publication: Publication,
-    queued: mpsc::UnboundedSender<u32>,
-    mut again: mpsc::UnboundedReceiver<Vec<u32>>,
-    mut gate: watch::Receiver<bool>,
-    finish: CancellationToken,
-) {
-    let mut fresh = 1..=publication.count;
-    // `None`: due now. Even a sleep until a moment already past waits for the timer's next tick
-    // (about a millisecond), which would cap an --interval 0 run at ~1000 messages a second.
-    let mut next_due: Option<Instant> = None;
-    loop {
-        let seqs: Vec<u32> = tokio::select! {
-            biased;
-            _ = finish.cancelled() => return,
-            resend = again.recv() => match resend {
-                Some(seqs) => seqs,
-                None => return,
-            },
-            _ = due(next_due), if !fresh.is_empty() => {
-                next_due = (!publication.interval.is_zero())
-                    .then(|| Instant::now() + publication.interval);
-                fresh.next().into_iter().collect()
-            }
-        };
-        for seq in seqs {
-            // Hold while a member is away. `wait_for` returns at once when the gate is open.
-            tokio::select! {
-                _ = finish.cancelled() => return,
-                open = gate.wait_for(|open| *open) => if open.is_err() { return },
-            }
-            if queued.send(seq).is_err() {
-                return;
-            }
-            let queued = client
-                .publish_with_properties(
-                    publication.topic.as_str(),
-                    publication.qos,
-                    false,
-                    message::payload(&publication.text, seq),
-                    message::properties(&publication.run_id, seq),
-                )
-                .await;
-            if queued.is_err() {
-                return; // the event loop is gone; the polling side reports why
-            }
-        }
+/// The run's next request to send lost messages again; never, for a publisher that takes none.
+async fn next_lost(lost: &mut Option<mpsc::UnboundedReceiver<Vec<u32>>>) -> Option<Vec<u32>> {
+    match lost {
+        Some(lost) => lost.recv().await,
+        None => std::future::pending().await,
     }
 }
 
 /// A deadline that does not come: a day on, the longest `--timeout`.
 fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(24 * 60 * 60)
-}
-
-/// Completes at `when`, or at once for `None`.
-async fn due(when: Option<Instant>) {
-    if let Some(when) = when {
-        tokio::time::sleep_until(when).await;
-    }
+    Instant::now() + MAX_DURATION
 }

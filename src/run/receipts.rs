@@ -4,8 +4,8 @@
 //! A QoS 1 PUBACK says the *broker* has a message, and a PUBACK lost with a broken connection
 //! says nothing at all: the broker may have routed the message to a member a moment before it
 //! crashed. A publisher that re-sends every unacknowledged message after a reconnect (as QoS 1
-//! asks) then delivers some of them twice. A careful application closes that gap end to end: the
-//! consumer's own acknowledgement. Here members and publisher share a process, so that
+//! asks) then delivers some of them twice. An application that means exactly once closes that
+//! gap end to end: the consumer's own acknowledgement. Here members and publisher share a process, so that
 //! acknowledgement is a flag: before sending a message again the publisher asks whether any
 //! member already has it.
 //!
