@@ -106,6 +106,11 @@ pub struct Args {
     #[arg(long)]
     pub check: bool,
 
+    /// Instead of a run, ask the broker what it does with a shared subscription: the cases of
+    /// MQTT 5 §4.8.2 and its neighbours, a verdict each; exit 0 unless one breaks a MUST (3)
+    #[arg(long, conflicts_with_all = ["check", "print_policy", "merge"])]
+    pub conformance: bool,
+
     /// ALPN protocol to offer in the TLS handshake; repeat for several [default: x-amzn-mqtt-ca
     /// on port 443, none elsewhere]
     #[arg(long, value_name = "PROTO", action = ArgAction::Append)]

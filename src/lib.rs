@@ -45,6 +45,8 @@
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
 //!   for a command line (`--print-policy`, with the policy language's escapes), and AWS's limits
 //!   on topics and client ids;
+//! * `conformance/`: `--conformance`, the questions of MQTT 5's shared-subscription clauses
+//!   (§4.8.2 and its neighbours) asked of the broker, one case per file, each with a verdict;
 //! * `check.rs`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
 //!   SUBACK) with a ✓ or a ✗ and its fix for each;
 //! * `failure.rs` and `shutdown.rs`: exit codes, Ctrl-C;
@@ -55,6 +57,7 @@
 mod aws;
 mod check;
 mod cli;
+mod conformance;
 mod error_text;
 mod failure;
 mod message;
@@ -72,6 +75,7 @@ mod demo;
 
 pub use check::run as check;
 pub use cli::Args;
+pub use conformance::run as conformance;
 #[cfg(feature = "demo")]
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
 pub use failure::{Failure, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED};

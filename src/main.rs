@@ -11,8 +11,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, merge, run, signalled, start_demo, Args, Broker, Ending, Failure,
-    Outcome, Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
+    check, client_config, conformance, merge, run, signalled, start_demo, Args, Broker, Ending,
+    Failure, Outcome, Verdict, EXIT_DELIVERY_FAILED, EXIT_INTERRUPTED,
 };
 
 #[tokio::main]
@@ -87,6 +87,15 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
         proxy: target.proxy,
         manual_acks: false,
     };
+
+    // --conformance asks the broker the shared-subscription cases of MQTT 5 instead of running.
+    if args.conformance {
+        let code = conformance(&broker, args.json).await;
+        if let Some(demo) = demo {
+            demo.finish(plan.filter(), false).await;
+        }
+        return code;
+    }
 
     // 4. Members join the group, the publisher publishes, the tally counts.
     let (format, filter) = (plan.format, plan.filter().clone());
