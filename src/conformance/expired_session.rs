@@ -43,7 +43,12 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         session_expiry: EXPIRY,
         manual_acks: true,
     };
-    let mut m1 = scene.connect("m1", setup).await?;
+    let (mut m1, connack) = scene.connect_with_connack("m1", setup).await?;
+    let no_sessions = connack
+        .properties
+        .as_ref()
+        .and_then(|p| p.session_expiry_interval)
+        == Some(0);
     granted(&m1, &filter, QoS::AtLeastOnce).await?;
     let mut m2 = scene
         .member("m2", &filter, QoS::AtLeastOnce, Setup::default())
@@ -58,6 +63,9 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     let m2_before = m2.seqs();
     let cut_at = scene.now();
     m1.cut().await;
+    // Let the broker see the socket close: a message published in the same instant may still
+    // go to the connection it has not yet noticed is gone, which is another question (case 3).
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     // While m1 is away: one message every 100 ms.
     for seq in BEFORE + 1..=BEFORE + AWAY {
@@ -100,8 +108,13 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         .collect();
 
     let mut observed = format!(
-        "m1 (session expiry {} s) held {} unacknowledged when cut at {cut_at:.2} s; m2 had {}",
+        "m1 (session expiry {} s{}) held {} unacknowledged when cut at {cut_at:.2} s; m2 had {}",
         EXPIRY.as_secs(),
+        if no_sessions {
+            ", which the CONNACK cut to 0"
+        } else {
+            ""
+        },
         numbers(&held),
         numbers(&m2_before)
     );
@@ -137,7 +150,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         Verdict::Conforms
     } else {
         Verdict::AllowedVariant(format!(
-            "{}dropped with the expired session: {} of {} lost (the spec says SHOULD send them \
+            "{}dropped with the ended session: {} of {} lost (the spec says SHOULD send them \
              to another member)",
             if turns_kept {
                 "the absent member kept its turns; its messages were queued for it and "
