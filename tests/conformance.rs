@@ -10,14 +10,15 @@
 //!   aren't allowed to set no-local", commit 71ddbabb). The expectations follow the installed
 //!   version;
 //! * the embedded demo broker (mqtt5 0.49), in this process's binary;
-//! * rumqttd, only where it is installed (on PATH, or `MQTT5_RUMQTTD=/path/to/rumqttd`): the
-//!   test says SKIPPED otherwise, in CI too (CI installs mosquitto only).
+//! * rumqttd and RMQTT (`rmqttd`), only where they are installed (on PATH, or
+//!   `MQTT5_RUMQTTD=/path/to/rumqttd`, `MQTT5_RMQTTD=/path/to/rmqttd`): each test says SKIPPED
+//!   otherwise, in CI too (CI installs mosquitto only).
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -283,44 +284,114 @@ fn an_unreachable_broker_is_exit_1() {
     assert!(run.stdout.is_empty(), "no rows without a broker\n{run}");
 }
 
-/// rumqttd, where installed: on PATH or named by `MQTT5_RUMQTTD`.
-fn rumqttd_or_skip(test: &str) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("MQTT5_RUMQTTD") {
+/// A broker binary where installed: named by the variable `env`, or `name` on PATH. Says
+/// SKIPPED, with how to install it, otherwise.
+fn installed_or_skip(test: &str, name: &str, env: &str, install: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
         return Some(PathBuf::from(path));
     }
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
-            .map(|dir| dir.join("rumqttd"))
+            .map(|dir| dir.join(name))
             .find(|candidate| candidate.is_file())
     });
     if found.is_none() {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED {test}: rumqttd is not installed (cargo install rumqttd --version 0.20.0 \
-             --features verify-client-cert, or set MQTT5_RUMQTTD)"
+            "SKIPPED {test}: {name} is not installed ({install}, or set {env})"
         );
     }
     found
 }
 
-/// A rumqttd with one MQTT 5 listener, mutual TLS, on loopback; killed when dropped.
-struct Rumqttd {
+/// A broker process started by a test; killed when dropped.
+struct Started {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
     files: mqtt5_shared_subscription::pki::PkiFiles,
 }
 
-impl Rumqttd {
-    fn start(binary: &std::path::Path) -> Rumqttd {
+impl Started {
+    /// Writes a throw-away PKI and `config(port, files)` to `file_name` in a temporary
+    /// directory, starts `binary` with `args` and the config's path, and waits until the port
+    /// accepts connections.
+    fn start(
+        binary: &std::path::Path,
+        args: &[&str],
+        file_name: &str,
+        config: impl Fn(u16, &Path, &mqtt5_shared_subscription::pki::PkiFiles) -> String,
+    ) -> Started {
         let dir = tempfile::tempdir().expect("temp dir");
-        let pki = Pki::new("rumqttd test CA").expect("CA");
+        let pki = Pki::new("broker test CA").expect("CA");
         let files = pki.write_files(dir.path()).expect("PKI files");
         let port = free_port();
-        // rumqttd 0.20's own sample config, cut to one MQTT 5 listener on loopback with TLS;
-        // `capath` makes it verify client certificates (feature `verify-client-cert`).
-        let config = format!(
+        let path = dir.path().join(file_name);
+        std::fs::write(&path, config(port, dir.path(), &files)).expect("write the config");
+        let child = Command::new(binary)
+            .args(args)
+            .arg(&path)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the broker");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen within 10 s",
+                binary.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Started {
+            child,
+            port,
+            _dir: dir,
+            files,
+        }
+    }
+
+    /// `--conformance --json` against it.
+    fn conformance(&self) -> Run {
+        let args = with(
+            support::client_args(&self.files, "127.0.0.1", self.port),
+            &["--conformance", "--json"],
+        );
+        run_tool(&args, SUITE_LIMIT)
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `binary --version`'s output.
+fn version_of(binary: &std::path::Path, flag: &str) -> String {
+    Command::new(binary)
+        .arg(flag)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn rumqttd_answers_each_case_where_installed() {
+    let test = "rumqttd_answers_each_case_where_installed";
+    let install = "cargo install rumqttd --version 0.20.0 --features verify-client-cert";
+    let Some(binary) = installed_or_skip(test, "rumqttd", "MQTT5_RUMQTTD", install) else {
+        return;
+    };
+    let version = version_of(&binary, "--version");
+    // rumqttd 0.20's own sample config, cut to one MQTT 5 listener on loopback with TLS;
+    // `capath` makes it verify client certificates (feature `verify-client-cert`).
+    let broker = Started::start(&binary, &["-q", "-c"], "rumqttd.toml", |port, _, files| {
+        format!(
             "id = 0\n\n[router]\nid = 0\nmax_connections = 10010\nmax_outgoing_packet_count = 200\n\
              max_segment_size = 104857600\nmax_segment_count = 10\n\n\
              [v5.1]\nname = \"v5-1\"\nlisten = \"127.0.0.1:{port}\"\nnext_connection_delay_ms = 1\n\
@@ -330,57 +401,9 @@ impl Rumqttd {
             ca = files.ca.display(),
             cert = files.server_cert.display(),
             key = files.server_key.display(),
-        );
-        let path = dir.path().join("rumqttd.toml");
-        std::fs::write(&path, config).expect("write rumqttd.toml");
-        let child = Command::new(binary)
-            .arg("-q")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rumqttd");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rumqttd did not listen within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Rumqttd {
-            child,
-            port,
-            _dir: dir,
-            files,
-        }
-    }
-}
-
-impl Drop for Rumqttd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn rumqttd_answers_each_case_where_installed() {
-    let Some(binary) = rumqttd_or_skip("rumqttd_answers_each_case_where_installed") else {
-        return;
-    };
-    let version = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let broker = Rumqttd::start(&binary);
-    let args = with(
-        support::client_args(&broker.files, "127.0.0.1", broker.port),
-        &["--conformance", "--json"],
-    );
-    let run = run_tool(&args, SUITE_LIMIT);
+        )
+    });
+    let run = broker.conformance();
     let rows = rows(&run);
     if !version.contains("0.20.") {
         eprintln!("rumqttd {version}: verdicts not checked (measured for 0.20.0)\n{run}");
@@ -420,5 +443,114 @@ fn rumqttd_answers_each_case_where_installed() {
         "filters",
         "allowed variant",
         &["lenient: grants $share/g+/t, $share//t, $share/g"],
+    );
+}
+
+#[test]
+fn rmqtt_answers_each_case_where_installed() {
+    let test = "rmqtt_answers_each_case_where_installed";
+    let install = "cargo install rmqttd --version 0.24.0, which needs cmake and protoc";
+    let Some(binary) = installed_or_skip(test, "rmqttd", "MQTT5_RMQTTD", install) else {
+        return;
+    };
+    let version = version_of(&binary, "-V");
+    // TLS on loopback only, client certificates required and checked against our CA
+    // (`cross_certificate`), the shared-subscription and retained-message plugins on, the
+    // HTTP API and the plain TCP listeners off.
+    let broker = Started::start(&binary, &["-f"], "rmqtt.toml", |port, dir, files| {
+        let plugins = dir.join("plugins");
+        std::fs::create_dir_all(&plugins).expect("plugins dir");
+        for (name, text) in [
+            (
+                "rmqtt-shared-subscription.toml",
+                "strategy = \"round_robin\"\n",
+            ),
+            (
+                "rmqtt-retainer.toml",
+                "storage.type = \"ram\"\nmax_retained_messages = 0\n",
+            ),
+            ("rmqtt-acl.toml", "rules = [[\"allow\", \"all\"]]\n"),
+        ] {
+            std::fs::write(plugins.join(name), text).expect("plugin config");
+        }
+        let rpc = free_port();
+        let (tcp, internal) = (free_port(), free_port());
+        format!(
+            "node.id = 1\nrpc.server_addr = \"127.0.0.1:{rpc}\"\nlog.to = \"console\"\n\
+             log.level = \"warn\"\nlog.dir = \"{dir}\"\nlog.file = \"rmqtt.log\"\n\
+             plugins.dir = \"{plugins}\"\n\
+             plugins.default_startups = [\"rmqtt-retainer\", \"rmqtt-shared-subscription\"]\n\
+             plugins.disabled_default_startups = [\"rmqtt-http-api\", \"rmqtt-counter\"]\n\
+             listener.tcp.external.enable = false\n\
+             listener.tcp.external.addr = \"127.0.0.1:{tcp}\"\n\
+             listener.tcp.internal.enable = false\n\
+             listener.tcp.internal.addr = \"127.0.0.1:{internal}\"\n\
+             listener.tls.external.addr = \"127.0.0.1:{port}\"\n\
+             listener.tls.external.cross_certificate = true\n\
+             listener.tls.external.cert = \"{cert}\"\n\
+             listener.tls.external.key = \"{key}\"\n\
+             listener.tls.external.client_ca_certs = \"{ca}\"\n\
+             listener.tls.external.allow_anonymous = true\n",
+            dir = dir.display(),
+            plugins = plugins.display(),
+            ca = files.ca.display(),
+            cert = files.server_cert.display(),
+            key = files.server_key.display(),
+        )
+    });
+    let run = broker.conformance();
+    let rows = rows(&run);
+    if !version.contains("0.24.") {
+        eprintln!("rmqttd {version}: verdicts not checked (measured for 0.24.0)\n{run}");
+        return;
+    }
+    // Measured with rmqttd 0.24.0 (see the README's table).
+    assert_eq!(run.code, Some(3), "{run}");
+    expect(&rows, "distribution", "allowed variant", &["round-robin"]);
+    expect(&rows, "groups", "conforms", &[]);
+    expect(
+        &rows,
+        "member-dies-clean-session",
+        "allowed variant",
+        &["lost"],
+    );
+    expect(
+        &rows,
+        "member-dies-kept-session",
+        "allowed variant",
+        &["held for the member", "DUP on #"],
+    );
+    expect(
+        &rows,
+        "member-session-expires",
+        "allowed variant",
+        &["2 of 10 lost"],
+    );
+    // All four to one offline member, whichever the broker picked.
+    let offline = &rows["all-members-offline"];
+    assert_eq!(offline.verdict, "allowed variant", "{offline:#?}");
+    assert!(
+        offline.detail.starts_with("all to the first member back")
+            || offline.detail.starts_with("queued for one member"),
+        "{offline:#?}"
+    );
+    expect(
+        &rows,
+        "retained-message",
+        "allowed variant",
+        &["sent to every new member"],
+    );
+    expect(&rows, "no-local", "violates", &["[MQTT-3.8.3-4]"]);
+    expect(&rows, "granted-qos", "conforms", &[]);
+    expect(&rows, "negative-puback", "conforms", &[]);
+    expect(&rows, "slow-member", "allowed variant", &["strict turns"]);
+    expect(
+        &rows,
+        "filters",
+        "allowed variant",
+        &[
+            "lenient: grants $share/g+/t, $share//t",
+            "$share/g: SUBACK 0x8F",
+        ],
     );
 }

@@ -112,7 +112,14 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     } else if !lost.is_empty() {
         Verdict::Violates(OWNERSHIP)
     } else if to_m1.is_empty() {
-        Verdict::AllowedVariant("queued for the group: the first member back got everything".into())
+        // With two members this cannot tell the group's queue from m2's own.
+        Verdict::AllowedVariant(
+            "all to the first member back (queued for the group, or for that member)".into(),
+        )
+    } else if to_m2.is_empty() {
+        Verdict::AllowedVariant(
+            "queued for one member: all of it waited for m1, though m2 was back first".into(),
+        )
     } else {
         Verdict::AllowedVariant(format!(
             "queued per member: each offline member kept its turns (m2 {}, m1 {})",
