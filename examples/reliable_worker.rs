@@ -91,29 +91,21 @@ impl Journal {
 
 /// The sample's message number (`... [n]`) and an id that is unique across runs.
 fn message_id(message: &Publish) -> Option<(String, u32)> {
-    let payload = std::str::from_utf8(&message.payload).ok()?;
-    let number: u32 = payload
-        .trim_end()
-        .strip_suffix(']')?
-        .rsplit_once('[')?
-        .1
-        .parse()
-        .ok()?;
-    let properties = message.properties.as_ref().map(|p| &p.user_properties[..]);
-    let run = properties.and_then(|p| p.iter().find(|(k, _)| k == "run-id").map(|(_, v)| v));
-    Some((
-        format!("{} {number}", run.map_or("-", String::as_str)),
-        number,
-    ))
+    let payload = std::str::from_utf8(&message.payload).ok()?.trim_end();
+    let (_, number) = payload.strip_suffix(']')?.rsplit_once('[')?;
+    let number: u32 = number.parse().ok()?;
+    let mut properties = message.properties.iter().flat_map(|p| &p.user_properties);
+    let run = properties.find(|(k, _)| k == "run-id");
+    Some((format!("{} {number}", run.map_or("-", |(_, v)| v)), number))
 }
+
+const USAGE: &str = "usage: reliable_worker HOST PORT CERT KEY CA CLIENT_ID [GROUP] [TOPIC]";
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     let [host, port, cert, key, ca, client_id, rest @ ..] = args.as_slice() else {
-        return Err(
-            "usage: reliable_worker HOST PORT CERT KEY CA CLIENT_ID [GROUP] [TOPIC]".into(),
-        );
+        return Err(USAGE.into());
     };
     let group = rest.first().map_or("rust-sample", String::as_str);
     let topic = rest.get(1).map_or("test/topic", String::as_str);
@@ -127,8 +119,7 @@ async fn main() -> Result<()> {
         .set_clean_start(false) // resume the session a crash left behind
         .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
         .set_manual_acks(true); // PUBACK only when client.ack() says so
-                                // Room for a PUBACK per message of a batch rumqttc reads at once (up to 10).
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let (client, mut eventloop) = AsyncClient::new(options, 100); // room for a batch's PUBACKs
     let filter = format!("$share/{group}/{topic}");
     let mut connected_once = false;
 
