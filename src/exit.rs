@@ -53,7 +53,7 @@ impl Exit {
             Exit::Success => {
                 "every message was delivered exactly once to the group (a run, --merge); a \
                  --role process's part went without fault (verdict partial: --merge judges the \
-                 group); every step passed (--check)"
+                 group); every step passed (--check); no case broke a MUST (--conformance)"
             }
             Exit::Connection => {
                 "connection, TLS, broker refusal or timeout (once the publisher had started, the \
@@ -64,7 +64,8 @@ impl Exit {
                  traffic)"
             }
             Exit::DeliveryFailed => {
-                "delivery check failed: messages missing or duplicated (the report names them)"
+                "delivery check failed: messages missing or duplicated (the report names them); the \
+                 broker broke a MUST of the spec (--conformance)"
             }
             Exit::Interrupted => {
                 "interrupted (Ctrl-C or SIGTERM): a partial report is printed first"
@@ -89,6 +90,15 @@ impl Exit {
             Ending::Finished => Ok(Exit::of_verdict(outcome.summary.verdict)),
             Ending::Interrupted => Ok(Exit::Interrupted),
             Ending::Failed(error) => Err(Failure::Connection(error)),
+        }
+    }
+
+    /// `--conformance`'s exit: a case saw the broker break a MUST of the spec, or none did.
+    pub fn of_conformance(violated: bool) -> Exit {
+        if violated {
+            Exit::DeliveryFailed
+        } else {
+            Exit::Success
         }
     }
 

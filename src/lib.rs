@@ -53,6 +53,8 @@
 //! * `exit.rs`: every exit code and what earns it (a run, `--check`, `--merge`, a failure), the
 //!   table `--help` and the README print; `failure.rs`: the kinds of failure; `shutdown.rs`:
 //!   Ctrl-C;
+//! * `conformance/`: `--conformance`, the questions of MQTT 5's shared-subscription clauses
+//!   (§4.8.2 and its neighbours) asked of the broker, one case per file, each with a verdict;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.
@@ -60,6 +62,7 @@
 mod aws;
 mod check;
 mod cli;
+mod conformance;
 mod error_text;
 mod exit;
 mod failure;
@@ -78,6 +81,7 @@ mod demo;
 
 pub use check::run as check;
 pub use cli::{Args, Mode};
+pub use conformance::run as conformance;
 #[cfg(feature = "demo")]
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
 pub use exit::Exit;

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, merge, run, signalled, start_demo, Args, Ending, Exit, Failure, Mode,
-    Outcome,
+    check, client_config, conformance, merge, run, signalled, start_demo, Args, Ending, Exit,
+    Failure, Mode, Outcome,
 };
 
 #[tokio::main]
@@ -75,6 +75,15 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
     // --check walks the chain link by link instead of running, with the broker a run would use.
     if mode == Mode::Check {
         return Ok(Exit::of_check(check(&target.files, broker, &plan).await));
+    }
+
+    // --conformance asks the broker the shared-subscription cases of MQTT 5 instead of running.
+    if mode == Mode::Conformance {
+        let exit = conformance(&broker?, args.output.json).await;
+        if let Some(demo) = demo {
+            demo.finish(plan.filter(), false).await;
+        }
+        return exit;
     }
 
     // 4. Members join the group, the publisher publishes, the tally counts.

@@ -63,7 +63,7 @@ const NO_BROKER_NEEDED: [&str; 5] = ["demo", "print_policy", "merge", "completio
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = help::BIN_NAME,
-    group(ArgGroup::new("mode").args(["check", "print_policy", "merge"]))
+    group(ArgGroup::new("mode").args(["check", "print_policy", "merge", "conformance"]))
 )]
 pub struct Args {
     // The sections of `--help`, in this order: what to do first, then what to connect to.

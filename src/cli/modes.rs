@@ -1,8 +1,8 @@
 //! The flags that change what the tool does: a run (against `--demo`'s embedded broker or a real
-//! one), or instead `--check`, `--print-policy` or `--merge`; and the texts it can print about
+//! one), or instead `--check`, `--print-policy`, `--merge` or `--conformance`; and the texts it can print about
 //! itself (`--completions`, `--man`).
 //!
-//! `--check`, `--print-policy` and `--merge` exclude each other (the `mode` group in `mod.rs`);
+//! `--check`, `--print-policy`, `--merge` and `--conformance` exclude each other (the `mode` group in `mod.rs`);
 //! [`Mode`] is the one value the rest of the program looks at.
 
 use std::path::PathBuf;
@@ -36,6 +36,15 @@ pub struct ModeArgs {
     #[arg(long)]
     pub print_policy: bool,
 
+    /// Instead of a run, ask the broker what it does with a shared subscription
+    ///
+    /// The cases of MQTT 5 §4.8.2 and its neighbours (distribution, several groups, members that
+    /// die or stay away, retained messages, No Local, QoS, PUBACK 0x80, a slow member, wildcards
+    /// and invalid share names), each in its own group and topic, a verdict each; exit 0 unless
+    /// one breaks a MUST (3)
+    #[arg(long)]
+    pub conformance: bool,
+
     /// Read the --json outputs of one run's processes (files, or - for stdin) and print one
     /// report with the exactly-once verdict and its exit code; no network
     #[arg(long, value_name = "FILE", num_args = 1.., hide_short_help = true)]
@@ -61,6 +70,9 @@ pub enum Mode {
     PrintPolicy,
     /// `--merge FILE…`: one verdict from the `--json` outputs of a run's processes; no network.
     Merge(Vec<PathBuf>),
+    /// `--conformance`: the shared-subscription cases of MQTT 5 asked of the broker, instead of a
+    /// run.
+    Conformance,
 }
 
 impl ModeArgs {
@@ -72,6 +84,8 @@ impl ModeArgs {
             Mode::PrintPolicy
         } else if self.check {
             Mode::Check
+        } else if self.conformance {
+            Mode::Conformance
         } else {
             Mode::Run
         }

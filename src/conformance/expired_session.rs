@@ -1,0 +1,167 @@
+//! Case 5: a member stays away until its session expires, while messages keep coming.
+//!
+//! MQTT 5.0 §4.8.2 (the paragraph of cases 3 and 4):
+//!
+//! > If the Client's Session terminates before the Client reconnects, the Server SHOULD send the
+//! > Application Message to another Client that is subscribed to the same Shared Subscription.
+//!
+//! and §3.1.2.11.2: the session ends when its expiry interval has passed
+//! ([MQTT-4.1.0-2] "The Server MUST discard the Session State when the Network Connection is
+//! closed and the Session Expiry Interval has passed").
+//!
+//! m1 (session expiry 2 s, holding one message unacknowledged) is cut and never comes back;
+//! while it is away, six more messages are published, then, once its session has expired, four
+//! more. Two questions: does the broker keep giving the absent member its turn (vernemq #751,
+//! emqx #3243 ask this), and what happens to what was queued for it when the session ends? Both
+//! answers are open (a SHOULD); only the last four, published when m2 is the only member left,
+//! must all reach m2 ([MQTT-4.5.0-1]).
+
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::QoS;
+
+use super::clauses::OWNERSHIP;
+use super::finding::{numbers, Outcome, Verdict};
+use super::probe::Setup;
+use super::scene::{granted, Scene};
+
+pub const CASE: &str = "member-session-expires";
+pub const CLAUSE: &str = "§4.8.2 (QoS 1, SHOULD), [MQTT-4.1.0-2]";
+
+const EXPIRY: Duration = Duration::from_secs(2);
+/// Published before the cut, while m1 is away, and after its session has expired.
+const BEFORE: u32 = 4;
+const AWAY: u32 = 6;
+const AFTER: u32 = 4;
+/// After the expiry, how long to wait before calling the session gone.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
+    let topic = scene.topic();
+    let filter = scene.shared("g", &topic);
+    let setup = Setup {
+        session_expiry: EXPIRY,
+        manual_acks: true,
+    };
+    let (mut m1, connack) = scene.connect_with_connack("m1", setup).await?;
+    let no_sessions = connack
+        .properties
+        .as_ref()
+        .and_then(|p| p.session_expiry_interval)
+        == Some(0);
+    granted(&m1, &filter, QoS::AtLeastOnce).await?;
+    let mut m2 = scene
+        .member("m2", &filter, QoS::AtLeastOnce, Setup::default())
+        .await?;
+    let publisher = scene.connect("publisher", Setup::default()).await?;
+
+    scene.publish(&publisher, &topic, 1..=BEFORE).await?;
+    m1.wait_until(Duration::from_secs(2), |got| !got.is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = m1.seqs();
+    let m2_before = m2.seqs();
+    let cut_at = scene.now();
+    m1.cut().await;
+    // Let the broker see the socket close: a message published in the same instant may still
+    // go to the connection it has not yet noticed is gone, which is another question (case 3).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // While m1 is away: one message every 100 ms.
+    for seq in BEFORE + 1..=BEFORE + AWAY {
+        scene.publish(&publisher, &topic, [seq]).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m2_during: Vec<u32> = m2.seqs().into_iter().filter(|s| *s > BEFORE).collect();
+    // Wait out the session (counted from the cut), then publish to a group of one.
+    let expired_at = cut_at + EXPIRY.as_secs_f64() + MARGIN.as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64((expired_at - scene.now()).max(0.0))).await;
+    let m2_at_expiry = m2.seqs();
+    let last = BEFORE + AWAY + AFTER;
+    scene
+        .publish(&publisher, &topic, BEFORE + AWAY + 1..=last)
+        .await?;
+    m2.wait_until(Duration::from_secs(2), |got| {
+        (BEFORE + AWAY + 1..=last).all(|s| got.iter().any(|r| r.seq == Some(s)))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let m2_all = m2.seqs();
+    let owed_before: Vec<u32> = (1..=BEFORE).filter(|s| !m2_before.contains(s)).collect();
+    let away: Vec<u32> = (BEFORE + 1..=BEFORE + AWAY).collect();
+    let away_to_m2_late: Vec<u32> = away
+        .iter()
+        .copied()
+        .filter(|s| !m2_during.contains(s) && m2_at_expiry.contains(s))
+        .collect();
+    let rerouted_before: Vec<u32> = owed_before
+        .iter()
+        .copied()
+        .filter(|s| m2_all.contains(s))
+        .collect();
+    let lost: Vec<u32> = (1..=BEFORE + AWAY)
+        .filter(|s| !m2_all.contains(s))
+        .collect();
+    let lost_after: Vec<u32> = (BEFORE + AWAY + 1..=last)
+        .filter(|s| !m2_all.contains(s))
+        .collect();
+
+    let mut observed = format!(
+        "m1 (session expiry {} s{}) held {} unacknowledged when cut at {cut_at:.2} s; m2 had {}",
+        EXPIRY.as_secs(),
+        if no_sessions {
+            ", which the CONNACK cut to 0"
+        } else {
+            ""
+        },
+        numbers(&held),
+        numbers(&m2_before)
+    );
+    if !rerouted_before.is_empty() {
+        observed += &format!("; m2 later got m1's {}", numbers(&rerouted_before));
+    }
+    observed += &format!(
+        "; while m1 was away {} were published: m2 got {} at once{}",
+        numbers(&away),
+        numbers(&m2_during),
+        if away_to_m2_late.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} by the expiry", numbers(&away_to_m2_late))
+        }
+    );
+    observed += &format!(
+        "; after the expiry m2 got {} of {}",
+        (BEFORE + AWAY + 1..=last)
+            .filter(|s| m2_all.contains(s))
+            .count(),
+        AFTER
+    );
+    if !lost.is_empty() {
+        observed += &format!("; never delivered: {}", numbers(&lost));
+    }
+    // Messages published while m1 was away that m2 did not get at once: the broker still gave
+    // the absent member its turns.
+    let turns_kept = m2_during.len() < AWAY as usize;
+    let verdict = if !lost_after.is_empty() {
+        Verdict::Violates(OWNERSHIP)
+    } else if lost.is_empty() {
+        Verdict::Conforms
+    } else {
+        Verdict::AllowedVariant(format!(
+            "{}dropped with the ended session: {} of {} lost (the spec says SHOULD send them \
+             to another member)",
+            if turns_kept {
+                "the absent member kept its turns; its messages were queued for it and "
+            } else {
+                ""
+            },
+            lost.len(),
+            BEFORE + AWAY
+        ))
+    };
+    m2.close().await;
+    publisher.close().await;
+    Ok(Outcome { observed, verdict })
+}
