@@ -49,6 +49,8 @@ pub struct Plan {
     pub format: Format,
     /// Log a line for every message received (see `output.rs`).
     pub per_message_logs: bool,
+    /// Record when things happened, for `--html`'s timeline (`timeline.rs`).
+    pub timeline: bool,
     /// What this process plays: the whole run, or the publisher or the members of one spread
     /// over several processes (`--role`).
     pub role: Role,
@@ -246,6 +248,7 @@ pub mod tests {
             hold: true,
             format: Format::Text { histograms: false },
             per_message_logs: true,
+            timeline: false,
             role: Role::All,
             churn: Vec::new(),
             slow_member: None,
