@@ -10,7 +10,7 @@
 //!   key, CA, ALPN), also read from `MQTT5_*` environment variables;
 //! * `messages.rs`: the group and the messages (groups, topic, members, count, QoS, role);
 //! * `experiments.rs`: faults and experiments (`--churn`, `--slow-member`, `--no-hold`);
-//! * `output.rs`: JSON or a report, and the log level;
+//! * `output.rs`: JSON or a report, `--html`'s page, and the log level;
 //! * `modes.rs`: `--demo`, `--check`, `--print-policy`, `--merge`, as one [`Mode`];
 //! * `aws.rs`: `--aws`, `--region`, `--account`: AWS's limits and the policy a run needs;
 //! * `values.rs`: the typed values (counts, durations, the endpoint, ids): each checks itself, so
@@ -213,6 +213,7 @@ impl Args {
             timeout: self.connection.timeout.0,
             hold: !self.experiments.no_hold,
             per_message_logs: self.output.per_message_logs(messages.count.0),
+            timeline: self.output.html.is_some(),
             format: self.output.format(),
         };
         self.check_aws_limits(&plan)?;

@@ -1,5 +1,7 @@
 //! The flags of the output: `--json` or a report (with histograms), a line per message or a
-//! progress bar, and how much the log says.
+//! progress bar, a page to look at (`--html`), and how much the log says.
+
+use std::path::PathBuf;
 
 use clap::ArgAction;
 
@@ -16,6 +18,19 @@ pub struct OutputArgs {
     /// Add text histograms to the report: the split over the members, and the delays
     #[arg(long, conflicts_with = "json", hide_short_help = true)]
     pub histogram: bool,
+
+    /// Also write the run as one self-contained HTML page to FILE: the timeline, the split, the
+    /// delays, the verdict (a run, --merge or --conformance)
+    ///
+    /// No network needed to view it (inline SVG and CSS, no script): open it from a CI artifact
+    /// or a mail attachment. Written at the end, whatever the ending
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["check", "print_policy"],
+        hide_short_help = true
+    )]
+    pub html: Option<PathBuf>,
 
     /// A log line per message received: `auto` up to 1000 messages, `on`, or `off` (long runs on
     /// a terminal then show a progress bar)

@@ -16,11 +16,14 @@ use super::roster::Roster;
 use super::summary::SummaryContext;
 use super::summary::{Source, Summary};
 use super::tally::Tally;
+use super::timeline::Timeline;
 
 /// What the loop keeps of every event: the counts, and what it shows.
 pub struct Books {
     tallies: Vec<Tally>,
     pub output: Output,
+    /// When things happened, for `--html`'s picture (`timeline.rs`); `None` without it.
+    timeline: Option<Timeline>,
 }
 
 impl Books {
@@ -31,15 +34,20 @@ impl Books {
                 Tally::new(plan.count, &roster.ids(book)).written_by(Source::Process(plan.role))
             })
             .collect();
+        let members: Vec<Vec<String>> = (0..plan.books()).map(|book| roster.ids(book)).collect();
         Books {
             tallies,
             output: Output::new(plan.format, plan.per_message_logs, plan.count),
+            timeline: plan.timeline.then(|| Timeline::new(plan, &members)),
         }
     }
 
     /// Shows an event and counts it: every event goes through here.
     pub fn record(&mut self, event: &RunEvent) {
         self.output.event(event);
+        if let Some(timeline) = &mut self.timeline {
+            timeline.record(event);
+        }
         // A receipt, or a churn step, belongs to the receiver's books only.
         let member = match event {
             RunEvent::Received(receipt) => Some(&receipt.member),
@@ -60,6 +68,13 @@ impl Books {
                 .iter_mut()
                 .for_each(|tally| tally.record(event)),
         }
+    }
+
+    /// The timeline, its clock stopped: the run is over.
+    pub fn take_timeline(&mut self) -> Option<Timeline> {
+        let mut timeline = self.timeline.take()?;
+        timeline.end();
+        Some(timeline)
     }
 
     /// Nothing left to wait for in any set of books.

@@ -372,10 +372,15 @@ impl Run {
         let (stop, got_going) = std::mem::replace(&mut self.phase, Phase::Joining).stopped();
         let ending = stop.ending(got_going, self.heard_nothing())?;
         let interrupted = matches!(ending, Ending::Interrupted);
+        let timeline = self.books.take_timeline();
         let summary = self
             .books
             .summary(&self.plan, &self.group, self.started, interrupted);
-        Ok(Outcome { summary, ending })
+        Ok(Outcome {
+            summary,
+            ending,
+            timeline,
+        })
     }
 
     /// Members alone that heard nothing of their run: the publisher has not run, or runs with
@@ -607,6 +612,7 @@ mod tests {
             Ok(Outcome {
                 summary,
                 ending: Ending::Finished,
+                ..
             }) => summary,
             Ok(Outcome { ending, .. }) => panic!("ended {}", ending_name(ending)),
             Err(failure) => panic!("failed: {failure}"),
@@ -731,6 +737,7 @@ mod tests {
             Ok(Outcome {
                 summary,
                 ending: Ending::Failed(error),
+                ..
             }) => {
                 assert_eq!(summary.unique, 3);
                 assert!(error.to_string().contains("stayed away"));
@@ -800,6 +807,7 @@ mod tests {
                 Ok(Outcome {
                     summary,
                     ending: Ending::Interrupted,
+                    ..
                 }) => assert!(summary.interrupted, "{phase}"),
                 Ok(Outcome { ending, .. }) => panic!("{phase}: ended {}", ending_name(&ending)),
                 Err(failure) => panic!("{phase}: {failure}"),

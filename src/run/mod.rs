@@ -19,7 +19,8 @@
 //! * the books: `books.rs` (one `Tally` per group), `tally.rs`, `slot.rs` and `outages.rs` (the counts),
 //!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
 //!   `hints.rs` and `pictures.rs` (the same in words); `output.rs` (where lines go: stderr,
-//!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes).
+//!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes);
+//!   `timeline.rs` (when things happened, in bounded memory, for `--html`'s picture).
 //!
 //! ```text
 //!   members 1..N ──connect──SUBSCRIBE $share/G/T──┐
@@ -95,18 +96,24 @@ mod slow;
 mod summary;
 mod tally;
 mod tasks;
+mod timeline;
 
 pub use churn::{parse_churn, parse_slow_member, ChurnAction, ChurnStep, DueStep, SlowMember};
+pub use latency::Percentiles;
 use machine::Run;
 pub use merge::merge;
 pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
 pub use plan::{Filters, Plan, Role, Subscription, MAX_COUNT, MAX_DURATION};
+pub use report::{counted, ms};
 pub use summary::{Summary, Verdict};
+pub use timeline::{band as delay_band, Bin, Lane, LaneOf, Timeline, BANDS, BAND_LIMITS_MS};
 
 /// How a run ended when it got as far as a report.
 pub struct Outcome {
     pub summary: Summary,
     pub ending: Ending,
+    /// When things happened, for `--html`'s picture; `None` without `--html` (`timeline.rs`).
+    pub timeline: Option<Timeline>,
 }
 
 /// Why the run stopped.
