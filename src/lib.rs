@@ -55,6 +55,9 @@
 //!   Ctrl-C;
 //! * `conformance/`: `--conformance`, the questions of MQTT 5's shared-subscription clauses
 //!   (§4.8.2 and its neighbours) asked of the broker, one case per file, each with a verdict;
+//! * `html/`: `--html FILE`, the run (or a merge, or the conformance cases) as one
+//!   self-contained page: the timeline, who got which number, the split, the delays, the verdict;
+//!   it reads `run/`'s summary and timeline, and nothing but `main.rs` uses it;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.
@@ -66,6 +69,7 @@ mod conformance;
 mod error_text;
 mod exit;
 mod failure;
+mod html;
 mod message;
 mod mqtt;
 mod run;
@@ -86,6 +90,7 @@ pub use conformance::run as conformance;
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
 pub use exit::Exit;
 pub use failure::Failure;
+pub use html::Page as HtmlPage;
 pub use mqtt::{connect, disconnect, Broker};
 pub use run::{merge, run, Ending, Format, Outcome, Summary, Verdict};
 pub use shutdown::signalled;

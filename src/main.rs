@@ -1,7 +1,7 @@
 //! `mqtt5-shared-subscription`: the story of one run, top to bottom.
 //!
 //! Parse the flags → build the TLS config → start the members and the publisher → print the
-//! report → exit with a code that says how it went. Each step lives in its own module; see
+//! report (and with `--html`, draw it) → exit with a code that says how it went. Each step lives in its own module; see
 //! `lib.rs` for the map.
 
 use std::io::{IsTerminal, Write};
@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
     check, client_config, conformance, merge, run, signalled, start_demo, Args, Ending, Exit,
-    Failure, Mode, Outcome,
+    Failure, HtmlPage, Mode, Outcome,
 };
 
 #[tokio::main]
@@ -29,21 +29,32 @@ async fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    match run_sample(args).await {
-        Ok(exit) => exit.into(),
+    // --html FILE: a page of the run, written at the very end whatever the ending (without the
+    // flag, a page that writes nothing). A file that cannot be written is exit 2, right now.
+    let (ended, page) = match HtmlPage::for_flag(args.output.html.as_deref()) {
+        Ok(mut page) => (run_sample(args, &mut page).await, Some(page)),
+        Err(failure) => (Err(failure), None),
+    };
+    let exit = match &ended {
+        Ok(exit) => *exit,
         Err(failure) => {
             eprintln!("error: {failure}");
-            failure.exit().into()
+            failure.exit()
         }
+    };
+    if let Some(page) = page {
+        page.write(exit, ended.as_ref().err());
     }
+    exit.into()
 }
 
-async fn run_sample(args: Args) -> Result<Exit, Failure> {
+async fn run_sample(args: Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
     let mode = args.mode();
     // --merge reads the outputs of a run spread over processes instead of running one.
     if let Mode::Merge(files) = &mode {
         let summary = merge(files)?;
         args.format().summary(&summary);
+        page.show_merge(&summary);
         return Ok(Exit::of_verdict(summary.verdict));
     }
 
@@ -79,11 +90,13 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
 
     // --conformance asks the broker the shared-subscription cases of MQTT 5 instead of running.
     if mode == Mode::Conformance {
-        let exit = conformance(&broker?, args.output.json).await;
+        let findings = conformance(&broker?, args.output.json).await;
         if let Some(demo) = demo {
             demo.finish(plan.filter(), false).await;
         }
-        return exit;
+        let findings = findings?;
+        page.show_conformance(&findings);
+        return Ok(findings.exit());
     }
 
     // 4. Members join the group, the publisher publishes, the tally counts.
@@ -94,6 +107,7 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
     //    lost), and an exit code that says whether every message arrived exactly once.
     if let Ok(outcome) = &outcome {
         format.summary(&outcome.summary);
+        page.show_run(&outcome.summary, outcome.timeline.as_ref());
     }
     if let Some(demo) = demo {
         // --keep-running keeps the broker up only after a run that finished on its own.
