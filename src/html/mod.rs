@@ -177,3 +177,71 @@ impl Page {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A page from a summary and a timeline made by hand (`run::sample_timeline`), read back as
+    //! text: what the browser tests (tests/html.rs) cannot easily make happen, an outage, a hold,
+    //! a churn step and a duplicate, all on one page.
+
+    use super::*;
+
+    /// The summary of `run::sample_timeline`'s run, with an outage, a churn step and a client id
+    /// that would be markup.
+    fn summary() -> Summary {
+        let json = serde_json::json!({
+            "version": 2, "role": "all", "run_id": "r", "group": "g<b>", "topic": "t",
+            "qos": 1, "count": 20, "published": 20, "sent": [[1, 20]], "received": 21,
+            "unique": 20, "duplicated": [7], "elapsed_ms": 21, "verdict": "duplicated",
+            "members": {
+                "c-subscriber-1": {"count": 11, "messages": [2, 4, 6, 7, 8, 10, 12, 14, 16, 18, 20]},
+                "c-subscriber-2": {"count": 10, "messages": [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]}
+            },
+            "outages": [{"client_id": "c-subscriber-2", "down_at_ms": 5, "up_at_ms": 8,
+                         "attempts": 1, "reason": "cut <by> the test"}],
+            "churn": [{"at_ms": 12, "at_seq": 11, "client_id": "c-subscriber-1", "step": "drop",
+                       "received_before": 6, "received_after": 5, "missing_since": []}],
+        });
+        serde_json::from_value(json).expect("a summary")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_page_draws_its_outage_hold_churn_and_duplicate() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("page.html");
+        let mut page = Page::for_flag(Some(&file)).expect("a page");
+        let timeline = crate::run::sample_timeline().await;
+        page.show_run(&summary(), Some(&timeline));
+        page.write(Exit::DeliveryFailed, None);
+        let html = std::fs::read_to_string(&file).expect("the page");
+        for wanted in [
+            "data-verdict=\"duplicated\" data-exit=\"3\"",
+            "✗ Exactly once is broken: 0 messages missing, 1 message duplicated",
+            "data-member=\"c-subscriber-1\" data-count=\"11\"",
+            "data-lane=\"c-subscriber-2\"",
+            "class=\"outage\"",
+            "cut &lt;by&gt; the test",
+            "class=\"hold\"",
+            "hold · waiting for",
+            "waiting for c-subscriber-2",
+            "class=\"churn\"",
+            "drop after #11",
+            "class=\"dup\"",
+            "data-list=\"duplicated\" data-count=\"1\"",
+            "<dd>g&lt;b&gt;</dd>",
+        ] {
+            assert!(html.contains(wanted), "the page lacks {wanted}");
+        }
+        assert!(!html.contains("g<b>"), "a group name became markup");
+        // The slow receipts (150 ms) are drawn in their band, the fast ones in theirs.
+        assert!(html.contains("<path class=\"b0\"") && html.contains("<path class=\"b4\""));
+    }
+
+    #[test]
+    fn without_the_flag_nothing_is_written() {
+        let mut page = Page::for_flag(None).expect("no page");
+        page.show_merge(&summary());
+        assert!(page.shown.is_none());
+        page.write(Exit::Success, None);
+    }
+}

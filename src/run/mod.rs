@@ -106,6 +106,8 @@ pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
 pub use plan::{Filters, Plan, Role, Subscription, MAX_COUNT, MAX_DURATION};
 pub use report::{counted, ms};
 pub use summary::{Summary, Verdict};
+#[cfg(test)]
+pub use timeline::tests::sample as sample_timeline;
 pub use timeline::{band as delay_band, Bin, Lane, LaneOf, Timeline, BANDS, BAND_LIMITS_MS};
 
 /// How a run ended when it got as far as a report.

@@ -340,7 +340,7 @@ impl Numbers {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     //! In paused time: the clock moves only when the test says, so each event lands in a known bin.
 
     use super::*;
@@ -366,6 +366,32 @@ mod tests {
             dup: false,
             latency_ms: Some(latency_ms),
         })
+    }
+
+    /// A run of 20 messages over two members `c-subscriber-1` and `-2`, 1 ms apart, with a hold
+    /// from 5 to 8 ms, #7 arriving twice, and slow receipts towards the end: for the page's tests.
+    pub async fn sample() -> Timeline {
+        let (mut timeline, m) = members(2);
+        for seq in 1..=20u32 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            timeline.record(&RunEvent::Published {
+                seq,
+                unrouted: false,
+            });
+            let latency = if seq > 15 { 150.0 } else { 0.5 };
+            timeline.record(&received(&m[seq as usize % 2], seq, latency));
+            if seq == 5 {
+                let waiting_for = vec!["c-subscriber-2".to_owned()];
+                timeline.record(&RunEvent::Holding { waiting_for });
+            }
+            if seq == 8 {
+                let (held_ms, without) = (3, Vec::new());
+                timeline.record(&RunEvent::Resumed { held_ms, without });
+                timeline.record(&received(&m[0], 7, 2.0));
+            }
+        }
+        timeline.end();
+        timeline
     }
 
     fn total(lane: &Lane) -> u32 {
