@@ -235,6 +235,7 @@ svg{display:block;width:100%;height:auto;font:11px system-ui,sans-serif}svg text
 .b0{fill:#3b4cc0;background:#3b4cc0}.b1{fill:#6f92f3;background:#6f92f3}.b2{fill:#2ca25f;background:#2ca25f}.b3{fill:#e0a800;background:#e0a800}.b4{fill:#e6550d;background:#e6550d}.b5{fill:#b30000;background:#b30000}.nb{fill:#9e9e9e;background:#9e9e9e}
 .pub{fill:#57606a;background:#57606a}.again{fill:#fb8500;background:#fb8500}.unrouted{fill:#cf222e;background:#cf222e}.dup{fill:#c51b8a;background:#c51b8a}.redel{fill:#6a00a8;background:#6a00a8}
 .outage{fill:#cf222e;fill-opacity:.16;stroke:#cf222e;stroke-dasharray:3 2;background:#f5c6c9}.hold{fill:#ffb000;fill-opacity:.22;background:#ffe7a8}.slowlane{background:#ece4fb}
+.tag{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .churn{stroke:#1f2328;stroke-width:1.5;stroke-dasharray:4 3}.hit{fill:transparent}.hit:hover{fill:#0000000f}
 .key{display:flex;flex-wrap:wrap;gap:4px 16px;margin:8px 0;font-size:13px;color:var(--muted)}.key i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 table{border-collapse:collapse;width:100%;font-size:14px}th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}

@@ -97,7 +97,7 @@ pub fn holds(out: &mut String, frame: &Frame) {
         let _ = write!(
             out,
             "<rect class=\"hold\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{:.1}\">\
-             <title>{}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+             <title>{}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" class=\"tag\" font-size=\"10\">{}</text>",
             bottom - top,
             Esc(&title),
             x + 2.0,
@@ -150,7 +150,7 @@ pub fn outages(out: &mut String, frame: &Frame, summary: &Summary) {
         if frame.lane_height >= 14.0 {
             let _ = write!(
                 out,
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tag\" font-size=\"10\">{}</text>",
                 x + 3.0,
                 top + frame.lane_height - 3.0,
                 Esc(&fitted("outage", width))
@@ -179,7 +179,7 @@ pub fn churn(out: &mut String, frame: &Frame, summary: &Summary) {
         let _ = write!(
             out,
             "<line class=\"churn\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\"><title>{}</title></line>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" font-weight=\"600\">{}</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"tag\" font-size=\"10\" font-weight=\"600\">{}</text>",
             top - 3.0,
             top + frame.lane_height + 3.0,
             Esc(&title),
