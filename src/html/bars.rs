@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use super::escape::Esc;
 use super::overlays::clock;
 use super::timeline::{band_names, Frame};
-use crate::run::{Bin, Lane, LaneOf, BANDS};
+use crate::run::{Bin, Lane, LaneOf, Timeline, BANDS};
 
 /// Beyond this many hover targets a page gets slow: a run with more bins than that has none.
 const MOST_TITLES: usize = 15_000;
@@ -47,7 +47,7 @@ pub fn draw(out: &mut String, frame: &Frame) {
         };
         let mut marks = String::new();
         for (k, bin) in lane.bins.iter().enumerate() {
-            let x = frame.x(k as f64 * frame.timeline.bin_ms());
+            let x = frame.x(frame.timeline.origin_ms() + k as f64 * frame.timeline.bin_ms());
             let (counts, most) = stack(lane, bin, most_received, most_published);
             let mut y = bottom;
             for ((_, path), count) in paths.iter_mut().zip(counts) {
@@ -72,7 +72,7 @@ pub fn draw(out: &mut String, frame: &Frame) {
                     marks,
                     "<rect class=\"hit\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{width:.2}\" height=\"{:.1}\"><title>{}</title></rect>",
                     frame.lane_height,
-                    Esc(&tooltip(lane, k, bin, frame.timeline.bin_ms()))
+                    Esc(&tooltip(lane, k, bin, frame.timeline))
                 );
             }
         }
@@ -101,11 +101,12 @@ fn stack(lane: &Lane, bin: &Bin, most_received: f64, most_published: f64) -> (Ve
 }
 
 /// A bin's numbers in words, for its hover title.
-fn tooltip(lane: &Lane, k: usize, bin: &Bin, bin_ms: f64) -> String {
+fn tooltip(lane: &Lane, k: usize, bin: &Bin, timeline: &Timeline) -> String {
+    let (origin, bin_ms) = (timeline.origin_ms(), timeline.bin_ms());
     let when = format!(
         "{}–{}",
-        clock(k as f64 * bin_ms),
-        clock((k + 1) as f64 * bin_ms)
+        clock(origin + k as f64 * bin_ms),
+        clock(origin + (k + 1) as f64 * bin_ms)
     );
     if lane.of == LaneOf::Publisher {
         return format!(

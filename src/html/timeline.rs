@@ -53,12 +53,12 @@ impl<'a> Frame<'a> {
         let end_ms = [
             timeline.ended_ms().unwrap_or(0) as f64,
             summary.elapsed_ms as f64,
-            used as f64 * timeline.bin_ms(),
+            timeline.origin_ms() + used as f64 * timeline.bin_ms(),
         ]
         .into_iter()
         .fold(1.0, f64::max);
         let start_ms = first_activity(timeline, summary, end_ms);
-        let rows = rows(lanes, summary);
+        let rows = rows(lanes);
         let drawn = rows
             .iter()
             .filter(|row| matches!(row, Row::Lane(_)))
@@ -116,7 +116,7 @@ impl<'a> Frame<'a> {
 fn first_activity(timeline: &Timeline, summary: &Summary, end_ms: f64) -> f64 {
     let bins = timeline.lanes().iter().filter_map(|lane| {
         let first = lane.bins.iter().position(|bin| *bin != Bin::default())?;
-        Some(first as f64 * timeline.bin_ms())
+        Some(timeline.origin_ms() + first as f64 * timeline.bin_ms())
     });
     let outages = summary.outages.iter().map(|o| o.down_at_ms as f64);
     let holds = timeline.holds().iter().map(|h| h.from_ms as f64);
@@ -134,9 +134,9 @@ fn first_activity(timeline: &Timeline, summary: &Summary, end_ms: f64) -> f64 {
     }
 }
 
-/// The rows to draw: the publisher's lane (unless this process has no publisher), then the
+/// The rows to draw: the publisher's lane (unless it has nothing: a process of members alone), then the
 /// members, with each group's name above its lanes when there are several.
-fn rows(lanes: &[Lane], summary: &Summary) -> Vec<Row> {
+fn rows(lanes: &[Lane]) -> Vec<Row> {
     let members = lanes.iter().filter(|lane| lane.of != LaneOf::Publisher);
     let mut groups: Vec<&LaneOf> = members.map(|lane| &lane.of).collect();
     groups.dedup();
@@ -145,7 +145,8 @@ fn rows(lanes: &[Lane], summary: &Summary) -> Vec<Row> {
     let mut last: Option<&LaneOf> = None;
     for (index, lane) in lanes.iter().enumerate() {
         match &lane.of {
-            LaneOf::Publisher if lane.bins.is_empty() && summary.published == 0 => continue,
+            // A process of members alone has no publisher to show.
+            LaneOf::Publisher if lane.bins.is_empty() => continue,
             LaneOf::Publisher => {}
             LaneOf::Member { group } if named && last != Some(&lane.of) => {
                 let name = match group {

@@ -8,7 +8,7 @@
 //! duplicates, redeliveries; on the publisher's lane, what the broker took, what was sent again.
 //!
 //! ```text
-//!   bin width 10 µs:  |3|2|0|4|1|…   (at most a few hundred of them)
+//!   bin width 10 µs, from the first mark on:  |3|2|0|4|1|…   (a few hundred at most)
 //!   the run outgrows them: the width doubles and each pair of neighbours merges into one
 //!   bin width 20 µs:  | 5 | 5 |…
 //! ```
@@ -134,6 +134,9 @@ const MOST_HOLDS: usize = 1_000;
 pub struct Timeline {
     started: Instant,
     bin_us: u64,
+    /// When the first bin starts: the first mark's time. Members may wait long for a publisher
+    /// in another process, or to connect; the bins are spent on the part with messages.
+    origin_us: Option<u64>,
     /// Bins per lane before they merge.
     capacity: usize,
     lanes: Vec<Lane>,
@@ -175,6 +178,7 @@ impl Timeline {
         Timeline {
             started: Instant::now(),
             bin_us: FIRST_BIN_US,
+            origin_us: None,
             capacity: (BIN_BUDGET / lanes.len()).clamp(MIN_BINS, MAX_BINS),
             seen: members.iter().map(|_| Numbers::new(numbers)).collect(),
             first,
@@ -251,10 +255,11 @@ impl Timeline {
 
     /// Counts in `lane`'s bin for the time `now_us`, merging bins first if the run outgrew them.
     fn mark(&mut self, lane: usize, now_us: u64, count: impl FnOnce(&mut Bin)) {
-        let mut index = (now_us / self.bin_us) as usize;
+        let since = now_us - *self.origin_us.get_or_insert(now_us);
+        let mut index = (since / self.bin_us) as usize;
         while index >= self.capacity {
             self.coarsen();
-            index = (now_us / self.bin_us) as usize;
+            index = (since / self.bin_us) as usize;
         }
         let Some(lane) = self.lanes.get_mut(lane) else {
             return;
@@ -292,6 +297,11 @@ impl Timeline {
     /// How wide one bin is, in milliseconds.
     pub fn bin_ms(&self) -> f64 {
         self.bin_us as f64 / 1000.0
+    }
+
+    /// When bin 0 starts, in milliseconds since the run started: the first mark's time.
+    pub fn origin_ms(&self) -> f64 {
+        self.origin_us.unwrap_or(0) as f64 / 1000.0
     }
 
     pub fn holds(&self) -> &[Hold] {
