@@ -11,6 +11,7 @@
 //! Nothing here touches the network or knows about a run: `cli.rs` passes in the client ids and
 //! the `$share` filter, and turns the answers into usage errors or warnings.
 
+pub mod iam;
 mod limits;
 mod policy;
 
