@@ -15,5 +15,5 @@ pub mod iam;
 mod limits;
 mod policy;
 
-pub use limits::{is_aws_endpoint, limit_findings};
+pub use limits::{aws_warnings, connection_findings, is_aws_endpoint, limit_findings};
 pub use policy::{policy_json, Account, ACCOUNT_PLACEHOLDER, REGION_PLACEHOLDER};
