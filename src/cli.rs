@@ -246,13 +246,20 @@ pub struct Args {
     pub print_policy: bool,
 
     /// With --print-policy: the AWS region in the policy's ARNs [default: the placeholder REGION]
-    #[arg(long, value_parser = parse_region)]
+    // Checked in `plan()` (aws::check_region), for one error line instead of clap's three.
+    #[arg(long)]
     pub region: Option<String>,
 
     /// With --print-policy: the 12-digit AWS account id in the policy's ARNs [default: the
     /// placeholder ACCOUNT_ID]
-    #[arg(long, value_parser = parse_account)]
+    #[arg(long)]
     pub account: Option<String>,
+
+    /// With --demo: the demo broker applies this AWS IoT policy (JSON) to its clients as AWS IoT
+    /// Core would: iot:Connect, iot:Publish and iot:Subscribe are checked, iot:Receive is not
+    /// (the broker has no hook for deliveries)
+    #[arg(long, value_name = "FILE", requires = "demo")]
+    pub policy: Option<PathBuf>,
 
     /// Hold the run to AWS IoT Core's limits (topic length and depth, client id length, no $aws/
     /// topics) as errors, as for an --endpoint named *.iot.*.amazonaws.com; use it for a custom
@@ -351,30 +358,6 @@ fn parse_session_expiry(value: &str) -> Result<Duration, String> {
     Ok(expiry)
 }
 
-/// A region goes into every ARN of the policy: letters, digits and dashes only, so that nothing
-/// in it can act as a wildcard.
-fn parse_region(value: &str) -> Result<String, String> {
-    if !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        Ok(value.to_owned())
-    } else {
-        Err("an AWS region such as eu-west-1 (lower-case letters, digits and '-')".into())
-    }
-}
-
-fn parse_account(value: &str) -> Result<String, String> {
-    if value.len() == 12 && value.chars().all(|c| c.is_ascii_digit()) {
-        Ok(value.to_owned())
-    } else {
-        Err("an AWS account id is 12 digits, e.g. 123456789012 \
-             (`aws sts get-caller-identity --query Account --output text`)"
-            .into())
-    }
-}
-
 fn parse_interval(value: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if interval > MAX_DURATION {
@@ -400,6 +383,19 @@ impl Args {
                  them; add --print-policy, or leave them out",
             ));
         }
+        if let Some(region) = &self.region {
+            aws::check_region(region).map_err(Failure::input)?;
+        }
+        if let Some(account) = &self.account {
+            aws::check_account(account).map_err(Failure::input)?;
+        }
+        // As with --keep-running, clap's `requires` lets this through next to --endpoint.
+        if self.policy.is_some() && !self.demo {
+            return Err(Failure::input(
+                "--policy is applied by the demo broker, so it needs --demo (AWS IoT Core applies \
+                 the policy attached to your certificate); add --demo, or leave --policy out",
+            ));
+        }
         let mut filters: Vec<SharedFilter> = Vec::new();
         for group in &self.group {
             let filter = SharedFilter::new(group, &self.topic).map_err(Failure::input)?;
@@ -415,7 +411,7 @@ impl Args {
                 "--client_id is empty: give a prefix such as --client_id my-test, or leave it out",
             )),
             Some(id) => id.clone(),
-            None => format!("test-{}", random_hex(4)),
+            None => format!("{DEFAULT_CLIENT_ID_PREFIX}{}", random_hex(4)),
         };
         let run_id = match (&self.run_id, self.role) {
             (Some(id), _)
@@ -584,6 +580,12 @@ impl Args {
     /// reason given), a warning for any other broker (the same flags would fail on AWS).
     fn check_aws_limits(&self, plan: &Plan) -> Result<(), Failure> {
         let mut findings = aws::limit_findings(plan.filter().topic(), &client_ids(plan));
+        let largest_payload = crate::message::payload(&self.message, self.count).len();
+        findings.extend(aws::connection_findings(
+            self.keep_alive,
+            self.session_expiry,
+            largest_payload,
+        ));
         // A run over processes also publishes its end-of-run marker one level down.
         if plan.role != Role::All && findings.is_empty() {
             let marker = crate::message::end_of_run_topic(plan.filter().topic());
@@ -609,10 +611,13 @@ impl Args {
         let on_aws =
             self.aws || self.print_policy || host.is_some_and(|h| aws::is_aws_endpoint(&h));
         if on_aws {
-            return match findings.into_iter().next() {
-                Some(finding) => Err(Failure::input(finding)),
-                None => Ok(()),
-            };
+            if let Some(finding) = findings.into_iter().next() {
+                return Err(Failure::input(finding));
+            }
+            for warning in aws::aws_warnings(self.session_expiry) {
+                warn!("{warning}");
+            }
+            return Ok(());
         }
         for finding in findings {
             warn!("{finding} (a warning here; an error against AWS IoT Core)");
@@ -620,18 +625,11 @@ impl Args {
         Ok(())
     }
 
-    /// `--print-policy`: the AWS IoT policy `plan` needs, as JSON. Notes for the reader (a random
-    /// client id, placeholders in the ARNs) go to the log, so stdout is the policy alone and can
-    /// go straight to a file.
-    pub fn policy(&self, plan: &Plan) -> String {
-        if self.client_id.is_none() {
-            warn!(
-                "no --client_id: this policy fits the ids made up for this one invocation \
-                 ({}, …), and the next run makes up others; pass --client_id, e.g. \
-                 --client_id my-test, here and to the runs",
-                plan.publisher_id()
-            );
-        }
+    /// `--print-policy`: the AWS IoT policy `plan` needs, as JSON. Notes for the reader (a
+    /// wildcard and why, placeholders in the ARNs) go to the log, so stdout is the policy alone
+    /// and can go straight to a file. A run no policy within AWS's size limit can allow is an
+    /// error.
+    pub fn policy(&self, plan: &Plan) -> Result<String, Failure> {
         let missing: Vec<(&str, &str)> = [
             (self.region.is_none(), "--region", aws::REGION_PLACEHOLDER),
             (
@@ -659,13 +657,24 @@ impl Args {
         // A run over processes also needs the end-of-run marker's side topic (`message.rs`).
         let end_of_run = (plan.role != Role::All)
             .then(|| crate::message::end_of_run_topic(plan.filter().topic()));
-        aws::policy_json(
+        let ids = client_ids(plan);
+        let printed = aws::policy_document(&aws::PolicyFor {
             account,
-            &client_ids(plan),
-            &plan.filters,
-            plan.control,
-            end_of_run.as_deref(),
-        )
+            client_ids: match &self.client_id {
+                Some(prefix) => aws::ClientIds::Exact { prefix, ids: &ids },
+                None => aws::ClientIds::MadeUp {
+                    prefix: DEFAULT_CLIENT_ID_PREFIX,
+                },
+            },
+            filters: &plan.filters,
+            control: plan.control,
+            end_of_run: end_of_run.as_deref(),
+        })
+        .map_err(Failure::input)?;
+        for note in printed.notes {
+            warn!("{note}");
+        }
+        Ok(printed.json)
     }
 
     /// The broker and the files from `--endpoint`, `--port`, `--cert`, `--key` and `--ca_file`.
@@ -753,7 +762,10 @@ impl Args {
         match level.as_str() {
             "trace" => "trace".into(),
             "error" => "error".into(),
-            _ => format!("warn,mqtt5_shared_subscription={level}"),
+            _ => format!(
+                "warn,{},mqtt5_shared_subscription={level}",
+                crate::demo::LOG_FILTER
+            ),
         }
     }
 }
@@ -806,6 +818,9 @@ fn split_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16), Fa
     }
     Ok((host.to_owned(), port))
 }
+
+/// What a made-up client id starts with (then 8 hex digits): AWS's sample's `test-` prefix.
+const DEFAULT_CLIENT_ID_PREFIX: &str = "test-";
 
 /// `bytes` random bytes as lower-case hex.
 fn random_hex(bytes: usize) -> String {
@@ -864,8 +879,15 @@ mod tests {
             Args::parse_from(all).log_filter()
         };
         assert_eq!(filter(&["--verbosity", "error"]), "error");
-        assert_eq!(filter(&["-q"]), "warn,mqtt5_shared_subscription=warn");
-        assert_eq!(filter(&["-v"]), "warn,mqtt5_shared_subscription=debug");
+        let quiet = crate::demo::LOG_FILTER;
+        assert_eq!(
+            filter(&["-q"]),
+            format!("warn,{quiet},mqtt5_shared_subscription=warn")
+        );
+        assert_eq!(
+            filter(&["-v"]),
+            format!("warn,{quiet},mqtt5_shared_subscription=debug")
+        );
     }
 
     #[test]

@@ -56,13 +56,13 @@ async fn run_sample(args: Args) -> Result<u8, Failure> {
     // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
     // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
     if args.print_policy {
-        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan));
+        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan)?);
         return Ok(0);
     }
 
     // 2. Where is the broker? With --demo, we start one in this process first.
     let demo = if args.demo {
-        Some(start_demo(args.keep_running.as_deref()).await?)
+        Some(start_demo(args.keep_running.as_deref(), args.policy.as_deref()).await?)
     } else {
         None
     };
