@@ -41,10 +41,12 @@
 //!   events they report, the tally, and the report: the sample's own logic. Also the runs that
 //!   go further: several groups and a control subscriber (one tally each), a run spread over
 //!   processes and its `--merge` (`merge.rs`), and churn experiments (`churn.rs`);
-//! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
+//! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account, and
+//!   that can apply an AWS IoT policy to its clients (`--policy`);
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
-//!   for a command line (`--print-policy`, with the policy language's escapes), and AWS's limits
-//!   on topics and client ids;
+//!   for a command line (`--print-policy`, with the policy language's escapes, within AWS's size
+//!   limit), a reader that evaluates a policy as AWS does (`iam.rs`, used by `--demo --policy`
+//!   and the tests), and AWS's limits on topics, client ids, keep-alive, sessions and payloads;
 //! * `check.rs`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
 //!   SUBACK) with a ✓ or a ✗ and its fix for each;
 //! * `failure.rs` and `shutdown.rs`: exit codes, Ctrl-C;
@@ -70,6 +72,8 @@ mod demo;
 #[path = "demo/unavailable.rs"]
 mod demo;
 
+/// How AWS IoT Core reads a policy: the demo broker's `--policy` and the tests use it.
+pub use aws::iam;
 pub use check::run as check;
 pub use cli::Args;
 #[cfg(feature = "demo")]
