@@ -53,13 +53,14 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
     // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
     // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
     if mode == Mode::PrintPolicy {
-        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan));
+        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan)?);
         return Ok(Exit::Success);
     }
 
     // 2. Where is the broker? With --demo, we start one in this process first.
     let demo = if args.modes.demo {
-        Some(start_demo(args.modes.keep_running.as_deref()).await?)
+        let modes = &args.modes;
+        Some(start_demo(modes.keep_running.as_deref(), modes.policy.as_deref()).await?)
     } else {
         None
     };

@@ -174,7 +174,7 @@ impl Args {
 
     /// Checks the flags that clap cannot check alone, and turns them into a `Plan`.
     pub fn plan(&self) -> Result<Plan, Failure> {
-        self.modes.check_keep_running()?;
+        self.modes.check_demo_flags()?;
         self.check_policy_flags()?;
         if !self.set_aside.is_empty() {
             tracing::info!(
@@ -187,7 +187,7 @@ impl Args {
         let qos = messages.qos(&self.broker_in_use())?;
         let client_id = match &self.connection.client_id {
             Some(ClientIdPrefix(id)) => id.clone(),
-            None => format!("test-{}", random_hex(4)),
+            None => format!("{DEFAULT_CLIENT_ID_PREFIX}{}", random_hex(4)),
         };
         let run_id = messages.run_id()?;
         let churn = self.experiments.churn_steps(&RunShape {
@@ -234,6 +234,10 @@ impl Args {
     }
 }
 
+/// What a made-up client id starts with (then 8 hex digits): AWS's sample's `test-` prefix, which
+/// the policy in `policy/` allows (`client/test-*`).
+pub(super) const DEFAULT_CLIENT_ID_PREFIX: &str = "test-";
+
 /// Every client id a run with these flags connects as: the publisher, each member, and the one
 /// `--check` uses. The policy allows exactly these, and AWS's length limit applies to each.
 fn client_ids(plan: &Plan) -> Vec<String> {
@@ -267,8 +271,15 @@ mod tests {
             parse(&all).expect("valid flags").log_filter()
         };
         assert_eq!(filter(&["--verbosity", "error"]), "error");
-        assert_eq!(filter(&["-q"]), "warn,mqtt5_shared_subscription=warn");
-        assert_eq!(filter(&["-v"]), "warn,mqtt5_shared_subscription=debug");
+        let quiet = crate::demo::LOG_FILTER;
+        assert_eq!(
+            filter(&["-q"]),
+            format!("warn,{quiet},mqtt5_shared_subscription=warn")
+        );
+        assert_eq!(
+            filter(&["-v"]),
+            format!("warn,{quiet},mqtt5_shared_subscription=debug")
+        );
     }
 
     #[test]

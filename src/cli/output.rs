@@ -94,7 +94,10 @@ impl OutputArgs {
         match level.as_str() {
             "trace" => "trace".into(),
             "error" => "error".into(),
-            _ => format!("warn,mqtt5_shared_subscription={level}"),
+            _ => format!(
+                "warn,{},mqtt5_shared_subscription={level}",
+                crate::demo::LOG_FILTER
+            ),
         }
     }
 }

@@ -225,12 +225,7 @@ pub struct Region(pub String);
 impl FromStr for Region {
     type Err = String;
     fn from_str(value: &str) -> Result<Region, String> {
-        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-        if value.is_empty() || !value.chars().all(allowed) {
-            return Err(
-                "an AWS region such as eu-west-1 (lower-case letters, digits and '-')".into(),
-            );
-        }
+        crate::aws::check_region(value)?;
         Ok(Region(value.to_owned()))
     }
 }
@@ -242,11 +237,7 @@ pub struct AccountId(pub String);
 impl FromStr for AccountId {
     type Err = String;
     fn from_str(value: &str) -> Result<AccountId, String> {
-        if value.len() != 12 || !value.chars().all(|c| c.is_ascii_digit()) {
-            return Err("an AWS account id is 12 digits, e.g. 123456789012 \
-                        (`aws sts get-caller-identity --query Account --output text`)"
-                .into());
-        }
+        crate::aws::check_account(value)?;
         Ok(AccountId(value.to_owned()))
     }
 }

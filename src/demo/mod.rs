@@ -3,6 +3,8 @@
 //!
 //! * `pki.rs`: a CA, a server and a client certificate made with rcgen, written as PEM files;
 //! * `broker.rs`: the [mqtt5] crate's broker on loopback, TLS only, client certificate required;
+//! * `authorizer.rs`: `--policy FILE`, an AWS IoT policy applied to the broker's clients as AWS
+//!   IoT Core applies it (Connect, Publish, Subscribe; not Receive);
 //! * this file: the two put together, handed to the run as an ordinary `--endpoint`, `--cert`,
 //!   `--key` and `--ca_file`, so a demo run takes the same code path as a real one;
 //! * `unavailable.rs`: the stand-in built without the `demo` feature, which says how to get it.
@@ -11,14 +13,31 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::aws::iam::Policy;
+
 use crate::failure::Failure;
 use crate::mqtt::Target;
 use crate::share::SharedFilter;
 use crate::shutdown;
 use crate::tls::{shell_quote, TlsFiles};
 
+mod authorizer;
 mod broker;
 pub mod pki;
+
+/// Log filter directives for the broker's libraries, added to the tool's own (`cli.rs`).
+///
+/// The demo broker sees other clients' manners, and its libraries log them as warnings and
+/// errors that are not problems on a laptop: rustls warns when a client sends an IP address as
+/// its TLS server name (mosquitto_sub -h 127.0.0.1 does; `rustls::msgs::handshake`); mqtt5 warns
+/// when a client goes away without a TLS close_notify (Ctrl-C or kill of a member in another
+/// terminal: "Client handler error" in mqtt5 `src/broker/server.rs`) and logs two errors when a
+/// client closes before its TLS handshake (`--check`'s TCP step does: "TLS handshake failed …
+/// tls handshake eof", `src/broker/tls_acceptor.rs`). mqtt5 cannot be filtered by message, so it
+/// is silenced whole. Nothing real is lost: a client the broker refuses in the handshake (no
+/// certificate, another CA) hears why in a TLS alert and says so itself, and the refusals of
+/// `--policy` are logged by this crate (`authorizer.rs`). `-vv` (trace) shows everything.
+pub const LOG_FILTER: &str = "rustls::msgs::handshake=error,mqtt5=off";
 
 pub use broker::{DemoBroker, MAX_PACKET_SIZE};
 use pki::{Pki, PkiFiles};
@@ -39,8 +58,23 @@ pub struct Demo {
 
 /// Makes a CA, server and client certificates, and starts the broker.
 ///
-/// With `keep_running`, the PEM files go to that directory and stay there.
-pub async fn start(keep_running: Option<&Path>) -> Result<Demo, Failure> {
+/// With `keep_running`, the PEM files go to that directory and stay there. With `policy`, the
+/// broker applies that AWS IoT policy file to its clients; a file that is not a policy AWS would
+/// take is a usage error (exit 2), before anything starts.
+pub async fn start(keep_running: Option<&Path>, policy: Option<&Path>) -> Result<Demo, Failure> {
+    let policy = match policy {
+        Some(path) => {
+            let read = Policy::read(path)
+                .map_err(|why| Failure::input(format!("--policy {}: {why}", path.display())))?;
+            tracing::info!(
+                "the demo broker applies the AWS IoT policy in {} to its clients: iot:Connect, \
+                 iot:Publish and iot:Subscribe (not iot:Receive: it has no hook for deliveries)",
+                path.display()
+            );
+            Some((read, path.to_path_buf()))
+        }
+        None => None,
+    };
     let (dir, temporary) = match keep_running {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -63,9 +97,11 @@ pub async fn start(keep_running: Option<&Path>) -> Result<Demo, Failure> {
         .and_then(|pki| pki.write_files(&dir))
         .context("cannot create the demo certificates")
         .map_err(Failure::Connection)?;
-    let broker = DemoBroker::start(&files)
-        .await
-        .map_err(Failure::Connection)?;
+    let broker = match policy {
+        Some((policy, source)) => DemoBroker::with_policy(&files, policy, source).await,
+        None => DemoBroker::start(&files).await,
+    }
+    .map_err(Failure::Connection)?;
     Ok(Demo {
         broker,
         files,
