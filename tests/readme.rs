@@ -123,3 +123,135 @@ fn shapes_keep_words_and_drop_what_changes() {
     // A word that merely starts like the id prefix stays.
     assert_eq!(shape("test-topic"), "test-topic");
 }
+
+// --- The walkthroughs, run as written -------------------------------------------------------
+
+/// What marks a block this test runs: the block after the comment, in a shell, as a reader would
+/// paste it; `cargo run` is this build's binary (see [`cargo_shim`]).
+const RUNS: &str = "<!-- tests/readme.rs runs this block as written";
+/// ...and, for a block that expects the connection in the environment, this at the end.
+const WITH_EXPORTS: &str = "against `--demo --keep-running`'s exports";
+
+/// The marked blocks: (whether it needs the exports, the script).
+fn runnable_blocks(readme: &str) -> Vec<(bool, String)> {
+    readme
+        .match_indices(RUNS)
+        .map(|(at, _)| {
+            let marker = &readme[at..at + readme[at..].find("-->").expect("the comment ends")];
+            (
+                marker.contains(WITH_EXPORTS),
+                block_after(&readme[at..], RUNS),
+            )
+        })
+        .collect()
+}
+
+/// A `cargo` on PATH that runs this build instead of building: `cargo run [flags] -- ARGS` is
+/// the tool with ARGS, `cargo run --example NAME -- ARGS` that example. What a reader types,
+/// minus the compile (which `cargo test` has done).
+fn cargo_shim(dir: &std::path::Path) {
+    let examples = std::path::Path::new(support::BIN)
+        .parent()
+        .expect("target/debug")
+        .join("examples");
+    let script = format!(
+        "#!/bin/sh\n\
+         # tests/readme.rs: `cargo run … -- ARGS` without the build.\n\
+         [ \"$1\" = run ] || {{ echo \"cargo shim: only 'cargo run' ($*)\" >&2; exit 99; }}\n\
+         shift; exe={bin}\n\
+         while [ $# -gt 0 ] && [ \"$1\" != -- ]; do\n\
+           case \"$1\" in --example) exe={examples}/$2; shift ;; esac; shift\n\
+         done\n\
+         [ \"$1\" = -- ] && shift\n\
+         exec \"$exe\" \"$@\"\n",
+        bin = support::BIN,
+        examples = examples.display(),
+    );
+    let path = dir.join("cargo");
+    std::fs::write(&path, script).expect("write the shim");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Runs `script` with bash (`-e`: the first failing command fails it), in `dir`, with the shim
+/// first on PATH and `env` set; the tool's own variables are cleared first, as in every test.
+fn run_block(script: &str, dir: &std::path::Path, env: &[(String, String)]) -> Run {
+    let mut command = std::process::Command::new("bash");
+    command.args(["-e", "-c", script]).current_dir(dir);
+    support::without_tool_env(&mut command);
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    command.env("PATH", path).envs(env.iter().cloned());
+    support::run_command(command, LIMIT)
+}
+
+/// The `export MQTT5_…=…` line a `--demo --keep-running` broker prints, as pairs.
+fn exports(line: &str) -> Vec<(String, String)> {
+    line.trim()
+        .trim_start_matches("export ")
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.trim_matches('\'').to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_readmes_marked_walkthroughs_run_as_written() {
+    let readme = readme();
+    let blocks = runnable_blocks(&readme);
+    assert!(
+        blocks.len() >= 3 && blocks.iter().any(|(exports, _)| *exports),
+        "README lost its marked blocks: {blocks:#?}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    cargo_shim(dir.path());
+    // The broker the exporting blocks talk to, as the README says to start it.
+    let mut broker = support::spawn_tool(&[
+        "--demo".into(),
+        "--keep-running".into(),
+        dir.path().join("demo-pki").display().to_string(),
+        "--count".into(),
+        "1".into(),
+    ]);
+    let mut export = String::new();
+    assert!(
+        broker.wait_for_stderr(
+            |line| {
+                let found = line.trim_start().starts_with("export MQTT5_");
+                if found {
+                    export = line.to_owned();
+                }
+                found
+            },
+            LIMIT
+        ),
+        "--demo --keep-running printed no export line"
+    );
+    let env = exports(&export);
+    assert!(env.iter().any(|(name, _)| name == "MQTT5_PORT"), "{export}");
+    for (needs_exports, script) in &blocks {
+        let run = run_block(script, dir.path(), if *needs_exports { &env } else { &[] });
+        assert_eq!(
+            run.code,
+            Some(0),
+            "this README block failed as written:\n{script}\n{run}"
+        );
+    }
+    // The multi-process walkthrough ends in the merge's report: one verdict for the group.
+    let merged = blocks
+        .iter()
+        .find(|(_, script)| script.contains("--merge"))
+        .expect("the multi-process block");
+    let run = run_block(&merged.1, dir.path(), &env);
+    assert!(
+        run.stdout.contains("100 delivered exactly once"),
+        "the merge did not find every message once:\n{run}"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &broker.id().to_string()])
+        .status();
+    broker.finish(LIMIT);
+}

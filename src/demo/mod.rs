@@ -139,6 +139,22 @@ impl Demo {
         self.broker.stop().await;
     }
 
+    /// `export MQTT5_ENDPOINT=… MQTT5_PORT=… …`: this broker for every run of a shell that pastes
+    /// it. The paths are absolute, as the other terminal may be in another directory.
+    fn export_line(&self) -> String {
+        let absolute = |p: &Path| {
+            let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            shell_quote(&p.display().to_string())
+        };
+        format!(
+            "export MQTT5_ENDPOINT=127.0.0.1 MQTT5_PORT={} MQTT5_CERT={} MQTT5_KEY={} MQTT5_CA_FILE={}",
+            self.broker.addr().port(),
+            absolute(&self.files.client_cert),
+            absolute(&self.files.client_key),
+            absolute(&self.files.ca),
+        )
+    }
+
     /// The command lines that add members to the group from other terminals.
     fn how_to_join(&self, filter: &SharedFilter) -> String {
         let port = self.broker.addr().port();
@@ -161,11 +177,15 @@ impl Demo {
              mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {port} --cafile {ca} --cert {cert} --key {key} \
              -q 1 -i member-$RANDOM -t {filter} -v\n\n  \
              cargo run --example shared_member -- 127.0.0.1 {port} {cert} {key} {ca} {group} {topic}\n\n\
+             Or set the connection once in another terminal and leave its flags out: every run there,\n\
+             --role runs included, then talks to this broker:\n\n  \
+             {export}\n\n\
              Then run the sample again into the same group, and watch the split change: the messages the\n\
              extra members take show as missing (exit code 3) once --timeout has passed without them:\n\n  \
              {this} --endpoint 127.0.0.1 --port {port} --cert {cert} --key {key} --ca_file {ca} \
              --group_identifier {group} --topic {topic} --timeout 5s\n\n\
              Ctrl-C stops the broker.",
+            export = self.export_line(),
             dir = self
                 .keep_running
                 .as_deref()
