@@ -169,13 +169,15 @@ impl Demo {
         let this = std::env::current_exe()
             .map(|exe| path(&exe))
             .unwrap_or_else(|_| "mqtt5-shared-subscription".into());
+        // Every id below starts with `test-`, like the ids a run makes up, so the policy in
+        // `policy/` (client/test-*) lets them in when the broker applies it (`--policy`).
         let (group, topic) = (shell_quote(filter.group()), shell_quote(filter.topic()));
         let filter = shell_quote(&filter.to_string());
         format!(
             "\nThe demo broker keeps running on 127.0.0.1:{port}; its certificates are in {dir}.\n\
              Add members to group {group} from other terminals (each stays until Ctrl-C):\n\n  \
              mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {port} --cafile {ca} --cert {cert} --key {key} \
-             -q 1 -i member-$RANDOM -t {filter} -v\n\n  \
+             -q 1 -i test-member-$RANDOM -t {filter} -v\n\n  \
              cargo run --example shared_member -- 127.0.0.1 {port} {cert} {key} {ca} {group} {topic}\n\n\
              Or set the connection once in another terminal and leave its flags out: every run there,\n\
              --role runs included, then talks to this broker:\n\n  \
