@@ -154,6 +154,8 @@ fn each_statement_deleted_fails_the_run_where_aws_would() {
             "iot:Subscribe on topicfilter/$share/rust-sample/test/topic",
         ],
     );
+    // The refusal in our words only, not again in rumqttc's ("SubAck Pkid = 1, Reason = …").
+    assert!(!run.stderr.contains("Reason = NotAuthorized"), "{run}");
 
     // No Publish: PUBACK 0x87, and the hint names the topic.
     let run = run_with(
@@ -169,6 +171,7 @@ fn each_statement_deleted_fails_the_run_where_aws_would() {
             "iot:Publish on topic/test/topic",
         ],
     );
+    assert!(!run.stderr.contains("Reason = NotAuthorized"), "{run}");
 
     // No Receive on the `$share` form: fails on AWS, passes here, as README and --help say.
     let run = run_with(

@@ -271,7 +271,7 @@ mod tests {
             parse(&all).expect("valid flags").log_filter()
         };
         assert_eq!(filter(&["--verbosity", "error"]), "error");
-        let quiet = crate::demo::LOG_FILTER;
+        let quiet = format!("{},{}", crate::mqtt::LOG_FILTER, crate::demo::LOG_FILTER);
         assert_eq!(
             filter(&["-q"]),
             format!("warn,{quiet},mqtt5_shared_subscription=warn")

@@ -95,7 +95,8 @@ impl OutputArgs {
             "trace" => "trace".into(),
             "error" => "error".into(),
             _ => format!(
-                "warn,{},mqtt5_shared_subscription={level}",
+                "warn,{},{},mqtt5_shared_subscription={level}",
+                crate::mqtt::LOG_FILTER,
                 crate::demo::LOG_FILTER
             ),
         }

@@ -44,6 +44,14 @@ mod proxy;
 pub mod reason_codes;
 
 pub use connack::describe as describe_connack;
+
+/// Log filter directives for rumqttc, added to the tool's own (`cli/output.rs`).
+///
+/// rumqttc logs a warning for every SUBACK, UNSUBACK and PUBACK whose reason code is a refusal
+/// ("SubAck Pkid = 1, Reason = NotAuthorized", in its `v5::state`). This folder reads each of
+/// those codes itself and says what it means and what to change (`reason_codes.rs`), so the
+/// library's line would only repeat it in Rust debug notation. Its errors stay visible.
+pub const LOG_FILTER: &str = "rumqttc::v5::state=error";
 use connack::Granted;
 
 pub use diagnosis::Stage;
