@@ -58,6 +58,7 @@
 //!   Ctrl-C;
 //! * `conformance/`: `--conformance`, the questions of MQTT 5's shared-subscription clauses
 //!   (§4.8.2 and its neighbours) asked of the broker, one case per file, each with a verdict;
+//! * `stdout.rs`: writing to a reader that may go away (`… | head -1`) without a panic;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.
@@ -74,6 +75,7 @@ mod mqtt;
 mod run;
 mod share;
 mod shutdown;
+mod stdout;
 mod tls;
 
 #[cfg(feature = "demo")]
@@ -94,6 +96,8 @@ pub use failure::Failure;
 pub use mqtt::{connect, disconnect, Broker};
 pub use run::{merge, run, Ending, Format, Outcome, Summary, Verdict};
 pub use shutdown::signalled;
+/// A line on stdout that a reader may stop reading (`… | head -1`) without a panic.
+pub use stdout::line as print_line;
 pub use tls::{client_config, TlsFiles, PASSPHRASE_ENV};
 
 /// `--demo`: start the embedded broker and its certificates (`demo/`).

@@ -4,14 +4,14 @@
 //! report → exit with a code that says how it went. Each step lives in its own module; see
 //! `lib.rs` for the map.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, conformance, merge, run, signalled, start_demo, Args, Ending, Exit,
-    Failure, Mode, Outcome,
+    check, client_config, conformance, merge, print_line, run, signalled, start_demo, Args, Ending,
+    Exit, Failure, Mode, Outcome,
 };
 
 #[tokio::main]
@@ -50,10 +50,9 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
     let plan = args.plan()?;
 
-    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
-    // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
+    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent.
     if mode == Mode::PrintPolicy {
-        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan)?);
+        print_line(args.policy(&plan)?);
         return Ok(Exit::Success);
     }
 

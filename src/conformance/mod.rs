@@ -110,10 +110,10 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
     probe.close().await;
     let announced = announced(&connack);
     if !json {
-        println!(
+        crate::stdout::line(format!(
             "MQTT 5 shared subscriptions on {}:{}, clause by clause (run {run_id})\nCONNACK: {announced}\n",
             broker.host, broker.port
-        );
+        ));
     }
     let unsupported = connack
         .properties
@@ -154,9 +154,9 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
             verdict: outcome.verdict,
         };
         if json {
-            println!("{}", finding.json());
+            crate::stdout::line(finding.json());
         } else {
-            println!("{}", finding.text());
+            crate::stdout::line(finding.text());
         }
         findings.push(finding);
     }
@@ -164,14 +164,14 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
     let count = |kind: &str| findings.iter().filter(|f| f.verdict.kind() == kind).count();
     let violations = count("violates");
     if !json {
-        println!(
+        crate::stdout::line(format!(
             "{} cases: {} conform, {} allowed variants, {violations} violate, {} not supported, {} inconclusive",
             findings.len(),
             count("conforms"),
             count("allowed variant"),
             count("not supported"),
             count("inconclusive"),
-        );
+        ));
     }
     Ok(Exit::of_conformance(violations > 0))
 }
