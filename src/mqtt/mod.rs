@@ -271,13 +271,23 @@ pub async fn disconnect(
     client_id: &str,
 ) -> anyhow::Result<()> {
     tokio::time::timeout(broker.timeout, async {
-        // Inside the time limit: with a full request queue, even queueing the DISCONNECT waits.
-        client.disconnect().await?;
+        // Queue the DISCONNECT *while* polling: a publisher stopped at full speed has a full
+        // request queue, and only polling empties it. Awaiting the queueing first would wait
+        // for room that never comes, until --timeout (and the broker's keep-alive) ran out.
+        let queued = client.disconnect();
+        tokio::pin!(queued);
+        let mut in_queue = false;
         loop {
-            match eventloop.poll().await {
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
-                Ok(_) => continue,
-                Err(e) => return Err(anyhow!(diagnose(&e, broker, client_id).sentence())),
+            tokio::select! {
+                done = &mut queued, if !in_queue => {
+                    done?;
+                    in_queue = true;
+                }
+                polled = eventloop.poll() => match polled {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(anyhow!(diagnose(&e, broker, client_id).sentence())),
+                },
             }
         }
     })
