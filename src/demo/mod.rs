@@ -25,19 +25,24 @@ mod authorizer;
 mod broker;
 pub mod pki;
 
-/// Log filter directives for the broker's libraries, added to the tool's own (`cli.rs`).
+/// Log filter directives for the broker's libraries, added to the tool's own (`cli/output.rs`).
 ///
 /// The demo broker sees other clients' manners, and its libraries log them as warnings and
 /// errors that are not problems on a laptop: rustls warns when a client sends an IP address as
-/// its TLS server name (mosquitto_sub -h 127.0.0.1 does; `rustls::msgs::handshake`); mqtt5 warns
-/// when a client goes away without a TLS close_notify (Ctrl-C or kill of a member in another
-/// terminal: "Client handler error" in mqtt5 `src/broker/server.rs`) and logs two errors when a
-/// client closes before its TLS handshake (`--check`'s TCP step does: "TLS handshake failed …
-/// tls handshake eof", `src/broker/tls_acceptor.rs`). mqtt5 cannot be filtered by message, so it
-/// is silenced whole. Nothing real is lost: a client the broker refuses in the handshake (no
-/// certificate, another CA) hears why in a TLS alert and says so itself, and the refusals of
-/// `--policy` are logged by this crate (`authorizer.rs`). `-vv` (trace) shows everything.
-pub const LOG_FILTER: &str = "rustls::msgs::handshake=error,mqtt5=off";
+/// its TLS server name (mosquitto_sub -h 127.0.0.1 does; `rustls::msgs::handshake`); mqtt5's
+/// accept loop warns when a client goes away without a TLS close_notify (Ctrl-C or kill of a
+/// member in another terminal: "Client handler error", `src/broker/server.rs`) and its TLS
+/// acceptor logs errors when a client closes before its handshake (`--check`'s TCP step does:
+/// "TLS handshake failed … tls handshake eof", `server.rs` and `src/broker/tls_acceptor.rs`).
+/// Its client handler warns when a client closes before its CONNECT ("Connect error: … without
+/// sending TLS close_notify"), in the same place as real trouble. mqtt5 cannot be filtered by
+/// message, so the accept loop and the acceptor are silenced and the rest of mqtt5 shows its
+/// errors only (its warnings, keep-alive timeouts among them, show with `-vv`). Nothing real is
+/// lost: a client the broker refuses in the handshake (no certificate, another CA) hears why in
+/// a TLS alert and says so itself, and the refusals of `--policy` are logged by this crate
+/// (`authorizer.rs`). `-vv` (trace) shows everything.
+pub const LOG_FILTER: &str =
+    "rustls::msgs::handshake=error,mqtt5=error,mqtt5::broker::server=off,mqtt5::broker::tls_acceptor=off";
 
 pub use broker::{DemoBroker, MAX_PACKET_SIZE};
 use pki::{Pki, PkiFiles};

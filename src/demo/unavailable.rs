@@ -22,7 +22,8 @@ impl Demo {
 }
 
 /// The same filter as with the feature: no broker logs here, so it changes nothing.
-pub const LOG_FILTER: &str = "rustls::msgs::handshake=error,mqtt5=off";
+pub const LOG_FILTER: &str =
+    "rustls::msgs::handshake=error,mqtt5=error,mqtt5::broker::server=off,mqtt5::broker::tls_acceptor=off";
 
 /// Explains how to get a binary with `--demo`.
 pub async fn start(_keep_running: Option<&Path>, _policy: Option<&Path>) -> Result<Demo, Failure> {
