@@ -58,6 +58,7 @@
 //!   Ctrl-C;
 //! * `conformance/`: `--conformance`, the questions of MQTT 5's shared-subscription clauses
 //!   (§4.8.2 and its neighbours) asked of the broker, one case per file, each with a verdict;
+//! * `open_files.rs`: room for thousands of connections (the open-file limit);
 //! * `stdout.rs`: writing to a reader that may go away (`… | head -1`) without a panic;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
@@ -72,6 +73,7 @@ mod exit;
 mod failure;
 mod message;
 mod mqtt;
+mod open_files;
 mod run;
 mod share;
 mod shutdown;
@@ -94,6 +96,7 @@ pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
 pub use exit::Exit;
 pub use failure::Failure;
 pub use mqtt::{connect, disconnect, Broker};
+pub use open_files::make_room_for;
 pub use run::{merge, run, Ending, Format, Outcome, Summary, Verdict};
 pub use shutdown::signalled;
 /// A line on stdout that a reader may stop reading (`… | head -1`) without a panic.

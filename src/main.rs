@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, conformance, merge, print_line, run, signalled, start_demo, Args, Ending,
-    Exit, Failure, Mode, Outcome,
+    check, client_config, conformance, make_room_for, merge, print_line, run, signalled,
+    start_demo, Args, Ending, Exit, Failure, Mode, Outcome,
 };
 
 #[tokio::main]
@@ -56,7 +56,14 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
         return Ok(Exit::Success);
     }
 
-    // 2. Where is the broker? With --demo, we start one in this process first.
+    // 2. Where is the broker? With --demo, we start one in this process first. Every client is a
+    //    socket (with --demo, the broker's end too): make room for them all.
+    let clients = plan.member_ids().len() as u64 + 1;
+    make_room_for(if args.modes.demo {
+        2 * clients
+    } else {
+        clients
+    });
     let demo = if args.modes.demo {
         let modes = &args.modes;
         Some(start_demo(modes.keep_running.as_deref(), modes.policy.as_deref()).await?)

@@ -728,7 +728,7 @@ fn qos_2_and_zero_counts_are_refused_with_the_reason() {
             ["--subscribers", "0"],
             &["--subscribers", "at least one member"],
         ),
-        (["--subscribers", "5000"], &["--subscribers", "1 to 1000"]),
+        (["--subscribers", "50000"], &["--subscribers", "1 to 10000"]),
     ] {
         let run = setup.run_flags(&flags);
         assert_one_line_error(&run, 2, words);

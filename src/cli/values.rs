@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::run::{MAX_COUNT, MAX_DURATION};
 
 /// The most members one run starts: each is a TLS connection and a task.
-const MAX_SUBSCRIBERS: u16 = 1000;
+const MAX_SUBSCRIBERS: u16 = 10_000;
 
 /// `--count`: how many messages to publish, 1 to [`MAX_COUNT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl FromStr for Count {
     }
 }
 
-/// `--subscribers`: how many members join each group, 1 to 1000.
+/// `--subscribers`: how many members join each group, 1 to 10,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Members(pub u16);
 
@@ -278,7 +278,7 @@ mod tests {
             .parse::<Members>()
             .unwrap_err()
             .contains("at least one member"));
-        assert!("1001".parse::<Members>().is_err());
+        assert!("10001".parse::<Members>().is_err());
         assert_eq!("1".parse::<Members>(), Ok(Members(1)));
     }
 
