@@ -88,7 +88,7 @@ impl Args {
                 "no --client_id: this policy fits the ids made up for this one invocation \
                  ({}, …), and the next run makes up others; pass --client_id, e.g. \
                  --client_id my-test, here and to the runs",
-                plan.publisher_id()
+                plan.publisher_id(1)
             );
         }
         let region = self.aws.region.as_ref().map(|Region(r)| r.as_str());

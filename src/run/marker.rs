@@ -9,7 +9,7 @@ use rumqttc::v5::Event;
 use rumqttc::Outgoing;
 use tokio::time::Instant;
 
-use super::publisher::Publication;
+use super::publication::Publication;
 use crate::message;
 use crate::mqtt::{Broker, Connection, Polled};
 

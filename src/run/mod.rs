@@ -81,12 +81,17 @@ mod machine;
 mod marker;
 mod member;
 mod merge;
+mod numbers;
 mod outages;
 mod output;
+mod pace;
 mod phase;
 mod pictures;
 mod plan;
+mod publication;
 mod publisher;
+mod publishers;
+mod publishing;
 mod receipts;
 mod report;
 mod roster;
@@ -100,7 +105,9 @@ pub use churn::{parse_churn, parse_slow_member, ChurnAction, ChurnStep, DueStep,
 use machine::Run;
 pub use merge::merge;
 pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
+pub use pace::Asked;
 pub use plan::{Filters, Plan, Role, Subscription, MAX_COUNT, MAX_DURATION};
+pub use publication::AWS_MAX_PAYLOAD_BYTES;
 pub use summary::{Summary, Verdict};
 
 /// How a run ended when it got as far as a report.
@@ -139,6 +146,13 @@ pub async fn run(
             },
             plan.run_id
         );
+    }
+    // AWS IoT Core's 100 publishes a second per connection: said once for the run, not once per
+    // publisher (`pace.rs`).
+    if broker.on_aws && plan.role != Role::Subscriber {
+        if let Some(note) = pace::aws_note(plan.pace, plan.publishers) {
+            tracing::info!("{note}");
+        }
     }
     // Every task reports on one channel, bounded (see `event::QUEUE`), and says on another
     // when it ends; `finish` tells them all that the run is over.
