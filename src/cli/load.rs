@@ -164,3 +164,41 @@ impl Args {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::client_ids;
+    use super::*;
+
+    fn plan(words: &[&str]) -> crate::run::Plan {
+        let words = ["x", "--demo", "--client_id", "p"].iter().chain(words);
+        let args = Args::try_parse_from(words).expect("valid flags");
+        args.plan().expect("a plan")
+    }
+
+    #[test]
+    fn every_publisher_is_among_the_client_ids() {
+        let ids = client_ids(&plan(&["--publishers", "3"]));
+        for j in 1..=3 {
+            assert!(ids.contains(&format!("p-publisher-{j}")), "{ids:?}");
+        }
+        assert!(!ids.contains(&"p-publisher".to_owned()), "{ids:?}");
+        assert_eq!(client_ids(&plan(&[]))[0], "p-publisher");
+    }
+
+    #[test]
+    fn a_duration_runs_up_to_the_count_given_or_the_most_a_run_sends() {
+        let open = plan(&["--duration", "5s"]);
+        assert_eq!((open.count, open.fixed_count()), (MAX_COUNT, None));
+        assert!(
+            !open.per_message_logs,
+            "as many as the broker takes: no line each"
+        );
+        let capped = plan(&["--duration", "5s", "--count", "100"]);
+        assert_eq!(capped.count, 100);
+        let paced = plan(&["--duration", "5s", "--rate", "100"]);
+        assert!(paced.per_message_logs, "about 500 messages: a line each");
+        assert_eq!(paced.pace, Asked::Rate(100.0));
+        assert_eq!(plan(&[]).fixed_count(), Some(10));
+    }
+}
