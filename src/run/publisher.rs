@@ -129,30 +129,8 @@ pub async fn run(
             .await;
     }
     published?;
-    if let (Some(marker), Some(the_end)) = (&publication.end_of_run, the_end) {
-        // Once every publisher is done (or the run stops): the run says so, and how many.
-        let total = tokio::select! {
-            biased;
-            total = the_end => total.ok(),
-            _ = finish.cancelled() => None,
-        };
-        // Without the marker the members still stop, after --timeout of silence: a warning, no
-        // failure.
-        if let Some(total) = total {
-            let told = super::marker::announce_the_end(
-                &broker,
-                &mut connection,
-                &publication,
-                marker,
-                total,
-            );
-            if let Err(error) = told.await {
-                tracing::warn!(
-                    "[{}] {error:#}; members in other processes will stop after --timeout of silence",
-                    publication.client_id
-                );
-            }
-        }
+    if let Some(the_end) = the_end {
+        super::marker::at_the_end(&broker, &mut connection, &publication, the_end, &finish).await;
     }
     connection.close().await
 }

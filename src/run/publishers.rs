@@ -7,12 +7,14 @@
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::fairness::Pattern;
 use super::numbers::Stripe;
-use super::summary::{ByMember, Ranges};
+use super::summary::{ByMember, Ranges, Summary};
 use super::{Plan, Role};
 
-/// One publisher in the summary's `publishers`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One publisher in the summary's `publishers`; empty from members alone, and `--merge` takes
+/// the publisher process's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PublisherSummary {
     /// Messages it sent at least once: its own numbers among the summary's `sent`.
     pub count: u32,
@@ -76,6 +78,28 @@ impl Publishers {
                 (id.clone(), PublisherSummary { count, per_second })
             })
             .collect()
+    }
+}
+
+impl Summary {
+    /// The run's publishers (`--publishers`), in this summary and in each group's. With more
+    /// than one, the pattern of the split is not judged: it is read from the order of the
+    /// numbers, and K publishers' numbers reach the broker in an order of their own.
+    pub fn with_publishers(mut self, publishers: ByMember<PublisherSummary>) -> Summary {
+        if publishers.len() > 1 {
+            self.fairness.pattern = Pattern::Undecided;
+        }
+        if let Some(groups) = self.groups.take() {
+            let groups = groups.0.into_iter();
+            let signed =
+                groups.map(|(name, group)| (name, group.with_publishers(publishers.clone())));
+            self.groups = Some(signed.collect());
+        }
+        if let Some(control) = self.control.take() {
+            self.control = Some(Box::new(control.with_publishers(publishers.clone())));
+        }
+        self.publishers = publishers;
+        self
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::churn::ChurnKind;
-use super::fairness::{Fairness, Pattern};
+use super::fairness::Fairness;
 use super::latency::LatencySummary;
 use super::publishers::PublisherSummary;
 use super::Role;
@@ -108,8 +108,7 @@ pub struct Summary {
     /// Messages the broker took for good: PUBACKed at QoS 1, written at QoS 0.
     #[serde(default)]
     pub acknowledged: u32,
-    /// Each publisher of the run (`--publishers`), by client id: how many messages it sent and
-    /// how fast. Empty from members alone; `--merge` takes the publisher process's.
+    /// Each publisher (`--publishers`) by client id: its count and rate (`publishers.rs`).
     #[serde(default)]
     pub publishers: ByMember<PublisherSummary>,
     /// Receipts of this run's messages across the group, duplicates included.
@@ -216,29 +215,6 @@ impl Summary {
     }
 }
 
-impl Summary {
-    /// The run's publishers (`--publishers`), in this summary and in each group's. With more
-    /// than one, the pattern of the split is not judged: it is read from the order of the
-    /// numbers, and K publishers' numbers reach the broker in an order of their own.
-    pub fn with_publishers(mut self, publishers: ByMember<PublisherSummary>) -> Summary {
-        if publishers.len() > 1 {
-            self.fairness.pattern = Pattern::Undecided;
-        }
-        if let Some(groups) = self.groups.take() {
-            let groups = groups
-                .0
-                .into_iter()
-                .map(|(name, group)| (name, group.with_publishers(publishers.clone())));
-            self.groups = Some(groups.collect());
-        }
-        if let Some(control) = self.control.take() {
-            self.control = Some(Box::new(control.with_publishers(publishers.clone())));
-        }
-        self.publishers = publishers;
-        self
-    }
-}
-
 /// What the summary needs besides the counts.
 pub struct SummaryContext {
     pub group: String,
@@ -279,8 +255,8 @@ pub struct ChurnSummary {
 pub type Members = ByMember<MemberSummary>;
 
 /// One `T` per member, in start order; in JSON an object keyed by client id.
-#[derive(Debug, Clone)]
-pub struct ByMember<T>(Vec<(String, T)>);
+#[derive(Debug, Clone, Default)]
+pub struct ByMember<T>(pub(super) Vec<(String, T)>);
 
 impl<T> ByMember<T> {
     /// `(client id, value)`, in start order.
@@ -301,12 +277,6 @@ impl<T> ByMember<T> {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-impl<T> Default for ByMember<T> {
-    fn default() -> ByMember<T> {
-        ByMember(Vec::new())
     }
 }
 
