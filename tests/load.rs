@@ -498,3 +498,61 @@ fn load_flags_that_contradict_are_refused_before_any_network() {
     assert_eq!(zero.code, Some(2), "{zero}");
     assert!(zero.stderr.contains("--rate"), "{zero}");
 }
+
+/// A broker crash in the middle of a run of three publishers: each reconnects, sends again what
+/// its own connection left unacknowledged (but not what a member already has), holds while the
+/// members are away, and the group still gets every number exactly once.
+#[test]
+fn three_publishers_through_a_broker_crash_deliver_each_message_once() {
+    let test = "three_publishers_through_a_broker_crash_deliver_each_message_once";
+    let Some(mosquitto) = mosquitto_or_skip(test) else {
+        return;
+    };
+    let mut broker = Mosquitto::start(&mosquitto);
+    let args = with(
+        broker.args(),
+        &[
+            "--publishers",
+            "3",
+            "--rate",
+            "300",
+            "--count",
+            "900",
+            "--timeout",
+            "30s",
+            "--client_id",
+            "t-crash3",
+            "--json",
+        ],
+    );
+    let mut run = support::spawn_tool(&args);
+    let started = run.wait_for_stdout(|line| line.contains(r#""event":"published""#), LIMIT);
+    assert!(started, "the run never got to publish");
+    std::thread::sleep(Duration::from_secs(1));
+    broker.kill();
+    broker.restart();
+    let run = run.finish(LIMIT);
+    let summary = exactly_once(&run);
+    assert_eq!(summary["count"], 900, "{summary}");
+    assert_eq!(summary["received"], 900, "{summary}");
+    let reconnected: BTreeSet<String> = run
+        .events("reconnected")
+        .iter()
+        .filter_map(|event| event["client_id"].as_str().map(str::to_owned))
+        .collect();
+    for j in 1..=3 {
+        let id = format!("t-crash3-publisher-{j}");
+        assert!(reconnected.contains(&id), "{id} never reconnected\n{run}");
+    }
+    let counts: Vec<u64> = publishers(&summary).iter().map(|(_, c, _)| *c).collect();
+    assert_eq!(counts, [300, 300, 300], "{summary}");
+    assert!(summary["held_ms"].as_u64() > Some(0), "{summary}");
+    eprintln!(
+        "crash with 3 publishers: held {} ms, sent again after a reconnect {}, after 0x10 {}, lost \
+         with a member {}",
+        summary["held_ms"],
+        summary["resent_unacknowledged"],
+        summary["resent_unrouted"],
+        summary["resent_lost"]
+    );
+}
