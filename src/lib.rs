@@ -44,7 +44,9 @@
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
 //!   events they report, the tally, and the report: the sample's own logic. Also the runs that
 //!   go further: several groups and a control subscriber (one tally each), a run spread over
-//!   processes and its `--merge` (`merge.rs`), and churn experiments (`churn.rs`);
+//!   processes and its `--merge` (`merge.rs`), churn experiments (`churn.rs`), and load: K
+//!   publisher connections (`numbers.rs`), a pace that does not drift and AWS's 100 publishes a
+//!   second per connection (`pace.rs`), `--duration` (`publishing.rs`);
 //! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account, and
 //!   that can apply an AWS IoT policy to its clients (`--policy`);
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy

@@ -58,7 +58,7 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
 
     // 2. Where is the broker? With --demo, we start one in this process first. Every client is a
     //    socket (with --demo, the broker's end too): make room for them all.
-    let clients = plan.member_ids().len() as u64 + 1;
+    let clients = (plan.member_ids().len() + plan.publisher_ids().len()) as u64;
     make_room_for(if args.modes.demo {
         2 * clients
     } else {

@@ -132,6 +132,8 @@ fn five_members_json_summary_has_every_field() {
         "resent_unrouted",
         "resent_unacknowledged",
         "resent_lost",
+        // --publishers: each publisher's count and rate (one, `<ID>-publisher`, by default).
+        "publishers",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -146,6 +148,10 @@ fn five_members_json_summary_has_every_field() {
     assert_eq!(summary["topic"], "jobs/new");
     assert_eq!(summary["qos"], 1);
     assert_eq!(summary["published"], 100);
+    // One publisher keeps the name it always had.
+    let publishers = summary["publishers"].as_object().expect("publishers");
+    assert_eq!(publishers.len(), 1, "{summary}");
+    assert_eq!(publishers["t-json-publisher"]["count"], 100, "{summary}");
     assert_eq!(summary["received"], 100);
     assert_eq!(summary["unique"], 100);
     assert_eq!(summary["missing"], Value::Array(vec![]));

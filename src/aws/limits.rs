@@ -112,12 +112,21 @@ pub fn limit_findings(topic: &str, client_ids: &[String]) -> Vec<String> {
     findings
 }
 
+/// The largest payload a run publishes, and where its size comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload {
+    /// `--payload-size N`: every payload is N bytes.
+    Sized(usize),
+    /// `--message` and ` [<number>]`: the last message is the longest, this many bytes.
+    Text(usize),
+}
+
 /// AWS IoT Core's ranges for the connection and the messages: keep-alive, session expiry,
 /// payload. One line per finding, naming the flag and what to do; empty when the run fits.
 pub fn connection_findings(
     keep_alive: Duration,
     session_expiry: Duration,
-    largest_payload: usize,
+    largest_payload: Payload,
 ) -> Vec<String> {
     let mut findings = Vec::new();
     if !KEEP_ALIVE_SECONDS.contains(&keep_alive.as_secs()) {
@@ -136,12 +145,17 @@ pub fn connection_findings(
             humantime::format_duration(session_expiry)
         ));
     }
-    if largest_payload > MAX_PAYLOAD_BYTES {
-        findings.push(format!(
-            "the last message's payload (--message and ' [<number>]') is {largest_payload} bytes, \
-             and AWS IoT Core refuses a PUBLISH over 128 KB ({MAX_PAYLOAD_BYTES} bytes): use a \
-             shorter --message"
-        ));
+    match largest_payload {
+        Payload::Sized(size) if size > MAX_PAYLOAD_BYTES => findings.push(format!(
+            "--payload-size {size}: AWS IoT Core refuses a PUBLISH over 128 KB \
+             ({MAX_PAYLOAD_BYTES} bytes): use at most {MAX_PAYLOAD_BYTES}"
+        )),
+        Payload::Text(size) if size > MAX_PAYLOAD_BYTES => findings.push(format!(
+            "the last message's payload (--message and ' [<number>]') is {size} bytes, and AWS \
+             IoT Core refuses a PUBLISH over 128 KB ({MAX_PAYLOAD_BYTES} bytes): use a shorter \
+             --message"
+        )),
+        _ => {}
     }
     findings
 }
@@ -214,17 +228,36 @@ mod tests {
     #[test]
     fn keep_alive_session_expiry_and_payload_at_their_boundaries() {
         let secs = Duration::from_secs;
-        assert!(connection_findings(secs(30), secs(7 * 86_400), MAX_PAYLOAD_BYTES).is_empty());
-        assert!(connection_findings(secs(1200), Duration::ZERO, 1).is_empty());
+        assert!(
+            connection_findings(secs(30), secs(7 * 86_400), Payload::Text(MAX_PAYLOAD_BYTES))
+                .is_empty()
+        );
+        assert!(connection_findings(secs(1200), Duration::ZERO, Payload::Text(1)).is_empty());
         for (keep_alive, expiry, payload, words) in [
-            (secs(29), Duration::ZERO, 1, "--keep-alive 29s"),
-            (secs(1201), Duration::ZERO, 1, "30s to 1200s"),
-            (secs(30), secs(7 * 86_400 + 1), 1, "at most 7 days"),
+            (
+                secs(29),
+                Duration::ZERO,
+                Payload::Text(1),
+                "--keep-alive 29s",
+            ),
+            (secs(1201), Duration::ZERO, Payload::Text(1), "30s to 1200s"),
+            (
+                secs(30),
+                secs(7 * 86_400 + 1),
+                Payload::Text(1),
+                "at most 7 days",
+            ),
             (
                 secs(30),
                 Duration::ZERO,
-                MAX_PAYLOAD_BYTES + 1,
+                Payload::Text(MAX_PAYLOAD_BYTES + 1),
                 "131073 bytes",
+            ),
+            (
+                secs(30),
+                Duration::ZERO,
+                Payload::Sized(MAX_PAYLOAD_BYTES + 1),
+                "--payload-size 131073",
             ),
         ] {
             let findings = connection_findings(keep_alive, expiry, payload);

@@ -18,7 +18,7 @@ pub mod iam;
 mod limits;
 mod policy;
 
-pub use limits::{aws_warnings, connection_findings, is_aws_endpoint, limit_findings};
+pub use limits::{aws_warnings, connection_findings, is_aws_endpoint, limit_findings, Payload};
 pub use policy::{
     check_account, check_region, missing_receive_hint, policy_document, Account, ClientIds,
     PolicyFor, ACCOUNT_PLACEHOLDER, REGION_PLACEHOLDER,

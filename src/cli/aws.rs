@@ -56,7 +56,15 @@ impl Args {
     /// reason given), a warning for any other broker (the same flags would fail on AWS).
     pub(super) fn check_aws_limits(&self, plan: &Plan) -> Result<(), Failure> {
         let mut findings = aws::limit_findings(plan.filter().topic(), &client_ids(plan));
-        let largest_payload = crate::message::payload(&plan.message, plan.count).len();
+        // What the largest message weighs: --payload-size, or "<text> [count]". A process of
+        // members alone publishes nothing.
+        let largest_payload = match (plan.role, plan.payload_size) {
+            (Role::Subscriber, _) => aws::Payload::Text(0),
+            (_, Some(size)) => aws::Payload::Sized(size),
+            (_, None) => {
+                aws::Payload::Text(crate::message::payload(&plan.message, plan.count).len())
+            }
+        };
         findings.extend(aws::connection_findings(
             self.connection.keep_alive.0,
             self.connection.session_expiry.0,

@@ -104,6 +104,70 @@ impl FromStr for Interval {
     }
 }
 
+/// The most publisher connections one run opens (`--publishers`): each is a TLS connection and
+/// a task, and a hundred at AWS's 100 a second each is already 10,000 a second.
+pub const MAX_PUBLISHERS: u32 = 100;
+
+/// `--publishers`: how many publisher connections share the numbers, 1 to [`MAX_PUBLISHERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publishers(pub u32);
+
+impl FromStr for Publishers {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Publishers, String> {
+        match value.parse::<u32>() {
+            Ok(k) if (1..=MAX_PUBLISHERS).contains(&k) => Ok(Publishers(k)),
+            _ => Err(format!(
+                "a whole number from 1 to {MAX_PUBLISHERS}, e.g. --publishers 4"
+            )),
+        }
+    }
+}
+
+/// `--rate`: messages a second, all publishers together: more than 0, at most a million.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub f64);
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Rate, String> {
+        match value.parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0 => Ok(Rate(rate)),
+            _ => Err("messages a second, more than 0 and at most 1000000, e.g. --rate 400".into()),
+        }
+    }
+}
+
+/// `--payload-size`: bytes of every payload, 1 to 16 MiB here; what the run's message needs,
+/// what the members accept and AWS's limit are checked with the other flags (`load.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadSize(pub usize);
+
+impl FromStr for PayloadSize {
+    type Err = String;
+    fn from_str(value: &str) -> Result<PayloadSize, String> {
+        match value.parse::<usize>() {
+            Ok(size) if (1..=16 * 1024 * 1024).contains(&size) => Ok(PayloadSize(size)),
+            _ => Err("a number of bytes, e.g. --payload-size 4096".into()),
+        }
+    }
+}
+
+/// `--duration`, `--stats-every`: a span from a second to 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl FromStr for Span {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Span, String> {
+        let span = duration(value)?;
+        if span < Duration::from_secs(1) || span > MAX_DURATION {
+            return Err("from 1s to 24h, e.g. 30s or 10m".into());
+        }
+        Ok(Span(span))
+    }
+}
+
 /// `--keep-alive`: rumqttc panics below 5 s, and MQTT counts it in whole seconds up to 65,535
 /// (MQTT 5 §3.1.2.10, a two-byte integer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +366,20 @@ mod tests {
             .parse::<SessionExpiry>()
             .unwrap_err()
             .contains("whole seconds"));
+    }
+
+    #[test]
+    fn load_values_are_bounded() {
+        assert!("0".parse::<Publishers>().is_err());
+        assert!("101".parse::<Publishers>().is_err());
+        assert_eq!("4".parse::<Publishers>(), Ok(Publishers(4)));
+        for bad in ["0", "-1", "NaN", "inf", "fast"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+        assert_eq!("0.5".parse::<Rate>(), Ok(Rate(0.5)));
+        assert!("0".parse::<PayloadSize>().is_err());
+        assert!("999ms".parse::<Span>().is_err());
+        assert_eq!("6s".parse::<Span>(), Ok(Span(Duration::from_secs(6))));
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl Broker {
 
 /// Largest packet we accept from the broker. rumqttc's default is 10 KiB; AWS IoT Core allows
 /// payloads up to 128 KiB, so leave room for those plus headers.
-const MAX_INCOMING_PACKET: u32 = 256 * 1024;
+pub(crate) const MAX_INCOMING_PACKET: u32 = 256 * 1024;
 
 /// How many requests may wait in rumqttc's queue before `publish().await` waits for room.
 const REQUEST_QUEUE: usize = 1024;

@@ -222,6 +222,12 @@ fn check_members_once(summaries: &[Input]) -> Result<(), Failure> {
 
 /// The publisher's summary and every member's receipts, replayed into one tally.
 fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
+    // The publishers are the publisher process's own figures: nothing to merge.
+    replay_receipts(publisher, summaries).with_publishers(publisher.publishers.clone())
+}
+
+/// The publisher's summary and every member's receipts, replayed into one tally.
+fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
     // Members in the order of the inputs; within one process, by client id.
     let mut member_ids: Vec<String> = Vec::new();
     // (number, row, the member's process saw it redelivered)
