@@ -4,14 +4,14 @@
 //! report (and with `--html`, draw it) → exit with a code that says how it went. Each step lives in its own module; see
 //! `lib.rs` for the map.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, conformance, merge, run, signalled, start_demo, Args, Ending, Exit,
-    Failure, HtmlPage, Mode, Outcome,
+    check, client_config, conformance, make_room_for, merge, print_line, run, signalled,
+    start_demo, Args, Ending, Exit, Failure, HtmlPage, Mode, Outcome,
 };
 
 #[tokio::main]
@@ -61,16 +61,23 @@ async fn run_sample(args: Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
     let plan = args.plan()?;
 
-    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
-    // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
+    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent.
     if mode == Mode::PrintPolicy {
-        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan));
+        print_line(args.policy(&plan)?);
         return Ok(Exit::Success);
     }
 
-    // 2. Where is the broker? With --demo, we start one in this process first.
+    // 2. Where is the broker? With --demo, we start one in this process first. Every client is a
+    //    socket (with --demo, the broker's end too): make room for them all.
+    let clients = (plan.member_ids().len() + plan.publisher_ids().len()) as u64;
+    make_room_for(if args.modes.demo {
+        2 * clients
+    } else {
+        clients
+    });
     let demo = if args.modes.demo {
-        Some(start_demo(args.modes.keep_running.as_deref()).await?)
+        let modes = &args.modes;
+        Some(start_demo(modes.keep_running.as_deref(), modes.policy.as_deref()).await?)
     } else {
         None
     };

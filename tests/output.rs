@@ -137,9 +137,10 @@ fn peak_kib(pid: u32) -> Option<u64> {
 }
 
 /// Runs `--json` with stdout in a pipe that nobody reads for `stall`, then reads it to the end;
-/// returns the highest resident memory seen, in KiB, and how many lines came.
+/// returns the highest resident memory seen, in KiB, how many lines came, and whether the run
+/// was still going when the stall ended (held back by the reader, not buffering in memory).
 #[cfg(target_os = "linux")]
-fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
+fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize, bool) {
     use std::io::Read;
     use std::process::Stdio;
 
@@ -156,6 +157,7 @@ fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
         peak = peak.max(peak_kib(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(20));
     }
+    let held = child.try_wait().expect("the run's status").is_none();
     let mut stdout = child.stdout.take().expect("stdout");
     let (mut text, mut chunk) = (Vec::new(), vec![0; 64 * 1024]);
     loop {
@@ -168,7 +170,7 @@ fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "the run failed");
     let text = String::from_utf8(text).expect("UTF-8");
-    (peak, text.lines().count())
+    (peak, text.lines().count(), held)
 }
 
 /// A reader that falls behind slows the run down; it must not make it grow. Before the queue was
@@ -179,8 +181,11 @@ fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slow_reader_of_json_slows_the_run_instead_of_growing_it() {
-    let (small, _) = peak_with_a_slow_reader("1000", Duration::ZERO);
-    let (stalled, lines) = peak_with_a_slow_reader("100000", Duration::from_secs(3));
+    let (small, _, _) = peak_with_a_slow_reader("1000", Duration::ZERO);
+    let (stalled, lines, held) = peak_with_a_slow_reader("100000", Duration::from_secs(3));
+    // Its ~10 MB of lines cannot fit the pipe and the bounded queue: a run that ended while
+    // nobody read kept them in memory.
+    assert!(held, "the run finished while nobody read its output");
     // Every event and the summary came through, however slowly they were read.
     assert!(lines > 200_000, "{lines} lines");
     let grew = stalled.saturating_sub(small) / 1024;

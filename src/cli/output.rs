@@ -82,10 +82,11 @@ impl OutputArgs {
         }
     }
 
-    /// Whether a run of `count` messages logs a line for each one received.
-    pub(super) fn per_message_logs(&self, count: u32) -> bool {
+    /// Whether a run of about `count` messages (`None`: as many as `--duration` allows) logs a
+    /// line for each one received.
+    pub(super) fn per_message_logs(&self, count: Option<u32>) -> bool {
         match self.per_message_logs {
-            PerMessageLogs::Auto => count <= PER_MESSAGE_LOGS_UP_TO,
+            PerMessageLogs::Auto => count.is_some_and(|count| count <= PER_MESSAGE_LOGS_UP_TO),
             PerMessageLogs::On => true,
             PerMessageLogs::Off => false,
         }
@@ -109,7 +110,11 @@ impl OutputArgs {
         match level.as_str() {
             "trace" => "trace".into(),
             "error" => "error".into(),
-            _ => format!("warn,mqtt5_shared_subscription={level}"),
+            _ => format!(
+                "warn,{},{},mqtt5_shared_subscription={level}",
+                crate::mqtt::LOG_FILTER,
+                crate::demo::LOG_FILTER
+            ),
         }
     }
 }

@@ -154,10 +154,10 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Findings, Failure> {
     probe.close().await;
     let announced = announced(&connack);
     if !json {
-        println!(
+        crate::stdout::line(format!(
             "MQTT 5 shared subscriptions on {}:{}, clause by clause (run {run_id})\nCONNACK: {announced}\n",
             broker.host, broker.port
-        );
+        ));
     }
     let unsupported = connack
         .properties
@@ -193,14 +193,14 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Findings, Failure> {
             took: started.elapsed(),
         };
         if json {
-            println!("{}", finding.json());
+            crate::stdout::line(finding.json());
         } else {
-            println!("{}", finding.text());
+            crate::stdout::line(finding.text());
         }
         findings.rows.push(finding);
     }
     if !json {
-        println!("{}", findings.tally());
+        crate::stdout::line(findings.tally());
     }
     Ok(findings)
 }

@@ -101,12 +101,16 @@ impl<'a> Frame<'a> {
         (X1 - X0) * ms / (self.end_ms - self.start_ms)
     }
 
-    /// The top y of `client_id`'s lane, if it is drawn.
+    /// The top y of `client_id`'s lane (a publisher's: the publishers' lane), if it is drawn.
     pub fn lane_top(&self, client_id: &str) -> Option<f64> {
         let lanes = self.timeline.lanes();
+        let publisher = self.timeline.is_publisher(client_id);
         self.places
             .iter()
-            .find(|(index, _)| lanes[*index].client_id == client_id)
+            .find(|(index, _)| match publisher {
+                true => lanes[*index].of == LaneOf::Publisher,
+                false => lanes[*index].client_id == client_id,
+            })
             .map(|(_, top)| *top)
     }
 }

@@ -118,6 +118,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let broker = Broker {
         manual_acks: member.slow.is_some(),
+        // A member publishes nothing: no room for outgoing messages (`Broker::publishes`).
+        publishes: false,
         ..broker
     };
     // Ctrl-C while connecting or subscribing must not wait out --timeout.

@@ -8,9 +8,13 @@
 //!   stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
 //!   reconnect, leave cleanly) and `publisher.rs` (numbered messages, pipelined, held while the
-//!   group is incomplete, sent again for a named cause), with `feeder.rs` (what it queues, when),
-//!   `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs` (the end-of-run marker),
-//!   and `slow.rs` (a member that acknowledges slowly, `--slow-member`);
+//!   group is incomplete, sent again for a named cause), with `publication.rs` (what it sends),
+//!   `feeder.rs` (what it queues, when), `pace.rs` (how fast: `--interval`, `--rate`, AWS's 100 a
+//!   second per connection), `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs`
+//!   (the end-of-run marker), and `slow.rs` (a member that acknowledges slowly, `--slow-member`);
+//! * the publishers together: `numbers.rs` (K publishers' interleaved numbers, and the count
+//!   `--duration` decides), `publishing.rs` (the loop's side: start them, end `--duration`, the
+//!   periodic stats line) and `publishers.rs` (each one's count and rate);
 //! * what ties them together: `event.rs` (what the tasks report, and the `Reporter`), `roster.rs`
 //!   (who is who, and where each member's receipts count), `group.rs` (who is in, and the gate),
 //!   `receipts.rs` (what the group has, so the publisher does not send it twice), `lost.rs` (what
@@ -82,12 +86,17 @@ mod machine;
 mod marker;
 mod member;
 mod merge;
+mod numbers;
 mod outages;
 mod output;
+mod pace;
 mod phase;
 mod pictures;
 mod plan;
+mod publication;
 mod publisher;
+mod publishers;
+mod publishing;
 mod receipts;
 mod report;
 mod roster;
@@ -103,6 +112,7 @@ pub use latency::Percentiles;
 use machine::Run;
 pub use merge::merge;
 pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
+pub use pace::Asked;
 pub use plan::{Filters, Plan, Role, Subscription, MAX_COUNT, MAX_DURATION};
 pub use report::{counted, ms};
 pub use summary::{Summary, Verdict};
@@ -148,6 +158,13 @@ pub async fn run(
             },
             plan.run_id
         );
+    }
+    // AWS IoT Core's 100 publishes a second per connection: said once for the run, not once per
+    // publisher (`pace.rs`).
+    if broker.on_aws && plan.role != Role::Subscriber {
+        if let Some(note) = pace::aws_note(plan.pace, plan.publishers) {
+            tracing::info!("{note}");
+        }
     }
     // Every task reports on one channel, bounded (see `event::QUEUE`), and says on another
     // when it ends; `finish` tells them all that the run is over.

@@ -6,7 +6,7 @@
 
 use tokio::time::Instant;
 
-use super::churn::ChurnKind;
+use super::churning;
 use super::event::{Receipt, RunEvent};
 use super::fairness;
 use super::latency::Latencies;
@@ -54,6 +54,8 @@ pub struct Tally {
     source: Source,
     /// `--churn`'s steps as they happened; their effects are worked out in the summary.
     churn: Vec<ChurnSummary>,
+    /// `--duration`: the count is not decided yet (see [`Tally::close`]); the books grow.
+    open: bool,
 }
 
 impl Tally {
@@ -74,7 +76,30 @@ impl Tally {
             latencies: Latencies::new(member_ids.len()),
             source: Source::Process(Role::All),
             churn: Vec::new(),
+            open: false,
         }
+    }
+
+    /// A tally whose count is decided later (`--duration`): nothing is all accounted for, or
+    /// all published, until [`Tally::close`] says how many messages there are.
+    pub fn open_ended(self) -> Tally {
+        Tally { open: true, ..self }
+    }
+
+    /// The run's count is now known: `count` messages, each still to be accounted for.
+    pub fn close(&mut self, count: u32) {
+        let before = self.slots.len();
+        self.slots.grow_to(count, Slot::default);
+        self.unsettled += self.slots.len() - before;
+        self.open = false;
+    }
+
+    /// For the periodic stats line: messages the broker took for good, the group's p99 delay in
+    /// ms, and what the broker took and no member has received yet (a scan of every slot).
+    pub fn so_far(&self) -> (u32, Option<f64>, u32) {
+        let waiting = |s: &Slot| s.is(PUBLISHED) && !s.is(UNROUTED) && s.receipts == 0;
+        let p99 = self.latencies.group_p99_ms();
+        (self.published, p99, self.slots.count_where(waiting))
     }
 
     /// A tally whose summary someone other than a whole run writes (a `--role` process, or
@@ -203,10 +228,12 @@ impl Tally {
         // Members in a process of their own do not know how many the publisher sends: a number
         // above --count makes room rather than being lost. (The run still stops once --count
         // messages have arrived: `unsettled` counts down from --count.)
-        if self.source == Source::Process(Role::Subscriber)
+        if (self.source == Source::Process(Role::Subscriber) || self.open)
             && seq > self.slots.len()
             && seq <= MAX_COUNT
         {
+            // With --duration, every number sent is one more to account for.
+            self.unsettled += if self.open { seq - self.slots.len() } else { 0 };
             self.slots.grow_to(seq, Slot::default);
         }
         let source = self.source;
@@ -219,42 +246,6 @@ impl Tally {
             self.unsettled = self.unsettled.saturating_sub(1);
         }
         true
-    }
-
-    /// What each `--churn` step was followed by: the member's receipts before and after its
-    /// point, and the messages missing from its point to the next step's.
-    fn churn_effects(&mut self, members: &Members) -> Vec<ChurnSummary> {
-        let mut churn = std::mem::take(&mut self.churn);
-        let points: Vec<u32> = churn.iter().map(|step| step.at_seq).collect();
-        for (k, step) in churn.iter_mut().enumerate() {
-            let messages = members
-                .get(&step.client_id)
-                .map_or(&[][..], |member| &member.messages[..]);
-            step.received_before =
-                messages.iter().filter(|seq| **seq <= step.at_seq).count() as u32;
-            step.received_after = messages.len() as u32 - step.received_before;
-            // From the member's last receipt before the step: what was on its way to it then
-            // belongs to the step too. Up to the next step, which answers for what follows it.
-            // A joiner had nothing on its way before its point.
-            let since = if step.step == ChurnKind::Join {
-                step.at_seq
-            } else {
-                messages
-                    .iter()
-                    .copied()
-                    .filter(|seq| *seq <= step.at_seq)
-                    .max()
-                    .unwrap_or(0)
-            };
-            let until = points.get(k + 1).copied().unwrap_or(u32::MAX);
-            step.missing_since = self
-                .slots
-                .numbers_where(Slot::missing)
-                .into_iter()
-                .filter(|seq| *seq > since && *seq <= until)
-                .collect();
-        }
-        churn
     }
 
     /// Each member's message numbers, sorted, built in one pass over the slots with exactly the
@@ -291,12 +282,12 @@ impl Tally {
     /// True once every message was published and either received at least once or reported
     /// unrouted by the broker: nothing left to wait for.
     pub fn all_accounted_for(&self) -> bool {
-        self.unsettled == 0
+        !self.open && self.unsettled == 0
     }
 
     /// True once the broker took every message for good: nothing is left to publish.
     pub fn all_published(&self) -> bool {
-        self.published >= self.slots.len()
+        !self.open && self.published >= self.slots.len()
     }
 
     /// Receipts of this run's messages so far, duplicates included.
@@ -321,7 +312,9 @@ impl Tally {
         let fairness = fairness::judge(&self.member_counts, order);
         let latency_ms = self.latencies.summary(&self.member_ids);
         let members = self.member_lists();
-        let churn = self.churn_effects(&members);
+        let churn = churning::effects(std::mem::take(&mut self.churn), &members, || {
+            self.slots.numbers_where(Slot::missing)
+        });
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
@@ -362,6 +355,7 @@ impl Tally {
             published: how_many(&|s| s.is(SENT)),
             sent,
             acknowledged: how_many(&|s| s.is(PUBLISHED)),
+            publishers: Default::default(),
             received: self.received,
             unique: how_many(&|s| s.receipts > 0),
             missing,
@@ -741,6 +735,8 @@ mod tests {
             "resent_unrouted",
             "resent_unacknowledged",
             "resent_lost",
+            // --publishers: each publisher's count and rate.
+            "publishers",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();

@@ -147,14 +147,17 @@ pub struct Timeline {
     holds: Vec<Hold>,
     ended_ms: Option<u64>,
     slow: Option<(String, Duration)>,
+    /// Every publisher's client id: their outages go on the publishers' lane.
+    publisher_ids: Vec<String>,
 }
 
 impl Timeline {
     /// A timeline for `plan`'s publisher and the members of each book (`members[b]`, in seat
     /// order); the clock starts now.
     pub fn new(plan: &Plan, members: &[Vec<String>]) -> Timeline {
+        // One lane for the publishers: a `published` event does not say which of them sent it.
         let mut lanes = vec![Lane {
-            client_id: plan.publisher_id(),
+            client_id: plan.publishers_named(),
             of: LaneOf::Publisher,
             bins: Vec::new(),
         }];
@@ -188,6 +191,7 @@ impl Timeline {
             slow: plan
                 .slow_member
                 .map(|slow| (plan.member_id(slow.member), slow.delay)),
+            publisher_ids: plan.publisher_ids(),
         }
     }
 
@@ -287,6 +291,11 @@ impl Timeline {
                 .collect();
             lane.bins = merged;
         }
+    }
+
+    /// Whether `client_id` is one of the run's publishers (whose lane is the first).
+    pub fn is_publisher(&self, client_id: &str) -> bool {
+        self.publisher_ids.iter().any(|id| id == client_id)
     }
 
     /// The publisher's lane first, then each book's members in seat order.
