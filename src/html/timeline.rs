@@ -278,7 +278,9 @@ fn labels(out: &mut String, frame: &Frame) {
             frame.lane_height
         );
         let shown = match lane.of {
-            LaneOf::Publisher => "publisher".to_owned(),
+            // `<ID>-publisher`, or `<ID>-publisher-1..K` for several (`--publishers`).
+            LaneOf::Publisher if lane.client_id.ends_with("-publisher") => "publisher".to_owned(),
+            LaneOf::Publisher => "publishers".to_owned(),
             _ => shortened(&lane.client_id, 30),
         };
         let middle = top + frame.lane_height / 2.0 + size / 3.0;
