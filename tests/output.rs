@@ -196,3 +196,51 @@ fn a_slow_reader_of_json_slows_the_run_instead_of_growing_it() {
     );
     assert!(grew < 12, "grew by {grew} MiB with a slow reader");
 }
+
+/// Ctrl-C or SIGTERM gets through while a reader of `--json` has stalled and holds the run back:
+/// the run says it is stopping at once, and ends once the reader reads again.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_signal_gets_through_while_the_json_reader_stalls() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let args = demo(&["--count", "1000000", "--json", "-q"]);
+    let mut child = support::tool_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    // Nobody reads stdout: within a moment the run is held by the full pipe.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().expect("status").is_none(), "the run ended");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    let stopping = std::iter::from_fn(|| heard.recv_timeout(Duration::from_secs(5)).ok())
+        .any(|line| line.contains("interrupted"));
+    assert!(
+        stopping,
+        "no 'interrupted' within 5 s of SIGTERM while stdout stalled"
+    );
+    // Now read: the run finishes, with its partial summary last.
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut rest)
+        .expect("read stdout");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let last = rest.lines().last().unwrap_or_default();
+    assert!(last.contains(r#""event":"summary""#), "{last}");
+}

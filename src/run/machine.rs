@@ -111,11 +111,16 @@ impl Run {
                 Some(end) = ends.recv() => self.on_task_end(end),
                 _ = phase::sleep_until(self.phase.deadline()) => self.on_deadline(),
                 step = self.publishing.next() => self.on_publishing(step),
-                _ = &mut shutdown, if !self.is_interrupted() => self.on_signal(),
+                _ = &mut shutdown, if !self.phase.is_interrupted() => self.on_signal(),
             }
             self.advance();
             if self.books.output.is_full() || events.is_empty() {
-                self.books.output.flush().await;
+                // A reader that stalls holds the run here (it slows down instead of growing);
+                // Ctrl-C must still get through.
+                tokio::select! {
+                    () = self.books.output.flush() => {}
+                    _ = &mut shutdown, if !self.phase.is_interrupted() => self.on_signal(),
+                }
             }
         }
         // Every task has ended, so every event it sent is already queued: count those too.
@@ -345,16 +350,6 @@ impl Run {
         self.finish.cancel();
         let got_going = !matches!(self.phase, Phase::Joining);
         self.phase = Phase::Leaving { stop, got_going };
-    }
-
-    fn is_interrupted(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Leaving {
-                stop: Stop::Interrupted { .. },
-                ..
-            }
-        )
     }
 
     /// Leaving, with nothing left to wait for: what fails now cannot change the verdict.

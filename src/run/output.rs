@@ -165,14 +165,17 @@ impl Output {
 
     /// Hands the `--json` lines waiting in the batch to the writer, waiting while it is behind.
     /// The loop calls it when the batch is full or no event is queued, so a reader sees every
-    /// line within moments, and a burst costs one write.
+    /// line within moments, and a burst costs one write. Cancelling it loses nothing.
     pub async fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        // Wait for room first, then hand the batch over: cancelled while it waits (Ctrl-C with a
+        // reader that stalls), nothing is lost, and the next flush sends it.
         if let Some((lines, _)) = &self.writer {
-            let _ = lines.send(batch).await;
+            if let Ok(room) = lines.reserve().await {
+                room.send(std::mem::take(&mut self.batch));
+            }
         }
     }
 
