@@ -273,7 +273,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// Run ids as `cli.rs` makes them: 16 hex digits.
+        /// Run ids as `cli/` makes them: 16 hex digits.
         fn run_id() -> impl Strategy<Value = String> {
             "[0-9a-f]{16}"
         }

@@ -13,7 +13,8 @@
 //!   `--stats-every`);
 //! * `experiments.rs`: faults and experiments (`--churn`, `--slow-member`, `--no-hold`);
 //! * `output.rs`: JSON or a report, `--html`'s page, and the log level;
-//! * `modes.rs`: `--demo`, `--check`, `--print-policy`, `--merge`, as one [`Mode`];
+//! * `modes.rs`: `--demo`, `--check`, `--print-policy`, `--merge`, `--conformance`, as one
+//!   [`Mode`];
 //! * `aws.rs`: `--aws`, `--region`, `--account`: AWS's limits and the policy a run needs;
 //! * `values.rs`: the typed values (counts, durations, the endpoint, ids): each checks itself, so
 //!   clap refuses a bad one with its reason;

@@ -15,7 +15,7 @@
 //! * **Receive Maximum** (§3.2.2.3.3): how many QoS 1 publishes may wait for their PUBACK at once
 //!   [MQTT-3.3.4-7]; rumqttc holds the rest back.
 //! * **Maximum Packet Size** (§3.2.2.3.6): the largest packet the broker takes [MQTT-3.2.2-15];
-//!   rumqttc refuses to send a larger one (`diagnosis.rs` says "use a shorter --message").
+//!   rumqttc refuses to send a larger one (`diagnosis/` says "use a shorter --message").
 //!
 //! [`Granted`] reads them once per CONNACK; `--check` lists them; `connect` logs what the broker
 //! changed from what was asked, once per run.

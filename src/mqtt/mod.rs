@@ -17,7 +17,7 @@
 //!   outage and the backoff between its attempts (a second at least on AWS IoT Core);
 //! * `connack.rs`: what the broker's CONNACK grants (keep-alive, session expiry, maximum QoS,
 //!   Receive Maximum, packet size), which wins over what we asked;
-//! * `diagnosis.rs`: a rumqttc error in words, and whether another attempt could help;
+//! * `diagnosis/`: a rumqttc error in words, and whether another attempt could help;
 //! * `proxy.rs`: which HTTP CONNECT proxy to go through, if any (flags, `HTTPS_PROXY`,
 //!   `NO_PROXY`), and the tunnel `--check` opens through it;
 //! * `reason_codes.rs`: every MQTT 5 reason code this tool may meet (CONNACK, DISCONNECT,

@@ -1,4 +1,4 @@
-//! What a run is asked to do: the [`Plan`] that `cli.rs` builds from the flags, checked and
+//! What a run is asked to do: the [`Plan`] that `cli/` builds from the flags, checked and
 //! complete, the [`Role`] this process plays, and the limits every part of the tool shares.
 //!
 //! A plan is data only. Where a field has a rule that must always hold (a run has at least one
@@ -25,7 +25,7 @@ pub const MAX_COUNT: u32 = 10_000_000;
 /// on values like `300000000000years`.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Everything a run needs besides the broker, checked and complete (built by `cli.rs`).
+/// Everything a run needs besides the broker, checked and complete (built by `cli/`).
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// One `$share` filter per group (`--group_identifier`, repeated or comma-separated). Most

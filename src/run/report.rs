@@ -290,7 +290,7 @@ impl Summary {
             Source::Process(Role::All) | Source::Merge => {}
         }
         let exactly_once = self.unique - self.duplicated.len() as u32;
-        // The control subscriber's books have no group (`run/mod.rs`).
+        // The control subscriber's books have no group (`books.rs`).
         let to_whom = if self.group.is_empty() {
             "the control subscriber".to_owned()
         } else {

@@ -12,7 +12,7 @@ use super::Role;
 pub struct Slot {
     /// Which member got it first: row `first_member - 1` of the books; 0 for none yet,
     /// [`NOT_A_MEMBER`] for a client that is not a member of this run. Members are at most a
-    /// few thousand (`cli.rs`), far below `u16::MAX`.
+    /// few thousand (`cli/`), far below `u16::MAX`.
     pub first_member: u16,
     /// How many times the group received it, up to 255: only "none", "once" and "more than
     /// once" matter here (the total is `Tally::received`).
