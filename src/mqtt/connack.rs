@@ -5,7 +5,8 @@
 //!
 //! * **Server Keep Alive** (§3.2.2.3.14): "the Client MUST use this value instead of the Keep
 //!   Alive value the Client sent on CONNECT" [MQTT-3.2.2-21]. mosquitto's `max_keepalive 10`
-//!   lowers a requested 30 s to 10 s; AWS IoT Core raises anything below 30 s to 30 s. rumqttc
+//!   lowers a requested 30 s to 10 s; AWS IoT Core raises anything below 30 s to 30 s
+//!   (quotas page, "Keep-alive interval"; see `aws/limits.rs`). rumqttc
 //!   pings at the broker's value; our dead-path timer (`link.rs`) must count with it too, or a
 //!   raised keep-alive would look like a dead connection.
 //! * **Session Expiry Interval** (§3.2.2.3.2): how long the broker will really keep the session,

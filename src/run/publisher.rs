@@ -10,7 +10,9 @@
 //! * this task polls the event loop, which writes the queued messages and reads the PUBACKs.
 //!
 //! That is what "pipelined" means: rumqttc keeps up to the broker's Receive Maximum messages in
-//! flight (20 on mosquitto, 100 on AWS IoT) instead of one round trip per message. The reference
+//! flight (20 on mosquitto; 100 on AWS IoT, whose quotas page lists 100 unacknowledged QoS 1
+//! publishes per connection, "AWS IoT Core endpoints and quotas", message broker limits) instead
+//! of one round trip per message. The reference
 //! Python sample waited for each PUBACK and slept a second: 15 s for 10 messages.
 //!
 //! A message counts as *published* when the broker took responsibility for it: its PUBACK at
