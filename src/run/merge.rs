@@ -23,7 +23,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::event::Resend;
+use super::event::{Resend, Via};
 use super::slot::resent;
 use super::slot::{SENT, UNACKNOWLEDGED};
 use super::summary::SummaryContext;
@@ -132,6 +132,7 @@ fn check_limits(name: &str, summary: &Summary) -> Result<(), Failure> {
         ("resent_unacknowledged", &summary.resent_unacknowledged),
         ("resent_lost", &summary.resent_lost),
         ("redelivered", &summary.redelivered),
+        ("redelivered_without_dup", &summary.redelivered_without_dup),
     ];
     let members = summary.members.iter();
     let messages = members.map(|(_, member)| ("members", &member.messages));
@@ -210,12 +211,23 @@ fn check_members_once(summaries: &[Input]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What a member's process said of a number that member got more than once.
+#[derive(Clone, Copy)]
+enum Later {
+    /// Nothing: a duplicate as it stands (or the number came once).
+    Duplicate,
+    /// `redelivered`: the broker's redelivery, flagged DUP.
+    Redelivered,
+    /// `redelivered_without_dup`: the broker's redelivery, told by its connection.
+    RedeliveredWithoutDup,
+}
+
 /// The publisher's summary and every member's receipts, replayed into one tally.
 fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
     // Members in the order of the inputs; within one process, by client id.
     let mut member_ids: Vec<String> = Vec::new();
-    // (number, row, the member's process saw it redelivered)
-    let mut receipts: Vec<(u32, usize, bool)> = Vec::new();
+    // (number, row, how the member's process saw a later copy of it: see `Later`)
+    let mut receipts: Vec<(u32, usize, Later)> = Vec::new();
     for (_, summary) in summaries {
         let mut members: Vec<_> = summary.members.iter().collect();
         members.sort_by_key(|(id, _)| (id.len(), *id));
@@ -223,8 +235,15 @@ fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
             let row = member_ids.len();
             member_ids.push(id.to_owned());
             receipts.extend(member.messages.iter().map(|seq| {
-                let redelivered = summary.redelivered.contains(seq);
-                (*seq, row, redelivered)
+                let later = match (
+                    summary.redelivered.contains(seq),
+                    summary.redelivered_without_dup.contains(seq),
+                ) {
+                    (_, true) => Later::RedeliveredWithoutDup,
+                    (true, false) => Later::Redelivered,
+                    (false, false) => Later::Duplicate,
+                };
+                (*seq, row, later)
             }));
         }
     }
@@ -249,10 +268,16 @@ fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
     // (round robin, random) is judged from it.
     receipts.sort_by_key(|(seq, _, _)| *seq);
     let mut seen: HashSet<(u32, usize)> = HashSet::new();
-    for (seq, row, redelivered) in receipts {
-        // The same member's second copy of a number its process saw redelivered (DUP).
-        let dup = redelivered && !seen.insert((seq, row));
-        tally.received_by(row, seq, dup, None);
+    for (seq, row, later) in receipts {
+        // The same member's second copy is replayed as its process judged it: flagged DUP, or
+        // on a later connection of the session (a redelivery without DUP), or as it came.
+        let again = !seen.insert((seq, row));
+        let how = match later {
+            Later::Redelivered if again => (true, Via::FIRST),
+            Later::RedeliveredWithoutDup if again => (false, Via::FIRST.reconnected(true)),
+            _ => (false, Via::FIRST),
+        };
+        tally.received_by(row, seq, how, None);
     }
     for (_, summary) in summaries {
         tally.add_foreign(summary.foreign);

@@ -7,7 +7,8 @@
 //!   `machine.rs` (the `Run`: one handler per input) and `phase.rs` (where it stands, and why it
 //!   stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
-//!   reconnect, leave cleanly) and `publisher.rs` (numbered messages, pipelined, held while the
+//!   reconnect, leave cleanly), with `delivery.rs` (each PUBLISH it gets, and which of its
+//!   connections it came on), and `publisher.rs` (numbered messages, pipelined, held while the
 //!   group is incomplete, sent again for a named cause), with `feeder.rs` (what it queues, when),
 //!   `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs` (the end-of-run marker),
 //!   and `slow.rs` (a member that acknowledges slowly, `--slow-member`);
@@ -70,6 +71,7 @@ mod ack_tracker;
 mod books;
 mod churn;
 mod churning;
+mod delivery;
 mod event;
 mod fairness;
 mod feeder;

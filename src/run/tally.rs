@@ -6,8 +6,8 @@
 
 use tokio::time::Instant;
 
-use super::churn::ChurnKind;
-use super::event::{Receipt, RunEvent};
+use super::churn;
+use super::event::{Receipt, RunEvent, Via};
 use super::fairness;
 use super::latency::Latencies;
 use super::outages::Outages;
@@ -34,6 +34,9 @@ pub struct Tally {
     /// of numbers are built from the slots and these at the end, instead of growing a list per
     /// member as messages arrive (up to twice the memory, with a Vec's spare capacity).
     later_receipts: Vec<(u32, u16)>,
+    /// Messages a member got again after its reconnect without the DUP flag (AWS IoT Core sets
+    /// none; see `slot.rs`): rare, as `later_receipts`.
+    redelivered_without_dup: Vec<u32>,
     /// Receipts of our messages, duplicates included.
     received: u32,
     foreign: u64,
@@ -65,6 +68,7 @@ impl Tally {
             member_ids: member_ids.to_vec(),
             member_counts: vec![0; member_ids.len()],
             later_receipts: Vec::new(),
+            redelivered_without_dup: Vec::new(),
             received: 0,
             foreign: 0,
             unsettled: count,
@@ -143,29 +147,45 @@ impl Tally {
             Some(seq) => self.received_by(
                 receipt.member.seat().index,
                 seq,
-                receipt.dup,
+                (receipt.dup, receipt.via),
                 receipt.latency_ms,
             ),
             None => self.foreign += 1,
         }
     }
 
-    /// Row `member` of the books received `seq` (`dup`: flagged as a redelivery).
-    pub fn received_by(&mut self, member: usize, seq: u32, dup: bool, latency_ms: Option<f64>) {
+    /// Row `member` of the books received `seq`; `how`: whether the broker flagged it DUP, and
+    /// which of the member's connections it came on.
+    ///
+    /// A later copy at the member that got the first one is the broker's redelivery if it says
+    /// so (DUP), or if it came on a later connection of the same kept session (`Slot::came_again`):
+    /// AWS IoT Core sends messages again without DUP. Any other later copy is a duplicate: at the
+    /// same member on the same connection, nobody explains it; at another member, the message
+    /// reached two members.
+    pub fn received_by(
+        &mut self,
+        member: usize,
+        seq: u32,
+        (dup, via): (bool, Via),
+        latency_ms: Option<f64>,
+    ) {
         let member = (member < self.member_counts.len()).then_some(member);
         // Members are numbered from 1 in `first_member`; 0 means nobody yet.
         let number = member.map_or(NOT_A_MEMBER, |index| {
             u16::try_from(index + 1).unwrap_or(NOT_A_MEMBER)
         });
-        let mut later = false;
+        let (mut later, mut without_dup) = (false, false);
         let counted = self.update(seq, |slot| {
             slot.set(SENT, true);
-            slot.receipts = slot.receipts.saturating_add(1);
+            slot.add_receipt(via);
             if slot.first_member == 0 {
                 slot.first_member = number;
-            } else {
-                later = true;
-                if dup && slot.first_member == number {
+                return;
+            }
+            later = true;
+            if slot.first_member == number && number != NOT_A_MEMBER {
+                without_dup = !dup && slot.came_again(via);
+                if dup || without_dup {
                     slot.set(REDELIVERED, true);
                 }
             }
@@ -181,6 +201,9 @@ impl Tally {
             if later {
                 self.later_receipts.push((seq, number));
             }
+        }
+        if without_dup {
+            self.redelivered_without_dup.push(seq);
         }
         if let Some(latency_ms) = latency_ms {
             self.latencies
@@ -221,40 +244,21 @@ impl Tally {
         true
     }
 
-    /// What each `--churn` step was followed by: the member's receipts before and after its
-    /// point, and the messages missing from its point to the next step's.
+    /// What each `--churn` step was followed by (see `churn::effects`).
     fn churn_effects(&mut self, members: &Members) -> Vec<ChurnSummary> {
-        let mut churn = std::mem::take(&mut self.churn);
-        let points: Vec<u32> = churn.iter().map(|step| step.at_seq).collect();
-        for (k, step) in churn.iter_mut().enumerate() {
-            let messages = members
-                .get(&step.client_id)
-                .map_or(&[][..], |member| &member.messages[..]);
-            step.received_before =
-                messages.iter().filter(|seq| **seq <= step.at_seq).count() as u32;
-            step.received_after = messages.len() as u32 - step.received_before;
-            // From the member's last receipt before the step: what was on its way to it then
-            // belongs to the step too. Up to the next step, which answers for what follows it.
-            // A joiner had nothing on its way before its point.
-            let since = if step.step == ChurnKind::Join {
-                step.at_seq
-            } else {
-                messages
-                    .iter()
-                    .copied()
-                    .filter(|seq| *seq <= step.at_seq)
-                    .max()
-                    .unwrap_or(0)
-            };
-            let until = points.get(k + 1).copied().unwrap_or(u32::MAX);
-            step.missing_since = self
-                .slots
-                .numbers_where(Slot::missing)
-                .into_iter()
-                .filter(|seq| *seq > since && *seq <= until)
-                .collect();
+        if self.churn.is_empty() {
+            return Vec::new();
         }
-        churn
+        let missing = self.slots.numbers_where(Slot::missing);
+        churn::effects(std::mem::take(&mut self.churn), members, &missing)
+    }
+
+    /// The messages some member got again without DUP, in order, each once.
+    fn redelivered_without_dup(&mut self) -> Vec<u32> {
+        let mut seqs = std::mem::take(&mut self.redelivered_without_dup);
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs
     }
 
     /// Each member's message numbers, sorted, built in one pass over the slots with exactly the
@@ -322,6 +326,7 @@ impl Tally {
         let latency_ms = self.latencies.summary(&self.member_ids);
         let members = self.member_lists();
         let churn = self.churn_effects(&members);
+        let redelivered_without_dup = self.redelivered_without_dup();
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
@@ -334,7 +339,7 @@ impl Tally {
             }
             Source::Process(Role::Subscriber) => Vec::new(),
         };
-        let duplicated = seqs_where(&|s| s.receipts > 1);
+        let duplicated = seqs_where(&Slot::more_than_once);
         let verdict = if !missing.is_empty() {
             Verdict::Missing
         } else if !duplicated.is_empty() {
@@ -363,7 +368,7 @@ impl Tally {
             sent,
             acknowledged: how_many(&|s| s.is(PUBLISHED)),
             received: self.received,
-            unique: how_many(&|s| s.receipts > 0),
+            unique: how_many(&Slot::received),
             missing,
             duplicated,
             foreign: self.foreign,
@@ -374,12 +379,13 @@ impl Tally {
             resent_unacknowledged: seqs_where(&|s| s.is(RESENT_UNACKNOWLEDGED)),
             resent_lost: seqs_where(&|s| s.is(RESENT_LOST)),
             redelivered: seqs_where(&|s| s.is(REDELIVERED)),
+            redelivered_without_dup,
             unacknowledged: seqs_where(&|s| s.is(UNACKNOWLEDGED) && !s.is(PUBLISHED)),
             reconnects: self.outages.reconnects(),
             outages: self.outages.into_list(),
             held_ms: context.held.as_millis() as u64,
             went_on_without: context.went_on_without,
-            unrouted: seqs_where(&|s| s.is(UNROUTED) && s.receipts == 0),
+            unrouted: seqs_where(&|s| s.is(UNROUTED) && !s.received()),
             interrupted: context.interrupted,
             latency_ms,
             fairness,
@@ -417,6 +423,7 @@ mod tests {
             seq,
             payload: String::new(),
             dup: false,
+            via: Via::FIRST,
             latency_ms: seq.map(|_| 1.5),
         }
     }
@@ -595,7 +602,59 @@ mod tests {
         let summary = tally.summary(context());
         assert_eq!(summary.duplicated, vec![1, 2]);
         assert_eq!(summary.redelivered, vec![1]);
+        assert!(summary.redelivered_without_dup.is_empty());
         assert_eq!(summary.verdict, Verdict::Duplicated);
+        let report = summary.render();
+        assert!(report.contains(", flagged DUP: 1\n"), "{report}");
+    }
+
+    /// A receipt by `client` of `seq`, which came `via`, without DUP: as AWS IoT Core sends.
+    fn came_via(client: &str, seq: u32, via: Via) -> RunEvent {
+        let mut receipt = receipt(client, Some(seq));
+        receipt.via = via;
+        RunEvent::Received(receipt)
+    }
+
+    /// AWS IoT Core sets no DUP flag: a copy that came again on a later connection of a kept
+    /// session is still the broker's redelivery, and the report says how it was told.
+    #[test]
+    fn a_redelivery_without_dup_is_known_by_its_connection() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let mut tally = Tally::new(4, &ids);
+        for seq in 1..=4 {
+            published(&mut tally, seq, false, false);
+        }
+        let kept = Via::FIRST.reconnected(true);
+        let anew = kept.reconnected(false);
+        tally.record(&received("a", 1));
+        tally.record(&came_via("a", 1, kept)); // after a's reconnect, session kept
+        tally.record(&received("a", 2));
+        tally.record(&received("a", 2)); // same connection: nobody explains it
+        tally.record(&received("a", 3));
+        tally.record(&came_via("a", 3, anew)); // across a new session: no broker keeps that
+        tally.record(&received("a", 4));
+        tally.record(&came_via("b", 4, kept)); // another member
+        let summary = tally.summary(context());
+        assert_eq!(summary.duplicated, vec![1, 2, 3, 4]);
+        assert_eq!(summary.redelivered, vec![1]);
+        assert_eq!(summary.redelivered_without_dup, vec![1]);
+        assert_eq!(summary.verdict, Verdict::Duplicated);
+        let report = summary.render();
+        assert!(report.contains("4 duplicated (1 redelivered)"), "{report}");
+        assert!(
+            report.contains("after its reconnect, its session kept")
+                && report.contains("which came without the DUP flag (AWS IoT Core sets none)")
+                && report.contains("a later connection of the same kept session: 1\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("reached two members of the group, which a shared subscription must not do (MQTT 5 §4.8.2): 4\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("received twice by the same member with no reconnect of a kept session in between, and not flagged DUP: nothing explains it (a broker's slip): 2 3\n"),
+            "{report}"
+        );
     }
 
     #[test]
@@ -741,6 +800,8 @@ mod tests {
             "resent_unrouted",
             "resent_unacknowledged",
             "resent_lost",
+            // Redeliveries told without the DUP flag, which AWS IoT Core does not set.
+            "redelivered_without_dup",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
