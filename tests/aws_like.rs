@@ -219,3 +219,154 @@ fn numbers(list: &Value) -> Vec<u64> {
         .map(|list| list.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default()
 }
+
+/// A bulk run, so that messages are in flight at any moment: 3000 QoS 1 messages as fast as the
+/// broker takes them.
+const BULK_RUN: [&str; 4] = ["--count", "3000", "--interval", "0"];
+
+/// Waits until the members have received `some` messages, then cuts both of them (not the
+/// publisher) for a second: the group has no member while the publisher's messages in flight
+/// reach mosquitto, which answers 0x10 for each, and the proxy 0x00.
+fn leave_the_group_without_members(run: &mut Spawned, proxy: &AwsLikeProxy, json: bool) {
+    let mut receipts = 0;
+    let mut some = |line: &str| {
+        receipts += usize::from(line.contains("received"));
+        receipts >= 300
+    };
+    let seen = match json {
+        true => run.wait_for_stdout(&mut some, LIMIT),
+        false => run.wait_for_stderr(&mut some, LIMIT),
+    };
+    assert!(seen, "the members received nothing");
+    assert_eq!(proxy.cut_for("subscriber", Duration::from_secs(1)), 2);
+}
+
+/// No 0x10 comes, as on AWS IoT Core: the hold (driven by the members' broken connections, not
+/// by PUBACKs) stops the publisher, and what the broker took while no member was there is sent
+/// again once the members are back and past it (`resent_lost`). Every message arrives once.
+#[test]
+fn a_group_without_members_and_no_0x10_still_gets_every_message_once() {
+    let test = "a_group_without_members_and_no_0x10_still_gets_every_message_once";
+    let Some(broker) = plain_mosquitto(test) else {
+        return;
+    };
+    let proxy = AwsLikeProxy::start(&broker.files, broker.port, Rewrites::AWS);
+    let flags = [&BULK_RUN[..], &["--timeout", "20s", "--json"]].concat();
+    let mut run = spawn_run(&broker, proxy.port(), "t-nobody", &flags);
+    leave_the_group_without_members(&mut run, &proxy, true);
+    let run = run.finish(LIMIT);
+    let hidden = proxy.no_matching_hidden();
+    let summary = run.summary();
+    eprintln!(
+        "{hidden} PUBACKs 0x10 answered 0x00; sent again as lost: {}",
+        summary["resent_lost"]
+    );
+    assert!(
+        hidden > 0,
+        "nothing went to nobody: nothing was tested\n{run}"
+    );
+    assert_exactly_once(&run, 3000);
+    // The tool never heard 0x10: nothing is unrouted, nothing sent again for it.
+    assert_eq!(summary["unrouted"], Value::Array(vec![]), "{summary}");
+    assert_eq!(
+        summary["resent_unrouted"],
+        Value::Array(vec![]),
+        "{summary}"
+    );
+    assert!(
+        numbers(&summary["resent_lost"]).len() >= hidden,
+        "{summary}"
+    );
+    assert!(run
+        .events("published")
+        .iter()
+        .all(|event| event.get("no_matching_subscribers").is_none()));
+}
+
+/// With `--no-hold` nothing is sent again: what went to nobody is missing, and the report says
+/// why in words that hold without 0x10 (the members' reconnects), not "members outside this
+/// run" and not "PUBACK 0x10".
+#[test]
+fn without_the_hold_what_went_to_nobody_is_missing_for_the_right_cause() {
+    let test = "without_the_hold_what_went_to_nobody_is_missing_for_the_right_cause";
+    let Some(broker) = plain_mosquitto(test) else {
+        return;
+    };
+    let proxy = AwsLikeProxy::start(&broker.files, broker.port, Rewrites::AWS);
+    // What went to nobody never comes: the run waits out --timeout for it, then names it.
+    let more = ["--timeout", "5s", "--no-hold", "--per-message-logs", "on"];
+    let flags = [&BULK_RUN[..], &more].concat();
+    let mut run = spawn_run(&broker, proxy.port(), "t-nohold", &flags);
+    leave_the_group_without_members(&mut run, &proxy, false);
+    let run = run.finish(LIMIT);
+    let hidden = proxy.no_matching_hidden();
+    assert!(
+        hidden > 0,
+        "nothing went to nobody: nothing was tested\n{run}"
+    );
+    assert_eq!(run.code, Some(3), "{run}");
+    let verdict = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("3000 published · "))
+        .unwrap_or_else(|| panic!("no verdict line\n{run}"));
+    let missing: usize = verdict
+        .split(" · ")
+        .find_map(|part| part.strip_suffix(" missing"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{verdict}"));
+    assert!(missing >= hidden, "{hidden} went to nobody\n{verdict}");
+    assert!(
+        run.stdout.contains(
+            "2 reconnects during the run: messages published while members were disconnected are dropped by the broker"
+        ),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("members outside this run"), "{run}");
+    assert!(!run.stdout.contains("0x10"), "{run}");
+}
+
+/// A broker killed and started again, its 0x10 hidden: the hold keeps the publisher back until
+/// both members have subscribed again, and every message arrives exactly once.
+#[test]
+fn a_broker_restart_without_0x10_still_gets_every_message_once() {
+    let test = "a_broker_restart_without_0x10_still_gets_every_message_once";
+    let Some(mut broker) = plain_mosquitto(test) else {
+        return;
+    };
+    let proxy = AwsLikeProxy::start(&broker.files, broker.port, Rewrites::AWS);
+    let flags = [
+        "--count",
+        "300",
+        "--interval",
+        "10ms",
+        "--timeout",
+        "30s",
+        "--json",
+    ];
+    let mut run = spawn_run(&broker, proxy.port(), "t-restart", &flags);
+    let started = run.wait_for_stdout(|line| line.contains(r#""event":"published""#), LIMIT);
+    assert!(started, "the run never got to publish");
+    std::thread::sleep(Duration::from_secs(1));
+    broker.kill();
+    broker.restart();
+    let run = run.finish(LIMIT);
+    eprintln!(
+        "{} PUBACKs 0x10 answered 0x00; summary: {}",
+        proxy.no_matching_hidden(),
+        run.summary()
+    );
+    assert_exactly_once(&run, 300);
+    assert!(!run.events("reconnected").is_empty(), "{run}");
+}
+
+/// Exit 0, and each of `count` messages reached the group exactly once.
+fn assert_exactly_once(run: &Run, count: u64) {
+    let summary = run.summary();
+    assert_eq!(run.code, Some(0), "{summary}\n{run}");
+    assert_eq!(summary["verdict"], "ok", "{summary}");
+    assert_eq!(summary["unique"], count, "{summary}");
+    assert_eq!(summary["received"], count, "{summary}");
+    assert_eq!(summary["missing"], Value::Array(vec![]), "{summary}");
+    assert_eq!(summary["duplicated"], Value::Array(vec![]), "{summary}");
+}

@@ -313,7 +313,7 @@ fn log_resend(seqs: &[u32], cause: Resend) {
             seqs.len()
         ),
         Resend::Lost => tracing::warn!(
-            "[publisher] sending {} messages again that the broker had routed to a member whose connection then broke (a clean session keeps nothing): {list}",
+            "[publisher] sending {} messages again that the broker acknowledged and no member got: routed to a member whose connection then broke (a clean session keeps nothing), or, with no member subscribed, to nobody: {list}",
             seqs.len()
         ),
     }

@@ -216,8 +216,10 @@ impl Summary {
         }
         if !self.resent_lost.is_empty() {
             hints.push(format!(
-                "sent again once the group was complete, because the broker had routed them to a member whose \
-                 connection then broke, and its clean session kept nothing: {}",
+                "sent again once the group was complete, because the broker acknowledged them and no member got \
+                 them: routed to a member whose connection then broke (a clean session keeps nothing), or, \
+                 while no member was subscribed, to nobody (a broker that does not answer PUBACK 0x10, as \
+                 AWS IoT Core): {}",
                 compact_list(&self.resent_lost, 10)
             ));
         }

@@ -25,6 +25,34 @@
 //!
 //! AWS IoT Core does not promise an order: there a message sent again may arrive twice, and the
 //! summary names it (`resent_lost`).
+//!
+//! ## Without PUBACK 0x10
+//!
+//! mosquitto answers 0x10, *no matching subscribers*, for a message no member was subscribed
+//! to take, and the publisher sends such a message again itself (`Resend::Unrouted`). AWS IoT
+//! Core does not: the PUBACK reason codes it lists (developer guide, page "MQTT", section "MQTT
+//! reason codes") have no 0x10, so it acknowledges such a message as a success and drops it.
+//! This watch covers those too, because it never reads a reason code: a message the broker took
+//! while every member was away has a PUBACK number above each member's mark at its break, so it
+//! lies in their windows, and is named once they are back and past it. (It is named `lost`,
+//! the one name for "acknowledged, and no member got it".) `tests/aws_like.rs` checks it with
+//! mosquitto's 0x10 rewritten to 0x00. The hold itself follows the members' connections, not
+//! the PUBACKs, so it does not wait for a 0x10 either.
+//!
+//! What it does not cover, so that such a message is reported missing once `--timeout` has
+//! passed, as before:
+//!
+//! * a member whose session the broker kept (`--session-expiry`): its window closes on its
+//!   reconnect, because the broker delivers the session's queue then, and AWS IoT Core sends a
+//!   stored queue at most 10 messages a second (developer guide, "MQTT persistent sessions")
+//!   while new messages may come first: order would not say that a message is gone;
+//! * a member the run went on without (a hold that ran out): it never comes back to close its
+//!   window;
+//! * a message the broker dropped while no member *broke*: AWS IoT Core documents a delay
+//!   between a SUBACK and the first message it routes to that subscription ("AWS IoT
+//!   differences from MQTT specifications"), and what it drops then has no window;
+//! * runs that send nothing again: `--no-hold`, QoS 0, `--role`, several groups or `--control`
+//!   (`Plan::resends_lost`).
 
 use std::collections::{BTreeMap, HashMap};
 
