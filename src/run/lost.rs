@@ -459,4 +459,46 @@ mod tests {
         watch.received(0, 3);
         assert!(watch.lost().is_empty(), "everything arrived");
     }
+
+    /// AWS IoT Core answers 0x00 where mosquitto says 0x10: what the broker took while every
+    /// member was away looks published like any message. It lies in both members' windows, and
+    /// is named once both are back and past it.
+    #[test]
+    fn what_went_to_nobody_without_a_0x10_is_lost_once_the_members_are_past_it() {
+        let mut watch = watch();
+        (1..=2).for_each(|seq| watch.published(seq));
+        watch.received(0, 1);
+        watch.received(1, 2);
+        watch.broke(0);
+        watch.broke(1);
+        // Acknowledged as a success, routed to nobody.
+        (3..=5).for_each(|seq| watch.published(seq));
+        watch.reconnected(0, false);
+        watch.reconnected(1, false);
+        (6..=7).for_each(|seq| watch.published(seq));
+        watch.received(0, 6);
+        assert!(watch.lost().is_empty(), "member 1 has received nothing yet");
+        watch.received(1, 7);
+        assert_eq!(watch.lost(), [3, 4, 5]);
+    }
+
+    /// With a kept session the broker delivers the member's queue itself (and AWS IoT Core at
+    /// its own pace, not in order with new messages): nothing is named, and what never comes is
+    /// reported missing.
+    #[test]
+    fn kept_sessions_leave_what_went_to_nobody_to_the_report() {
+        let mut watch = watch();
+        (1..=2).for_each(|seq| watch.published(seq));
+        watch.received(0, 1);
+        watch.received(1, 2);
+        watch.broke(0);
+        watch.broke(1);
+        (3..=5).for_each(|seq| watch.published(seq));
+        watch.reconnected(0, true);
+        watch.reconnected(1, true);
+        (6..=7).for_each(|seq| watch.published(seq));
+        watch.received(0, 6);
+        watch.received(1, 7);
+        assert!(watch.lost().is_empty());
+    }
 }

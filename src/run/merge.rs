@@ -297,3 +297,47 @@ fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
         run_id: publisher.run_id.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary as a `--role` process writes it, with `more` fields on top.
+    fn summary(role: &str, more: serde_json::Value) -> Summary {
+        let mut value = serde_json::json!({
+            "version": VERSION, "role": role, "run_id": "r", "group": "g", "topic": "t",
+            "qos": 1, "count": 2, "published": 2, "sent": [[1, 2]], "members": {},
+            "elapsed_ms": 5, "verdict": "partial",
+        });
+        for (key, field) in more.as_object().expect("an object") {
+            value[key] = field.clone();
+        }
+        serde_json::from_value(value).expect("a summary")
+    }
+
+    /// A member's process judged its second copy of #2 a redelivery, with DUP or without it:
+    /// the merge says the same, and keeps which it was.
+    #[test]
+    fn a_merge_keeps_how_a_process_told_a_redelivery() {
+        let publisher = summary("publisher", serde_json::json!({}));
+        for without_dup in [false, true] {
+            let member = summary(
+                "subscriber",
+                serde_json::json!({
+                    "members": {"a": {"count": 3, "messages": [1, 2, 2]}},
+                    "redelivered": [2],
+                    "redelivered_without_dup": if without_dup { vec![2] } else { vec![] },
+                }),
+            );
+            let inputs = [
+                ("p".to_owned(), publisher.clone()),
+                ("s".to_owned(), member),
+            ];
+            let merged = replay(&publisher, &inputs);
+            assert_eq!(merged.duplicated, [2]);
+            assert_eq!(merged.redelivered, [2], "without DUP: {without_dup}");
+            let expected: &[u32] = if without_dup { &[2] } else { &[] };
+            assert_eq!(merged.redelivered_without_dup, expected);
+        }
+    }
+}
