@@ -90,7 +90,28 @@ impl Summary {
                  or the broker dropped them; try a unique --group_identifier",
                 self.group, self.topic
             ));
+            if self.missing_came_first() {
+                // AWS IoT Core developer guide, "MQTT", "AWS IoT differences from MQTT
+                // specifications": there may be a delay between a SUBACK and the first message
+                // delivered to that subscription.
+                hints.push(
+                    "they are the run's first messages, before any member received one: a broker that \
+                     starts routing to a subscription only a moment after its SUBACK drops them \
+                     (AWS IoT Core documents such a delay)"
+                        .to_owned(),
+                );
+            }
         }
+    }
+
+    /// True when every missing message came before the first one any member received.
+    fn missing_came_first(&self) -> bool {
+        let first_received = self
+            .members
+            .iter()
+            .filter_map(|(_, m)| m.messages.first())
+            .min();
+        matches!((self.missing.last(), first_received), (Some(last), Some(first)) if last < first)
     }
 
     /// What made the duplicates: the broker's redelivery, or a copy the publisher sent again.

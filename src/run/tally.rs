@@ -494,6 +494,29 @@ mod tests {
         assert!(summary.render().contains("missing: 2"));
     }
 
+    /// AWS IoT Core may route to a new subscription only a moment after its SUBACK: when what
+    /// is missing is the run's start, the report says so; a gap later on is something else.
+    #[test]
+    fn missing_first_messages_point_at_a_subscription_not_yet_routing() {
+        for (gone, said) in [([1, 2], true), ([2, 3], false)] {
+            let ids = vec!["a".to_string()];
+            let mut tally = Tally::new(4, &ids);
+            for seq in 1..=4 {
+                published(&mut tally, seq, false, false);
+                if !gone.contains(&seq) {
+                    tally.record(&received("a", seq));
+                }
+            }
+            let report = tally.summary(context()).render();
+            assert_eq!(
+                report
+                    .contains("they are the run's first messages, before any member received one"),
+                said,
+                "{report}"
+            );
+        }
+    }
+
     #[test]
     fn reconnects_explain_what_went_missing() {
         let ids = vec!["a".to_string()];
