@@ -25,7 +25,8 @@
 //! folders, each with a `mod.rs` that says what it teaches. Arrows point one way: `run/` uses
 //! `mqtt/` and `tls/`; `mqtt/` only carries `tls/`'s file paths (in `Target`); and nothing uses
 //! `run/` but `main.rs`, `cli/` (which makes its `Plan`), `check/` (which reads it) and `exit.rs`
-//! (which reads its verdict); `aws/` knows only `share.rs`, and `cli/` calls it.
+//! (which reads its verdict); `aws/` knows only `share.rs`: `cli/` calls it, `demo/` reads a
+//! policy with it (`--policy`), and the report asks it how to name a missing `iot:Receive`.
 //!
 //! * `cli/`: the flags in groups, one per `--help` section, and their typed values; AWS's
 //!   underscore spellings (`--ca_file`); the `MQTT5_*` variables; the checks that end a bad run
@@ -43,11 +44,15 @@
 //! * `run/`: the members, the publisher, the gate that holds it while a member is away, the
 //!   events they report, the tally, and the report: the sample's own logic. Also the runs that
 //!   go further: several groups and a control subscriber (one tally each), a run spread over
-//!   processes and its `--merge` (`merge.rs`), and churn experiments (`churn.rs`);
-//! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account;
+//!   processes and its `--merge` (`merge.rs`), churn experiments (`churn.rs`), and load: K
+//!   publisher connections (`numbers.rs`), a pace that does not drift and AWS's 100 publishes a
+//!   second per connection (`pace.rs`), `--duration` (`publishing.rs`);
+//! * `demo/`: a throw-away CA and an embedded broker, so `--demo` needs no AWS account, and
+//!   that can apply an AWS IoT policy to its clients (`--policy`);
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
-//!   for a command line (`--print-policy`, with the policy language's escapes), and AWS's limits
-//!   on topics and client ids;
+//!   for a command line (`--print-policy`, with the policy language's escapes, within AWS's size
+//!   limit), a reader that evaluates a policy as AWS does (`iam.rs`, used by `--demo --policy`
+//!   and the tests), and AWS's limits on topics, client ids, keep-alive, sessions and payloads;
 //! * `check/`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
 //!   SUBACK) with the run's own broker settings, and a ✓ or a ✗ in the run's words for each;
 //! * `exit.rs`: every exit code and what earns it (a run, `--check`, `--merge`, a failure), the
@@ -55,6 +60,11 @@
 //!   Ctrl-C;
 //! * `conformance/`: `--conformance`, the questions of MQTT 5's shared-subscription clauses
 //!   (§4.8.2 and its neighbours) asked of the broker, one case per file, each with a verdict;
+//! * `html/`: `--html FILE`, the run (or a merge, or the conformance cases) as one
+//!   self-contained page: the timeline, who got which number, the split, the delays, the verdict;
+//!   it reads `run/`'s summary and timeline, and nothing but `main.rs` uses it;
+//! * `open_files.rs`: room for thousands of connections (the open-file limit);
+//! * `stdout.rs`: writing to a reader that may go away (`… | head -1`) without a panic;
 //! * `error_text.rs`: the few places we must read another library's error *text*, pinned by tests.
 //!
 //! The modules are private: the items below are what `main.rs`, the examples and the tests use.
@@ -66,11 +76,14 @@ mod conformance;
 mod error_text;
 mod exit;
 mod failure;
+mod html;
 mod message;
 mod mqtt;
+mod open_files;
 mod run;
 mod share;
 mod shutdown;
+mod stdout;
 mod tls;
 
 #[cfg(feature = "demo")]
@@ -79,6 +92,8 @@ mod demo;
 #[path = "demo/unavailable.rs"]
 mod demo;
 
+/// How AWS IoT Core reads a policy: the demo broker's `--policy` and the tests use it.
+pub use aws::iam;
 pub use check::run as check;
 pub use cli::{Args, Mode};
 pub use conformance::run as conformance;
@@ -86,9 +101,13 @@ pub use conformance::run as conformance;
 pub use demo::{pki, DemoBroker, MAX_PACKET_SIZE};
 pub use exit::Exit;
 pub use failure::Failure;
+pub use html::Page as HtmlPage;
 pub use mqtt::{connect, disconnect, Broker};
+pub use open_files::make_room_for;
 pub use run::{merge, run, Ending, Format, Outcome, Summary, Verdict};
 pub use shutdown::signalled;
+/// A line on stdout that a reader may stop reading (`… | head -1`) without a panic.
+pub use stdout::line as print_line;
 pub use tls::{client_config, TlsFiles, PASSPHRASE_ENV};
 
 /// `--demo`: start the embedded broker and its certificates (`demo/`).

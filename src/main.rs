@@ -1,17 +1,17 @@
 //! `mqtt5-shared-subscription`: the story of one run, top to bottom.
 //!
 //! Parse the flags → build the TLS config → start the members and the publisher → print the
-//! report → exit with a code that says how it went. Each step lives in its own module; see
+//! report (and with `--html`, draw it) → exit with a code that says how it went. Each step lives in its own module; see
 //! `lib.rs` for the map.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
 use mqtt5_shared_subscription::{
-    check, client_config, conformance, merge, run, signalled, start_demo, Args, Ending, Exit,
-    Failure, Mode, Outcome,
+    check, client_config, conformance, make_room_for, merge, print_line, run, signalled,
+    start_demo, Args, Ending, Exit, Failure, HtmlPage, Mode, Outcome,
 };
 
 #[tokio::main]
@@ -29,37 +29,55 @@ async fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    match run_sample(args).await {
-        Ok(exit) => exit.into(),
+    // --html FILE: a page of the run, written at the very end whatever the ending (without the
+    // flag, a page that writes nothing). A file that cannot be written is exit 2, right now.
+    let (ended, page) = match HtmlPage::for_flag(args.output.html.as_deref()) {
+        Ok(mut page) => (run_sample(args, &mut page).await, Some(page)),
+        Err(failure) => (Err(failure), None),
+    };
+    let exit = match &ended {
+        Ok(exit) => *exit,
         Err(failure) => {
             eprintln!("error: {failure}");
-            failure.exit().into()
+            failure.exit()
         }
+    };
+    if let Some(page) = page {
+        page.write(exit, ended.as_ref().err());
     }
+    exit.into()
 }
 
-async fn run_sample(args: Args) -> Result<Exit, Failure> {
+async fn run_sample(args: Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
     let mode = args.mode();
     // --merge reads the outputs of a run spread over processes instead of running one.
     if let Mode::Merge(files) = &mode {
         let summary = merge(files)?;
         args.format().summary(&summary);
+        page.show_merge(&summary);
         return Ok(Exit::of_verdict(summary.verdict));
     }
 
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
     let plan = args.plan()?;
 
-    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent. Written,
-    // not `println!`ed, which panics when the reader has gone (`--print-policy | head`).
+    // --print-policy: the AWS IoT policy these flags need, on stdout; nothing is sent.
     if mode == Mode::PrintPolicy {
-        let _ = writeln!(std::io::stdout(), "{}", args.policy(&plan));
+        print_line(args.policy(&plan)?);
         return Ok(Exit::Success);
     }
 
-    // 2. Where is the broker? With --demo, we start one in this process first.
+    // 2. Where is the broker? With --demo, we start one in this process first. Every client is a
+    //    socket (with --demo, the broker's end too): make room for them all.
+    let clients = (plan.member_ids().len() + plan.publisher_ids().len()) as u64;
+    make_room_for(if args.modes.demo {
+        2 * clients
+    } else {
+        clients
+    });
     let demo = if args.modes.demo {
-        Some(start_demo(args.modes.keep_running.as_deref()).await?)
+        let modes = &args.modes;
+        Some(start_demo(modes.keep_running.as_deref(), modes.policy.as_deref()).await?)
     } else {
         None
     };
@@ -79,11 +97,13 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
 
     // --conformance asks the broker the shared-subscription cases of MQTT 5 instead of running.
     if mode == Mode::Conformance {
-        let exit = conformance(&broker?, args.output.json).await;
+        let findings = conformance(&broker?, args.output.json).await;
         if let Some(demo) = demo {
             demo.finish(plan.filter(), false).await;
         }
-        return exit;
+        let findings = findings?;
+        page.show_conformance(&findings);
+        return Ok(findings.exit());
     }
 
     // 4. Members join the group, the publisher publishes, the tally counts.
@@ -94,6 +114,7 @@ async fn run_sample(args: Args) -> Result<Exit, Failure> {
     //    lost), and an exit code that says whether every message arrived exactly once.
     if let Ok(outcome) = &outcome {
         format.summary(&outcome.summary);
+        page.show_run(&outcome.summary, outcome.timeline.as_ref());
     }
     if let Some(demo) = demo {
         // --keep-running keeps the broker up only after a run that finished on its own.

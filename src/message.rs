@@ -39,6 +39,27 @@ pub fn payload(text: &str, seq: u32) -> String {
     format!("{text} [{seq}]")
 }
 
+/// The payload of message `seq` at exactly `size` bytes (`--payload-size`): `"<text> [<seq>]"`
+/// first, so that the number stays readable wherever the payload is shown, then `.` up to the
+/// size. Without a size, or one too small for the number (`cli/` refuses those), the plain
+/// payload.
+pub fn payload_of_size(text: &str, seq: u32, size: Option<usize>) -> String {
+    let mut payload = payload(text, seq);
+    if let Some(size) = size {
+        if let Some(padding) = size.checked_sub(payload.len()) {
+            payload.reserve_exact(padding);
+            payload.extend(std::iter::repeat_n('.', padding));
+        }
+    }
+    payload
+}
+
+/// The bytes the payload of message `last` needs before any padding: the smallest
+/// `--payload-size` that keeps every number up to `last` readable.
+pub fn payload_needs(text: &str, last: u32) -> usize {
+    payload(text, last).len()
+}
+
 /// The PUBLISH properties that mark message `seq` of run `run_id`, stamped with the time now.
 pub fn properties(run_id: &str, seq: u32) -> PublishProperties {
     let now = SystemTime::now()
@@ -252,7 +273,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// Run ids as `cli.rs` makes them: 16 hex digits.
+        /// Run ids as `cli/` makes them: 16 hex digits.
         fn run_id() -> impl Strategy<Value = String> {
             "[0-9a-f]{16}"
         }
@@ -307,6 +328,20 @@ mod tests {
                 prop_assert!(payload.ends_with(&number));
             }
         }
+    }
+
+    #[test]
+    fn a_padded_payload_keeps_its_number_first() {
+        let padded = payload_of_size("Hi", 7, Some(12));
+        assert_eq!(padded, "Hi [7]......");
+        assert_eq!(padded.len(), 12);
+        assert_eq!(payload_of_size("é", 7, Some(4096)).len(), 4096);
+        assert_eq!(
+            payload_of_size("Hi", 7, Some(3)),
+            "Hi [7]",
+            "too small: unpadded"
+        );
+        assert_eq!(payload_needs("Hi", 1000), "Hi [1000]".len());
     }
 
     #[test]

@@ -728,7 +728,7 @@ fn qos_2_and_zero_counts_are_refused_with_the_reason() {
             ["--subscribers", "0"],
             &["--subscribers", "at least one member"],
         ),
-        (["--subscribers", "5000"], &["--subscribers", "1 to 1000"]),
+        (["--subscribers", "50000"], &["--subscribers", "1 to 10000"]),
     ] {
         let run = setup.run_flags(&flags);
         assert_one_line_error(&run, 2, words);
@@ -808,4 +808,32 @@ fn endpoints_that_cannot_be_split_say_what_to_pass() {
         let run = run_command(tool_command(&args), LIMIT);
         assert_one_line_error(&run, 2, words);
     }
+}
+
+/// CI keeps secrets in variables, and the key's *contents* often land in `MQTT5_KEY` instead of
+/// its path: the tool says so in one line, and neither `--help` nor the error shows a byte of it.
+#[test]
+fn a_key_pasted_into_mqtt5_key_is_refused_and_never_shown() {
+    let setup = Setup::new();
+    let pem = setup.key_pem();
+    let mut args = setup.args(&setup.cert(), "unused", &setup.ca(), &[]);
+    let at = args.iter().position(|a| a == "--key").expect("--key");
+    args.drain(at..at + 2);
+    let mut command = tool_command(&args);
+    command.env("MQTT5_KEY", &pem);
+    let run = run_command(command, LIMIT);
+    assert_one_line_error(&run, 2, &["--key", "MQTT5_KEY", "PEM text", "path"]);
+    assert_no_key_material(&run, &pem);
+
+    // The same key given as the flag's value, and the certificate's text in MQTT5_CERT.
+    let run = setup.run(&setup.cert(), &pem, &setup.ca());
+    assert_one_line_error(&run, 2, &["--key", "PEM text"]);
+    assert_no_key_material(&run, &pem);
+
+    let mut command = tool_command(&["--help".to_owned()]);
+    command.env("MQTT5_KEY", &pem);
+    let help = run_command(command, LIMIT);
+    assert_eq!(help.code, Some(0), "{help}");
+    assert!(help.stdout.contains("MQTT5_KEY"), "{help}");
+    assert_no_key_material(&help, &pem);
 }

@@ -269,6 +269,25 @@ fn the_text_report_has_a_row_per_case_and_a_count() {
     );
 }
 
+/// `--conformance --json | head -1`: the reader goes after the first case; the suite still
+/// finishes and says its verdict in the exit code, with no panic (it used `println!`).
+#[test]
+fn a_reader_that_stops_after_one_line_is_no_panic() {
+    let mut command = std::process::Command::new("bash");
+    command.args([
+        "-c",
+        &format!(
+            "{} --demo --conformance --json | head -1; exit ${{PIPESTATUS[0]}}",
+            support::BIN
+        ),
+    ]);
+    support::without_tool_env(&mut command);
+    let run = support::run_command(command, SUITE_LIMIT);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.stdout.lines().count(), 1, "{run}");
+    assert!(!run.stderr.contains("panicked"), "{run}");
+}
+
 #[test]
 fn an_unreachable_broker_is_exit_1() {
     let pki = Pki::new("conformance test CA").expect("CA");

@@ -93,7 +93,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        35,
+        36,
         "{:?}",
         documented["summary"]
     );
@@ -281,4 +281,47 @@ fn the_publishers_lines_come_in_the_order_they_happened() {
         // And the publisher connects only once the group is in.
         assert!(at("subscribed to $share/") < connected, "{run}");
     }
+}
+
+/// Runs the binary with `args` in a shell whose open-file limits are `soft` and `hard`.
+#[cfg(unix)]
+fn with_open_file_limits(soft: u32, hard: u32, args: &str) -> support::Run {
+    let mut command = std::process::Command::new("bash");
+    command.args([
+        "-c",
+        &format!(
+            "ulimit -Sn {soft} && ulimit -Hn {hard} && exec {} {args}",
+            support::BIN
+        ),
+    ]);
+    support::without_tool_env(&mut command);
+    support::run_command(command, Duration::from_secs(60))
+}
+
+/// 300 members and the demo broker's ends of their connections are 600 sockets: more than a
+/// soft limit of 256 open files, which the run raises itself (the hard limit allows it).
+#[cfg(unix)]
+#[test]
+fn a_run_raises_its_open_file_limit_to_what_it_needs() {
+    let run = with_open_file_limits(256, 4096, "--demo --subscribers 300 --count 300 -q");
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("300 delivered exactly once"), "{run}");
+}
+
+/// When the hard limit is too low, the run says so before it connects, and the failure names
+/// the limit, not the network.
+#[cfg(unix)]
+#[test]
+fn a_hard_limit_too_low_is_named() {
+    let run = with_open_file_limits(256, 256, "--demo --subscribers 300 --count 300 -q");
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("needs about"), "{run}");
+    assert!(run.stderr.contains("ulimit -Hn"), "{run}");
+    let error = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line\n{run}"));
+    assert!(error.contains("too many open files"), "{error}");
+    assert!(!error.contains("network path"), "{error}");
 }

@@ -2,15 +2,18 @@
 //!
 //! What these tests pin down: a device certificate from the demo CA gets in and a `$share` group
 //! receives every message exactly once; a certificate from another CA, or none at all, is refused
-//! during the TLS handshake, before MQTT says a word.
+//! during the TLS handshake, before MQTT says a word. With a policy (`--demo --policy`), the
+//! broker answers as AWS IoT Core does: a CONNECT the policy does not allow is closed without a
+//! CONNACK, a PUBLISH gets PUBACK 0x87, a SUBSCRIBE gets SUBACK 0x87.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mqtt5_shared_subscription::iam::Policy;
 use mqtt5_shared_subscription::pki::{Identity, Pki};
 use mqtt5_shared_subscription::{DemoBroker, MAX_PACKET_SIZE};
-use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{ConnAck, Packet, PubAckReason, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::{Error as DecodeError, QoS};
 use rumqttc::v5::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, StateError, TlsError,
@@ -126,6 +129,108 @@ async fn clients_without_a_certificate_from_the_demo_ca_are_refused() -> anyhow:
     // No certificate at all: the broker requires one.
     let anonymous = connect(&broker, "anonymous", pki.ca_pem(), None).await;
     assert_tls_alert(anonymous, AlertDescription::CertificateRequired);
+
+    broker.stop().await;
+    Ok(())
+}
+
+/// A policy in AWS's words: `ok-*` may connect, publish to `t` and join `$share/g/t`; `ok-bad`
+/// may connect to nothing (an explicit Deny wins over the Allow).
+const POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow", "Action": "iot:Connect",
+     "Resource": "arn:aws:iot:REGION:ACCOUNT_ID:client/ok-*"},
+    {"Effect": "Deny", "Action": "iot:Connect",
+     "Resource": "arn:aws:iot:REGION:ACCOUNT_ID:client/ok-bad"},
+    {"Sid": "PublishT", "Effect": "Allow", "Action": "iot:Publish",
+     "Resource": "arn:aws:iot:REGION:ACCOUNT_ID:topic/t"},
+    {"Effect": "Allow", "Action": ["iot:Subscribe", "iot:Receive"],
+     "Resource": ["arn:aws:iot:REGION:ACCOUNT_ID:topicfilter/$share/g/t",
+                  "arn:aws:iot:REGION:ACCOUNT_ID:topic/$share/g/t"]}
+  ]
+}"#;
+
+#[tokio::test]
+async fn with_a_policy_the_broker_refuses_as_aws_does() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pki = Pki::new("demo CA")?;
+    let files = pki.write_files(dir.path())?;
+    let policy = Policy::parse(POLICY).map_err(anyhow::Error::msg)?;
+    let broker = DemoBroker::with_policy(&files, policy, "policy.json".into()).await?;
+    let identity = pki.client("device")?;
+
+    // Connect: an id the policy does not name, and one it denies, get no CONNACK at all: the
+    // connection closes after the CONNECT, as AWS closes it.
+    for id in ["intruder", "ok-bad"] {
+        match connect(&broker, id, pki.ca_pem(), Some(&identity)).await {
+            Ok((_, _, connack)) => panic!("{id}: expected no CONNACK, got {connack:?}"),
+            Err(error) => {
+                let error = error
+                    .downcast::<ConnectionError>()
+                    .unwrap_or_else(|e| panic!("{id}: not a connection error: {e:?}"));
+                assert!(
+                    !matches!(error, ConnectionError::ConnectionRefused(_)),
+                    "{id}: a CONNACK refusal instead of a silent close: {error:?}"
+                );
+            }
+        }
+    }
+
+    // Subscribe: the shared filter the policy names is granted, a neighbour gets 0x87.
+    let (member, mut member_events, _) =
+        connect(&broker, "ok-member", pki.ca_pem(), Some(&identity)).await?;
+    member.subscribe("$share/g/t", QoS::AtLeastOnce).await?;
+    let granted = tokio::time::timeout(STEP, next_suback(&mut member_events)).await??;
+    assert_eq!(
+        granted,
+        vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+    for filter in ["t", "$share/other/t"] {
+        member.subscribe(filter, QoS::AtLeastOnce).await?;
+        let refused = tokio::time::timeout(STEP, next_suback(&mut member_events)).await??;
+        assert_eq!(
+            refused,
+            vec![SubscribeReasonCode::NotAuthorized],
+            "{filter}"
+        );
+    }
+
+    // Publish: `t` is allowed and delivered; `u` gets PUBACK 0x87 and goes nowhere.
+    let (publisher, mut publisher_events, _) =
+        connect(&broker, "ok-publisher", pki.ca_pem(), Some(&identity)).await?;
+    publisher
+        .publish("u", QoS::AtLeastOnce, false, "no")
+        .await?;
+    publisher
+        .publish("t", QoS::AtLeastOnce, false, "yes")
+        .await?;
+    let reasons = tokio::time::timeout(STEP, async {
+        let mut reasons = Vec::new();
+        while reasons.len() < 2 {
+            if let Event::Incoming(Packet::PubAck(ack)) = publisher_events.poll().await? {
+                reasons.push(ack.reason);
+            }
+        }
+        anyhow::Ok(reasons)
+    })
+    .await??;
+    assert_eq!(
+        reasons,
+        [PubAckReason::NotAuthorized, PubAckReason::Success]
+    );
+    let delivered = tokio::time::timeout(STEP, async {
+        loop {
+            if let Event::Incoming(Packet::Publish(publish)) = member_events.poll().await? {
+                return anyhow::Ok(publish);
+            }
+        }
+    })
+    .await??;
+    assert_eq!(
+        (&delivered.topic[..], &delivered.payload[..]),
+        (&b"t"[..], &b"yes"[..])
+    );
 
     broker.stop().await;
     Ok(())

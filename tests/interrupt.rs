@@ -112,3 +112,40 @@ fn an_interrupted_run_keeps_its_books_balanced() {
         assert!(seq.as_u64() <= Some(number("published")), "{summary}");
     }
 }
+
+/// At full speed the publisher's request queue is full when Ctrl-C comes: leaving must not wait
+/// for room in it (it used to wait out the whole --timeout, with the broker's keep-alive error,
+/// and `docker stop` killed it before the report). Whether the queue is full at the moment of
+/// the signal depends on timing, so three runs stop at three moments.
+#[test]
+fn ctrl_c_at_full_speed_ends_within_seconds() {
+    for (round, after) in [1500u64, 2500, 3500].into_iter().enumerate() {
+        let args: Vec<String> = [
+            "--demo",
+            "--count",
+            "3000000",
+            "-q",
+            "--client_id",
+            &format!("ctrl-c-fast-{round}"),
+            "--timeout",
+            "60s",
+        ]
+        .map(String::from)
+        .into();
+        let run = spawn_tool(&args);
+        std::thread::sleep(Duration::from_millis(after));
+        let stopped_at = std::time::Instant::now();
+        Command::new("kill")
+            .args(["-INT", &run.id().to_string()])
+            .status()
+            .expect("send signal");
+        let run = run.finish(Duration::from_secs(90));
+        let took = stopped_at.elapsed();
+        assert_eq!(run.code, Some(130), "{run}");
+        assert!(
+            took < Duration::from_secs(15),
+            "Ctrl-C {after} ms into the run took {took:?} to end it\n{run}"
+        );
+        assert!(!run.stderr.contains("DISCONNECT not sent"), "{run}");
+    }
+}

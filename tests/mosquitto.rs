@@ -134,6 +134,8 @@ fn five_members_json_summary_has_every_field() {
         "resent_lost",
         // Redeliveries told without the DUP flag (AWS IoT Core sets none).
         "redelivered_without_dup",
+        // --publishers: each publisher's count and rate (one, `<ID>-publisher`, by default).
+        "publishers",
     ]
     .into();
     let keys: BTreeSet<&str> = summary
@@ -148,6 +150,10 @@ fn five_members_json_summary_has_every_field() {
     assert_eq!(summary["topic"], "jobs/new");
     assert_eq!(summary["qos"], 1);
     assert_eq!(summary["published"], 100);
+    // One publisher keeps the name it always had.
+    let publishers = summary["publishers"].as_object().expect("publishers");
+    assert_eq!(publishers.len(), 1, "{summary}");
+    assert_eq!(publishers["t-json-publisher"]["count"], 100, "{summary}");
     assert_eq!(summary["received"], 100);
     assert_eq!(summary["unique"], 100);
     assert_eq!(summary["missing"], Value::Array(vec![]));
@@ -646,8 +652,10 @@ fn nothing_received_names_the_receive_permission() {
         run.stdout.contains("no member received a single message"),
         "{run}"
     );
+    // AWS checks a member's deliveries against the `$share` form (FACTS.md, "AWS IoT Core").
     assert!(
-        run.stdout.contains("iot:Receive on topic/test/topic"),
+        run.stdout
+            .contains("iot:Receive on topic/$share/rust-sample/test/topic for the members"),
         "{run}"
     );
     assert!(

@@ -137,9 +137,10 @@ fn peak_kib(pid: u32) -> Option<u64> {
 }
 
 /// Runs `--json` with stdout in a pipe that nobody reads for `stall`, then reads it to the end;
-/// returns the highest resident memory seen, in KiB, and how many lines came.
+/// returns the highest resident memory seen, in KiB, how many lines came, and whether the run
+/// was still going when the stall ended (held back by the reader, not buffering in memory).
 #[cfg(target_os = "linux")]
-fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
+fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize, bool) {
     use std::io::Read;
     use std::process::Stdio;
 
@@ -156,6 +157,7 @@ fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
         peak = peak.max(peak_kib(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(20));
     }
+    let held = child.try_wait().expect("the run's status").is_none();
     let mut stdout = child.stdout.take().expect("stdout");
     let (mut text, mut chunk) = (Vec::new(), vec![0; 64 * 1024]);
     loop {
@@ -168,7 +170,7 @@ fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "the run failed");
     let text = String::from_utf8(text).expect("UTF-8");
-    (peak, text.lines().count())
+    (peak, text.lines().count(), held)
 }
 
 /// A reader that falls behind slows the run down; it must not make it grow. Before the queue was
@@ -179,8 +181,11 @@ fn peak_with_a_slow_reader(count: &str, stall: Duration) -> (u64, usize) {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slow_reader_of_json_slows_the_run_instead_of_growing_it() {
-    let (small, _) = peak_with_a_slow_reader("1000", Duration::ZERO);
-    let (stalled, lines) = peak_with_a_slow_reader("100000", Duration::from_secs(3));
+    let (small, _, _) = peak_with_a_slow_reader("1000", Duration::ZERO);
+    let (stalled, lines, held) = peak_with_a_slow_reader("100000", Duration::from_secs(3));
+    // Its ~10 MB of lines cannot fit the pipe and the bounded queue: a run that ended while
+    // nobody read kept them in memory.
+    assert!(held, "the run finished while nobody read its output");
     // Every event and the summary came through, however slowly they were read.
     assert!(lines > 200_000, "{lines} lines");
     let grew = stalled.saturating_sub(small) / 1024;
@@ -190,4 +195,52 @@ fn a_slow_reader_of_json_slows_the_run_instead_of_growing_it() {
         stalled / 1024
     );
     assert!(grew < 12, "grew by {grew} MiB with a slow reader");
+}
+
+/// Ctrl-C or SIGTERM gets through while a reader of `--json` has stalled and holds the run back:
+/// the run says it is stopping at once, and ends once the reader reads again.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_signal_gets_through_while_the_json_reader_stalls() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let args = demo(&["--count", "1000000", "--json", "-q"]);
+    let mut child = support::tool_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    // Nobody reads stdout: within a moment the run is held by the full pipe.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().expect("status").is_none(), "the run ended");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    let stopping = std::iter::from_fn(|| heard.recv_timeout(Duration::from_secs(5)).ok())
+        .any(|line| line.contains("interrupted"));
+    assert!(
+        stopping,
+        "no 'interrupted' within 5 s of SIGTERM while stdout stalled"
+    );
+    // Now read: the run finishes, with its partial summary last.
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut rest)
+        .expect("read stdout");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let last = rest.lines().last().unwrap_or_default();
+    assert!(last.contains(r#""event":"summary""#), "{last}");
 }

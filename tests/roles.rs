@@ -455,7 +455,9 @@ fn merge_bounds_every_count_a_file_carries() {
     let took = started.elapsed();
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("· 1000000000000 foreign"), "{run}");
-    assert!(took < Duration::from_secs(1), "the merge took {took:?}");
+    // Well under a second here; 10 s leaves room for a loaded CI machine, and the old loop over
+    // a trillion foreign messages never ended.
+    assert!(took < Duration::from_secs(10), "the merge took {took:?}");
 
     let members = write("m.json", line("subscriber", fine, members));
     for (name, fields, member, words) in [
@@ -470,6 +472,12 @@ fn merge_bounds_every_count_a_file_carries() {
             r#""count":4,"published":4000000000,"sent":[[1,4000000000]]"#,
             "",
             "`sent` holds 1..4000000000",
+        ),
+        (
+            "overlap.json",
+            r#""count":4,"published":8,"sent":[[1,4],[1,4]]"#,
+            "",
+            "overlaps or precedes",
         ),
         (
             "published.json",

@@ -1,22 +1,41 @@
-//! AWS IoT Core's quotas on topics and client ids, checked before the first packet.
+//! AWS IoT Core's quotas on topics, client ids, keep-alive, sessions and payloads, checked before
+//! the first packet.
 //!
 //! Against AWS, breaking one of these does not earn a reason code a user could read: the broker
-//! closes the connection, and the run would report a hang-up with no cause. So when the endpoint
-//! is AWS IoT Core the findings below are usage errors (exit 2); against another broker, which
-//! may well accept a deep topic or a long client id, they are warnings about what would break if
-//! the same flags were moved to AWS.
+//! closes the connection, or quietly uses another value, and the run would report a hang-up with
+//! no cause. So when the endpoint is AWS IoT Core the findings below are usage errors (exit 2);
+//! against another broker, which may well accept a deep topic or a long client id, they are
+//! warnings about what would break if the same flags were moved to AWS.
 //!
-//! The numbers are from the AWS IoT Core developer guide ("AWS IoT Core message broker and
-//! protocol limits and quotas", and "Topics" for the reserved namespace).
+//! Sources, beside each number: the AWS General Reference, "AWS IoT Core endpoints and quotas",
+//! section "Message broker and protocol limits and quotas" (the quotas page), and the AWS IoT
+//! Core developer guide's "Reserved topics" and "MQTT persistent sessions".
 
-/// The longest topic AWS IoT Core accepts, in bytes of UTF-8.
+use std::time::Duration;
+
+/// The longest topic AWS IoT Core accepts, in bytes of UTF-8. Quotas page, "Topic size".
 pub const MAX_TOPIC_BYTES: usize = 256;
-/// The most `/` a topic (or topic filter) may have on AWS IoT Core: 8 levels.
+/// The most `/` a topic (or topic filter) may have on AWS IoT Core: 8 levels. Quotas page,
+/// "Maximum number of slashes in topic and topic filter".
 pub const MAX_TOPIC_SLASHES: usize = 7;
-/// The longest client id AWS IoT Core accepts, in bytes of UTF-8.
+/// The longest client id AWS IoT Core accepts, in bytes of UTF-8. Quotas page, "Client ID size".
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
-/// AWS IoT Core's own topics (shadows, jobs, rules, events) live under this prefix.
-const RESERVED_PREFIX: &str = "$aws/";
+/// The shortest and longest keep-alive AWS IoT Core uses, in seconds. Quotas page, "Keep-alive
+/// interval": shorter requests are raised to 30 s; 1200 s is the longest (and the one used for a
+/// keep-alive of 0 or a longer one). The run's own timing follows what it asked for, so asking
+/// for what AWS will not use is refused up front.
+pub const KEEP_ALIVE_SECONDS: std::ops::RangeInclusive<u64> = 30..=1200;
+/// The longest Session Expiry Interval AWS IoT Core can keep a session: 7 days. Quotas page,
+/// "Persistent session expiry period" (adjustable up to this).
+pub const MAX_SESSION_EXPIRY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// What an account gets unless its quota was raised: 1 hour. Developer guide, "MQTT persistent
+/// sessions": "Persistent sessions have a default expiry period of 1 hour"; the broker then
+/// answers a longer request with the lower value in CONNACK.
+pub const DEFAULT_ACCOUNT_SESSION_EXPIRY: Duration = Duration::from_secs(60 * 60);
+/// The largest PUBLISH payload AWS IoT Core accepts: 128 KB. Quotas page, "Message size" ("The
+/// payload for every publish request can be no larger than 128 KB"). Read as 128 × 1024 bytes;
+/// if AWS means 128,000, payloads of 128,001 to 131,072 bytes pass here and fail there.
+pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 
 /// Whether `host` is an AWS IoT Core data endpoint: `<prefix>.iot.<region>.amazonaws.com`
 /// (`-ats` or not, `iot-fips`, and China's `.amazonaws.com.cn`).
@@ -61,12 +80,22 @@ pub fn limit_findings(topic: &str, client_ids: &[String]) -> Vec<String> {
              (8 levels): use a --topic with fewer levels"
         ));
     }
-    // `$aws/...` is case-sensitive MQTT, but AWS's own pages spell it `$AWS/` too: treat both as
-    // reserved rather than let a run publish into a service's namespace.
-    if topic.to_ascii_lowercase().starts_with(RESERVED_PREFIX) {
+    // Developer guide, "Reserved topics": "Topics that begin with a dollar sign ($) are reserved
+    // for use by AWS IoT ... you can't create new topics that begin with a dollar sign".
+    if topic.starts_with('$') {
         findings.push(format!(
-            "--topic '{topic}' is under $aws/, which AWS IoT Core reserves for its own services \
-             (shadows, jobs, rules, events): use a topic of your own, e.g. --topic test/topic"
+            "--topic '{topic}' begins with '$', and AWS IoT Core reserves topics that begin with $ \
+             for itself (its services live under $aws/: shadows, jobs, rules, events): use a \
+             topic of your own, e.g. --topic test/topic"
+        ));
+    }
+    // Quotas page, "Client ID size": client ids that begin with `$` are reserved (the AWS IoT
+    // Data Plane API Reference repeats it for SendDirectMessage: a client id "can't start with
+    // a dollar sign ($)"). Every id of a run starts with --client_id.
+    if let Some(reserved) = client_ids.iter().find(|id| id.starts_with('$')) {
+        findings.push(format!(
+            "--client_id: this run connects as '{reserved}', and AWS IoT Core reserves client \
+             ids that begin with $: use a --client_id that does not, e.g. --client_id my-test"
         ));
     }
     if let Some(longest) = client_ids.iter().max_by_key(|id| id.len()) {
@@ -81,6 +110,67 @@ pub fn limit_findings(topic: &str, client_ids: &[String]) -> Vec<String> {
         }
     }
     findings
+}
+
+/// The largest payload a run publishes, and where its size comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload {
+    /// `--payload-size N`: every payload is N bytes.
+    Sized(usize),
+    /// `--message` and ` [<number>]`: the last message is the longest, this many bytes.
+    Text(usize),
+}
+
+/// AWS IoT Core's ranges for the connection and the messages: keep-alive, session expiry,
+/// payload. One line per finding, naming the flag and what to do; empty when the run fits.
+pub fn connection_findings(
+    keep_alive: Duration,
+    session_expiry: Duration,
+    largest_payload: Payload,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    if !KEEP_ALIVE_SECONDS.contains(&keep_alive.as_secs()) {
+        findings.push(format!(
+            "--keep-alive {}: AWS IoT Core uses a keep-alive of {}s to {}s (20m) and would not \
+             use this one: pick one in that range, e.g. --keep-alive 30s",
+            humantime::format_duration(keep_alive),
+            KEEP_ALIVE_SECONDS.start(),
+            KEEP_ALIVE_SECONDS.end()
+        ));
+    }
+    if session_expiry > MAX_SESSION_EXPIRY {
+        findings.push(format!(
+            "--session-expiry {}: AWS IoT Core keeps a session at most 7 days: use \
+             --session-expiry 7days or less",
+            humantime::format_duration(session_expiry)
+        ));
+    }
+    match largest_payload {
+        Payload::Sized(size) if size > MAX_PAYLOAD_BYTES => findings.push(format!(
+            "--payload-size {size}: AWS IoT Core refuses a PUBLISH over 128 KB \
+             ({MAX_PAYLOAD_BYTES} bytes): use at most {MAX_PAYLOAD_BYTES}"
+        )),
+        Payload::Text(size) if size > MAX_PAYLOAD_BYTES => findings.push(format!(
+            "the last message's payload (--message and ' [<number>]') is {size} bytes, and AWS \
+             IoT Core refuses a PUBLISH over 128 KB ({MAX_PAYLOAD_BYTES} bytes): use a shorter \
+             --message"
+        )),
+        _ => {}
+    }
+    findings
+}
+
+/// What works on AWS IoT Core but not as asked: warnings for an AWS endpoint only.
+pub fn aws_warnings(session_expiry: Duration) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if session_expiry > DEFAULT_ACCOUNT_SESSION_EXPIRY && session_expiry <= MAX_SESSION_EXPIRY {
+        warnings.push(format!(
+            "--session-expiry {}: AWS IoT Core keeps sessions for 1 hour unless your account's \
+             quota was raised (up to 7 days), and then answers with the lower value in CONNACK",
+            humantime::format_duration(session_expiry)
+        ));
+    }
+    warnings
 }
 
 #[cfg(test)]
@@ -117,6 +207,7 @@ mod tests {
             ("t".repeat(257), ids(1), "257 bytes"),
             ("a/b/c/d/e/f/g/h/i".into(), ids(1), "has 8 '/'"),
             ("$aws/things/x/shadow/update".into(), ids(1), "reserves"),
+            ("$SYS/broker".into(), ids(1), "begins with '$'"),
             ("t".into(), ids(129), "shorten --client_id by 1 byte"),
         ] {
             let findings = limit_findings(&topic, &ids);
@@ -125,5 +216,57 @@ mod tests {
         }
         let two_over = limit_findings("t", &ids(130));
         assert!(two_over[0].ends_with("by 2 bytes"), "{two_over:?}");
+    }
+
+    #[test]
+    fn client_ids_beginning_with_a_dollar_are_reserved() {
+        let findings = limit_findings("t", &["$x-publisher".to_owned()]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].contains("'$x-publisher'"), "{findings:?}");
+    }
+
+    #[test]
+    fn keep_alive_session_expiry_and_payload_at_their_boundaries() {
+        let secs = Duration::from_secs;
+        assert!(
+            connection_findings(secs(30), secs(7 * 86_400), Payload::Text(MAX_PAYLOAD_BYTES))
+                .is_empty()
+        );
+        assert!(connection_findings(secs(1200), Duration::ZERO, Payload::Text(1)).is_empty());
+        for (keep_alive, expiry, payload, words) in [
+            (
+                secs(29),
+                Duration::ZERO,
+                Payload::Text(1),
+                "--keep-alive 29s",
+            ),
+            (secs(1201), Duration::ZERO, Payload::Text(1), "30s to 1200s"),
+            (
+                secs(30),
+                secs(7 * 86_400 + 1),
+                Payload::Text(1),
+                "at most 7 days",
+            ),
+            (
+                secs(30),
+                Duration::ZERO,
+                Payload::Text(MAX_PAYLOAD_BYTES + 1),
+                "131073 bytes",
+            ),
+            (
+                secs(30),
+                Duration::ZERO,
+                Payload::Sized(MAX_PAYLOAD_BYTES + 1),
+                "--payload-size 131073",
+            ),
+        ] {
+            let findings = connection_findings(keep_alive, expiry, payload);
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            assert!(findings[0].contains(words), "{findings:?}");
+        }
+        assert!(aws_warnings(secs(3600)).is_empty());
+        assert!(aws_warnings(secs(3601))[0].contains("1 hour"));
+        // Over 7 days is an error, not also this warning.
+        assert!(aws_warnings(secs(8 * 86_400)).is_empty());
     }
 }

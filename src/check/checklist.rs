@@ -91,8 +91,7 @@ impl Checklist {
     }
 }
 
-/// One line on stdout. `println!` would panic if the reader went away (`--check | head -1`).
+/// One line on stdout, for a reader that may go away (`--check | head -1`).
 fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
+    crate::stdout::line(line);
 }

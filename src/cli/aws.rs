@@ -4,7 +4,7 @@
 use tracing::warn;
 
 use super::values::{AccountId, Region};
-use super::{client_ids, Args};
+use super::{client_ids, Args, DEFAULT_CLIENT_ID_PREFIX};
 use crate::aws;
 use crate::failure::Failure;
 use crate::run::{Plan, Role};
@@ -13,8 +13,9 @@ use crate::run::{Plan, Role};
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "AWS")]
 pub struct AwsArgs {
-    /// Hold the run to AWS IoT Core's limits (topic length and depth, client id length, no $aws/
-    /// topics) as errors, and its quotas (a reconnect at most once a second per client id), as
+    /// Hold the run to AWS IoT Core's limits (topic length and depth, client id length, no topic
+    /// or client id starting with $, keep-alive 30s-20m, session expiry up to 7 days, payloads up
+    /// to 128 KB) as errors, and its quotas (a reconnect at most once a second per client id), as
     /// for an --endpoint named *.iot.*.amazonaws.com; use it for a custom domain or a VPC
     /// endpoint. Elsewhere, breaking the limits is only a warning
     #[arg(long, conflicts_with = "demo", hide_short_help = true)]
@@ -55,6 +56,20 @@ impl Args {
     /// reason given), a warning for any other broker (the same flags would fail on AWS).
     pub(super) fn check_aws_limits(&self, plan: &Plan) -> Result<(), Failure> {
         let mut findings = aws::limit_findings(plan.filter().topic(), &client_ids(plan));
+        // What the largest message weighs: --payload-size, or "<text> [count]". A process of
+        // members alone publishes nothing.
+        let largest_payload = match (plan.role, plan.payload_size) {
+            (Role::Subscriber, _) => aws::Payload::Text(0),
+            (_, Some(size)) => aws::Payload::Sized(size),
+            (_, None) => {
+                aws::Payload::Text(crate::message::payload(&plan.message, plan.count).len())
+            }
+        };
+        findings.extend(aws::connection_findings(
+            self.connection.keep_alive.0,
+            self.connection.session_expiry.0,
+            largest_payload,
+        ));
         // A run over processes also publishes its end-of-run marker one level down.
         if plan.role != Role::All && findings.is_empty() {
             let marker = crate::message::end_of_run_topic(plan.filter().topic());
@@ -68,10 +83,13 @@ impl Args {
             }
         }
         if self.on_aws() {
-            return match findings.into_iter().next() {
-                Some(finding) => Err(Failure::input(finding)),
-                None => Ok(()),
-            };
+            if let Some(finding) = findings.into_iter().next() {
+                return Err(Failure::input(finding));
+            }
+            for warning in aws::aws_warnings(self.connection.session_expiry.0) {
+                warn!("{warning}");
+            }
+            return Ok(());
         }
         for finding in findings {
             warn!("{finding} (a warning here; an error against AWS IoT Core)");
@@ -79,18 +97,11 @@ impl Args {
         Ok(())
     }
 
-    /// `--print-policy`: the AWS IoT policy `plan` needs, as JSON. Notes for the reader (a random
-    /// client id, placeholders in the ARNs) go to the log, so stdout is the policy alone and can
-    /// go straight to a file.
-    pub fn policy(&self, plan: &Plan) -> String {
-        if self.connection.client_id.is_none() {
-            warn!(
-                "no --client_id: this policy fits the ids made up for this one invocation \
-                 ({}, …), and the next run makes up others; pass --client_id, e.g. \
-                 --client_id my-test, here and to the runs",
-                plan.publisher_id()
-            );
-        }
+    /// `--print-policy`: the AWS IoT policy `plan` needs, as JSON. Notes for the reader (a
+    /// wildcard and why, placeholders in the ARNs) go to the log, so stdout is the policy alone
+    /// and can go straight to a file. A run no policy within AWS's size limit can allow is an
+    /// error.
+    pub fn policy(&self, plan: &Plan) -> Result<String, Failure> {
         let region = self.aws.region.as_ref().map(|Region(r)| r.as_str());
         let account = self.aws.account.as_ref().map(|AccountId(a)| a.as_str());
         let missing: Vec<(&str, &str)> = [
@@ -112,12 +123,26 @@ impl Args {
         // A run over processes also needs the end-of-run marker's side topic (`message.rs`).
         let end_of_run = (plan.role != Role::All)
             .then(|| crate::message::end_of_run_topic(plan.filter().topic()));
-        aws::policy_json(
-            aws::Account { region, account },
-            &client_ids(plan),
-            &plan.filters,
-            plan.control,
-            end_of_run.as_deref(),
-        )
+        let ids = client_ids(plan);
+        let printed = aws::policy_document(&aws::PolicyFor {
+            account: aws::Account { region, account },
+            client_ids: match &self.connection.client_id {
+                Some(_) => aws::ClientIds::Exact {
+                    prefix: &plan.client_id,
+                    ids: &ids,
+                },
+                None => aws::ClientIds::MadeUp {
+                    prefix: DEFAULT_CLIENT_ID_PREFIX,
+                },
+            },
+            filters: &plan.filters,
+            control: plan.control,
+            end_of_run: end_of_run.as_deref(),
+        })
+        .map_err(Failure::input)?;
+        for note in printed.notes {
+            warn!("{note}");
+        }
+        Ok(printed.json)
     }
 }

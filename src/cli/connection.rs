@@ -88,7 +88,15 @@ pub struct ConnectionArgs {
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
     /// Device certificate, PEM or DER
-    #[arg(long, env = "MQTT5_CERT", required_unless_present_any = NO_BROKER_NEEDED)]
+    // `allow_hyphen_values`: pasted PEM text starts with "-----"; clap would otherwise call it an
+    // unknown flag and echo it whole (see `refuse_pem_text`).
+    #[arg(
+        long,
+        env = "MQTT5_CERT",
+        hide_env_values = true,
+        allow_hyphen_values = true,
+        required_unless_present_any = NO_BROKER_NEEDED
+    )]
     pub cert: Option<PathBuf>,
 
     /// Device private key, PEM or DER
@@ -96,7 +104,13 @@ pub struct TlsArgs {
     /// PKCS#8, PKCS#1 RSA or SEC1 EC. An encrypted PKCS#8 key ("BEGIN ENCRYPTED PRIVATE KEY") is
     /// decrypted with the passphrase in the environment variable MQTT5_KEY_PASSPHRASE, or one
     /// typed at the prompt when run in a terminal
-    #[arg(long, env = "MQTT5_KEY", required_unless_present_any = NO_BROKER_NEEDED)]
+    #[arg(
+        long,
+        env = "MQTT5_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true,
+        required_unless_present_any = NO_BROKER_NEEDED
+    )]
     pub key: Option<PathBuf>,
 
     /// CA to trust for the broker [default: the system trust store]
@@ -107,6 +121,8 @@ pub struct TlsArgs {
         long = "ca_file",
         visible_alias = "ca-file",
         env = "MQTT5_CA_FILE",
+        hide_env_values = true,
+        allow_hyphen_values = true,
         value_name = "CA_FILE"
     )]
     pub ca_file: Option<PathBuf>,
@@ -172,6 +188,13 @@ impl super::Args {
                 "--endpoint, --cert and --key are required (or use --demo)",
             ));
         };
+        for (flag, variable, path) in [
+            ("--cert", "MQTT5_CERT", Some(cert)),
+            ("--key", "MQTT5_KEY", Some(key)),
+            ("--ca_file", "MQTT5_CA_FILE", self.tls.ca_file.as_ref()),
+        ] {
+            refuse_pem_text(flag, variable, path)?;
+        }
         let proxy = self
             .connection
             .proxy(&host, port, |name| std::env::var(name).ok())?;
@@ -204,4 +227,21 @@ impl super::Args {
             ..Broker::new(&target.host, target.port, tls, self.connection.timeout.0)
         }
     }
+}
+
+/// CI systems keep secrets in variables, and a key's *contents* end up in `MQTT5_KEY` as often as
+/// its path. Every later message names the "path", so PEM text must stop here, unechoed: one line
+/// that says what to do, and not a byte of the key on the screen or in a CI log. (The variables'
+/// values are hidden from `--help` for the same reason: `hide_env_values`.)
+fn refuse_pem_text(flag: &str, variable: &str, path: Option<&PathBuf>) -> Result<(), Failure> {
+    let Some(text) = path.and_then(|path| path.to_str()) else {
+        return Ok(());
+    };
+    if text.contains("-----BEGIN") || text.contains('\n') {
+        return Err(Failure::input(format!(
+            "{flag} (or {variable}) holds PEM text, not the path of a file: write it to a file \
+             (e.g. printf '%s\\n' \"${variable}\" > file.pem) and pass that file's path"
+        )));
+    }
+    Ok(())
 }

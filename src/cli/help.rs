@@ -2,8 +2,6 @@
 //! sections, with examples and the exit codes), `--version`, the shell completion scripts and the
 //! man page. All of them come from the one clap definition in this folder, so none can drift.
 
-use std::io::Write;
-
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::CommandFactory;
 
@@ -94,7 +92,7 @@ pub fn print_man_page() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Written, not `println!`ed, which panics when the reader has gone (`--man | head`).
+/// For a reader that may go away (`--man | head`).
 fn print(bytes: &[u8]) {
-    let _ = std::io::stdout().write_all(bytes);
+    crate::stdout::bytes(bytes);
 }

@@ -9,9 +9,12 @@
 //! * `connection.rs`: the connection and TLS (endpoint, port, proxy, client id, timeouts; cert,
 //!   key, CA, ALPN), also read from `MQTT5_*` environment variables;
 //! * `messages.rs`: the group and the messages (groups, topic, members, count, QoS, role);
+//! * `load.rs`: the load knobs (`--publishers`, `--rate`, `--payload-size`, `--duration`,
+//!   `--stats-every`);
 //! * `experiments.rs`: faults and experiments (`--churn`, `--slow-member`, `--no-hold`);
-//! * `output.rs`: JSON or a report, and the log level;
-//! * `modes.rs`: `--demo`, `--check`, `--print-policy`, `--merge`, as one [`Mode`];
+//! * `output.rs`: JSON or a report, `--html`'s page, and the log level;
+//! * `modes.rs`: `--demo`, `--check`, `--print-policy`, `--merge`, `--conformance`, as one
+//!   [`Mode`];
 //! * `aws.rs`: `--aws`, `--region`, `--account`: AWS's limits and the policy a run needs;
 //! * `values.rs`: the typed values (counts, durations, the endpoint, ids): each checks itself, so
 //!   clap refuses a bad one with its reason;
@@ -37,6 +40,7 @@ mod aws;
 mod connection;
 mod experiments;
 mod help;
+mod load;
 mod messages;
 mod modes;
 mod output;
@@ -45,6 +49,7 @@ mod values;
 use aws::AwsArgs;
 use connection::{ConnectionArgs, TlsArgs};
 use experiments::{ExperimentArgs, RunShape};
+use load::LoadArgs;
 use messages::MessageArgs;
 pub use modes::Mode;
 use modes::ModeArgs;
@@ -75,6 +80,8 @@ pub struct Args {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub messages: MessageArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
     #[command(flatten)]
     pub experiments: ExperimentArgs,
     #[command(flatten)]
@@ -119,6 +126,7 @@ impl Args {
         let mut command = help::command();
         let matches = command.try_get_matches_from_mut(words)?;
         let mut args = Args::from_arg_matches(&matches)?;
+        args.load.count_given = matches.value_source("count") == Some(ValueSource::CommandLine);
         args.set_aside_for_demo(&matches)
             .map_err(|message| command.error(ErrorKind::ArgumentConflict, message))?;
         Ok(args)
@@ -174,7 +182,7 @@ impl Args {
 
     /// Checks the flags that clap cannot check alone, and turns them into a `Plan`.
     pub fn plan(&self) -> Result<Plan, Failure> {
-        self.modes.check_keep_running()?;
+        self.modes.check_demo_flags()?;
         self.check_policy_flags()?;
         if !self.set_aside.is_empty() {
             tracing::info!(
@@ -187,9 +195,10 @@ impl Args {
         let qos = messages.qos(&self.broker_in_use())?;
         let client_id = match &self.connection.client_id {
             Some(ClientIdPrefix(id)) => id.clone(),
-            None => format!("test-{}", random_hex(4)),
+            None => format!("{DEFAULT_CLIENT_ID_PREFIX}{}", random_hex(4)),
         };
         let run_id = messages.run_id()?;
+        let load = self.load()?;
         let churn = self.experiments.churn_steps(&RunShape {
             count: messages.count.0,
             subscribers: messages.subscribers.0,
@@ -206,13 +215,18 @@ impl Args {
             run_id,
             role: messages.role.into(),
             subscribers: messages.subscribers.0,
-            count: messages.count.0,
+            count: load.count,
+            duration: load.duration,
+            publishers: load.publishers,
+            pace: load.pace,
+            payload_size: load.payload_size,
+            stats_every: load.stats_every,
             qos,
             message: messages.message.clone(),
-            interval: messages.interval.0,
             timeout: self.connection.timeout.0,
             hold: !self.experiments.no_hold,
-            per_message_logs: self.output.per_message_logs(messages.count.0),
+            per_message_logs: self.output.per_message_logs(load.expected()),
+            timeline: self.output.html.is_some(),
             format: self.output.format(),
         };
         self.check_aws_limits(&plan)?;
@@ -234,10 +248,15 @@ impl Args {
     }
 }
 
-/// Every client id a run with these flags connects as: the publisher, each member, and the one
-/// `--check` uses. The policy allows exactly these, and AWS's length limit applies to each.
+/// What a made-up client id starts with (then 8 hex digits): AWS's sample's `test-` prefix, which
+/// the policy in `policy/` allows (`client/test-*`).
+pub(super) const DEFAULT_CLIENT_ID_PREFIX: &str = "test-";
+
+/// Every client id a run with these flags connects as: each publisher (`--publishers`), each
+/// member, and the one `--check` uses. The policy allows exactly these, and AWS's length limit
+/// applies to each.
 fn client_ids(plan: &Plan) -> Vec<String> {
-    let mut ids = vec![plan.publisher_id()];
+    let mut ids = plan.publisher_ids();
     ids.extend(plan.member_ids());
     ids.push(plan.check_id());
     ids
@@ -267,8 +286,15 @@ mod tests {
             parse(&all).expect("valid flags").log_filter()
         };
         assert_eq!(filter(&["--verbosity", "error"]), "error");
-        assert_eq!(filter(&["-q"]), "warn,mqtt5_shared_subscription=warn");
-        assert_eq!(filter(&["-v"]), "warn,mqtt5_shared_subscription=debug");
+        let quiet = format!("{},{}", crate::mqtt::LOG_FILTER, crate::demo::LOG_FILTER);
+        assert_eq!(
+            filter(&["-q"]),
+            format!("warn,{quiet},mqtt5_shared_subscription=warn")
+        );
+        assert_eq!(
+            filter(&["-v"]),
+            format!("warn,{quiet},mqtt5_shared_subscription=debug")
+        );
     }
 
     #[test]

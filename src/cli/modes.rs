@@ -22,6 +22,12 @@ pub struct ModeArgs {
     #[arg(long, value_name = "DIR", hide_short_help = true)]
     pub keep_running: Option<PathBuf>,
 
+    /// With --demo: the demo broker applies this AWS IoT policy (JSON) to its clients as AWS IoT
+    /// Core would: iot:Connect, iot:Publish and iot:Subscribe are checked, iot:Receive is not
+    /// (the broker has no hook for deliveries)
+    #[arg(long, value_name = "FILE", hide_short_help = true)]
+    pub policy: Option<PathBuf>,
+
     /// Instead of running, check the chain link by link: a ✓, or a ✗ and the fix
     ///
     /// The links: certificate and key, DNS, TCP, TLS, CONNACK (with what the broker announced),
@@ -91,13 +97,19 @@ impl ModeArgs {
         }
     }
 
-    /// `--keep-running` keeps the *demo* broker up. Checked here rather than with clap's
+    /// `--keep-running` keeps the *demo* broker up, and `--policy` is the demo broker's. Checked here rather than with clap's
     /// `requires`, whose message would not say what the flag is for.
-    pub(super) fn check_keep_running(&self) -> Result<(), Failure> {
+    pub(super) fn check_demo_flags(&self) -> Result<(), Failure> {
         if self.keep_running.is_some() && !self.demo {
             return Err(Failure::input(
                 "--keep-running keeps the demo broker up after the run, so it needs --demo; \
                  add --demo, or leave --keep-running out",
+            ));
+        }
+        if self.policy.is_some() && !self.demo {
+            return Err(Failure::input(
+                "--policy is applied by the demo broker, so it needs --demo (AWS IoT Core applies \
+                 the policy attached to your certificate); add --demo, or leave --policy out",
             ));
         }
         Ok(())

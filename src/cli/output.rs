@@ -1,5 +1,7 @@
 //! The flags of the output: `--json` or a report (with histograms), a line per message or a
-//! progress bar, and how much the log says.
+//! progress bar, a page to look at (`--html`), and how much the log says.
+
+use std::path::PathBuf;
 
 use clap::ArgAction;
 
@@ -16,6 +18,19 @@ pub struct OutputArgs {
     /// Add text histograms to the report: the split over the members, and the delays
     #[arg(long, conflicts_with = "json", hide_short_help = true)]
     pub histogram: bool,
+
+    /// Also write the run as one self-contained HTML page to FILE: the timeline, the split, the
+    /// delays, the verdict (a run, --merge or --conformance)
+    ///
+    /// No network needed to view it (inline SVG and CSS, no script): open it from a CI artifact
+    /// or a mail attachment. Written at the end, whatever the ending
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["check", "print_policy"],
+        hide_short_help = true
+    )]
+    pub html: Option<PathBuf>,
 
     /// A log line per message received: `auto` up to 1000 messages, `on`, or `off` (long runs on
     /// a terminal then show a progress bar)
@@ -67,10 +82,11 @@ impl OutputArgs {
         }
     }
 
-    /// Whether a run of `count` messages logs a line for each one received.
-    pub(super) fn per_message_logs(&self, count: u32) -> bool {
+    /// Whether a run of about `count` messages (`None`: as many as `--duration` allows) logs a
+    /// line for each one received.
+    pub(super) fn per_message_logs(&self, count: Option<u32>) -> bool {
         match self.per_message_logs {
-            PerMessageLogs::Auto => count <= PER_MESSAGE_LOGS_UP_TO,
+            PerMessageLogs::Auto => count.is_some_and(|count| count <= PER_MESSAGE_LOGS_UP_TO),
             PerMessageLogs::On => true,
             PerMessageLogs::Off => false,
         }
@@ -94,7 +110,11 @@ impl OutputArgs {
         match level.as_str() {
             "trace" => "trace".into(),
             "error" => "error".into(),
-            _ => format!("warn,mqtt5_shared_subscription={level}"),
+            _ => format!(
+                "warn,{},{},mqtt5_shared_subscription={level}",
+                crate::mqtt::LOG_FILTER,
+                crate::demo::LOG_FILTER
+            ),
         }
     }
 }

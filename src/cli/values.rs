@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::run::{MAX_COUNT, MAX_DURATION};
 
 /// The most members one run starts: each is a TLS connection and a task.
-const MAX_SUBSCRIBERS: u16 = 1000;
+const MAX_SUBSCRIBERS: u16 = 10_000;
 
 /// `--count`: how many messages to publish, 1 to [`MAX_COUNT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl FromStr for Count {
     }
 }
 
-/// `--subscribers`: how many members join each group, 1 to 1000.
+/// `--subscribers`: how many members join each group, 1 to 10,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Members(pub u16);
 
@@ -101,6 +101,70 @@ impl FromStr for Interval {
             return Err("must be at most 24h, e.g. 50ms".into());
         }
         Ok(Interval(interval))
+    }
+}
+
+/// The most publisher connections one run opens (`--publishers`): each is a TLS connection and
+/// a task, and a hundred at AWS's 100 a second each is already 10,000 a second.
+pub const MAX_PUBLISHERS: u32 = 100;
+
+/// `--publishers`: how many publisher connections share the numbers, 1 to [`MAX_PUBLISHERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publishers(pub u32);
+
+impl FromStr for Publishers {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Publishers, String> {
+        match value.parse::<u32>() {
+            Ok(k) if (1..=MAX_PUBLISHERS).contains(&k) => Ok(Publishers(k)),
+            _ => Err(format!(
+                "a whole number from 1 to {MAX_PUBLISHERS}, e.g. --publishers 4"
+            )),
+        }
+    }
+}
+
+/// `--rate`: messages a second, all publishers together: more than 0, at most a million.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub f64);
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Rate, String> {
+        match value.parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0 => Ok(Rate(rate)),
+            _ => Err("messages a second, more than 0 and at most 1000000, e.g. --rate 400".into()),
+        }
+    }
+}
+
+/// `--payload-size`: bytes of every payload, 1 to 16 MiB here; what the run's message needs,
+/// what the members accept and AWS's limit are checked with the other flags (`load.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadSize(pub usize);
+
+impl FromStr for PayloadSize {
+    type Err = String;
+    fn from_str(value: &str) -> Result<PayloadSize, String> {
+        match value.parse::<usize>() {
+            Ok(size) if (1..=16 * 1024 * 1024).contains(&size) => Ok(PayloadSize(size)),
+            _ => Err("a number of bytes, e.g. --payload-size 4096".into()),
+        }
+    }
+}
+
+/// `--duration`, `--stats-every`: a span from a second to 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl FromStr for Span {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Span, String> {
+        let span = duration(value)?;
+        if span < Duration::from_secs(1) || span > MAX_DURATION {
+            return Err("from 1s to 24h, e.g. 30s or 10m".into());
+        }
+        Ok(Span(span))
     }
 }
 
@@ -225,12 +289,7 @@ pub struct Region(pub String);
 impl FromStr for Region {
     type Err = String;
     fn from_str(value: &str) -> Result<Region, String> {
-        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-        if value.is_empty() || !value.chars().all(allowed) {
-            return Err(
-                "an AWS region such as eu-west-1 (lower-case letters, digits and '-')".into(),
-            );
-        }
+        crate::aws::check_region(value)?;
         Ok(Region(value.to_owned()))
     }
 }
@@ -242,11 +301,7 @@ pub struct AccountId(pub String);
 impl FromStr for AccountId {
     type Err = String;
     fn from_str(value: &str) -> Result<AccountId, String> {
-        if value.len() != 12 || !value.chars().all(|c| c.is_ascii_digit()) {
-            return Err("an AWS account id is 12 digits, e.g. 123456789012 \
-                        (`aws sts get-caller-identity --query Account --output text`)"
-                .into());
-        }
+        crate::aws::check_account(value)?;
         Ok(AccountId(value.to_owned()))
     }
 }
@@ -287,7 +342,7 @@ mod tests {
             .parse::<Members>()
             .unwrap_err()
             .contains("at least one member"));
-        assert!("1001".parse::<Members>().is_err());
+        assert!("10001".parse::<Members>().is_err());
         assert_eq!("1".parse::<Members>(), Ok(Members(1)));
     }
 
@@ -311,6 +366,20 @@ mod tests {
             .parse::<SessionExpiry>()
             .unwrap_err()
             .contains("whole seconds"));
+    }
+
+    #[test]
+    fn load_values_are_bounded() {
+        assert!("0".parse::<Publishers>().is_err());
+        assert!("101".parse::<Publishers>().is_err());
+        assert_eq!("4".parse::<Publishers>(), Ok(Publishers(4)));
+        for bad in ["0", "-1", "NaN", "inf", "fast"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+        assert_eq!("0.5".parse::<Rate>(), Ok(Rate(0.5)));
+        assert!("0".parse::<PayloadSize>().is_err());
+        assert!("999ms".parse::<Span>().is_err());
+        assert_eq!("6s".parse::<Span>(), Ok(Span(Duration::from_secs(6))));
     }
 
     #[test]

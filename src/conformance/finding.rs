@@ -14,6 +14,7 @@
 //! and the README's table says which brokers do what, but the spec allows it.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -87,6 +88,8 @@ pub struct Finding {
     /// What the broker did, in numbers: which member got which message, when.
     pub observed: String,
     pub verdict: Verdict,
+    /// How long the case took, setting up and cleaning up included (`--html` shows it).
+    pub took: Duration,
 }
 
 impl Finding {
@@ -159,6 +162,7 @@ mod tests {
             clause: "[MQTT-4.8.2-6]",
             observed: "m1 answered #1 with PUBACK 0x80; m2 got #1 at 0.12 s".into(),
             verdict: Verdict::Violates(MUST),
+            took: Duration::from_millis(120),
         };
         assert!(finding.text().contains(
             "verdict: violates: [MQTT-4.8.2-6] \"the Server MUST discard the Application Message\""

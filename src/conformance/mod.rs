@@ -40,7 +40,7 @@
 //! Exit code: 0 when no case violates a MUST, 3 when one does, 1 when the broker cannot be
 //! reached at all.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use rumqttc::v5::mqttbytes::v5::ConnAck;
@@ -65,7 +65,8 @@ mod retained;
 mod scene;
 mod slow_member;
 
-use finding::{Finding, Outcome, Verdict};
+pub use finding::Finding;
+use finding::{Outcome, Verdict};
 use probe::Setup;
 use scene::Scene;
 
@@ -89,11 +90,54 @@ const CASES: [(u8, &str, &str); 12] = [
 /// session expiry (a few seconds); this leaves room for a busy machine.
 const CASE_LIMIT: Duration = Duration::from_secs(30);
 
+/// What `--conformance` found: the broker asked, and one row per case.
+pub struct Findings {
+    /// `host:port`.
+    pub broker: String,
+    pub run_id: String,
+    /// What the broker's CONNACK announced of the features the cases use.
+    pub connack: String,
+    pub rows: Vec<Finding>,
+}
+
+impl Findings {
+    /// Cases that saw the broker break a MUST.
+    pub fn violations(&self) -> usize {
+        self.count("violates")
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.rows
+            .iter()
+            .filter(|f| f.verdict.kind() == kind)
+            .count()
+    }
+
+    /// `12 cases: 10 conform, 2 allowed variants, …`: the closing line.
+    pub fn tally(&self) -> String {
+        format!(
+            "{} cases: {} conform, {} allowed variants, {} violate, {} not supported, {} inconclusive",
+            self.rows.len(),
+            self.count("conforms"),
+            self.count("allowed variant"),
+            self.violations(),
+            self.count("not supported"),
+            self.count("inconclusive"),
+        )
+    }
+
+    /// 0, or 3 when a case found a MUST broken.
+    pub fn exit(&self) -> Exit {
+        Exit::of_conformance(self.violations() > 0)
+    }
+}
+
 /// Runs every case against `broker`, prints a row for each (a JSON object each with `json`),
-/// and returns the exit code: 0, or 3 when a case found a MUST broken.
+/// and returns the rows; [`Findings::exit`] is the exit code: 0, or 3 when a case found a MUST
+/// broken.
 ///
 /// Fails (exit 1) only when the broker cannot be reached at all.
-pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
+pub async fn run(broker: &Broker, json: bool) -> Result<Findings, Failure> {
     // Each step of a case waits seconds, not the minute `--timeout` allows a run.
     let broker = Broker {
         timeout: broker.timeout.min(scene::ANSWER),
@@ -110,10 +154,10 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
     probe.close().await;
     let announced = announced(&connack);
     if !json {
-        println!(
+        crate::stdout::line(format!(
             "MQTT 5 shared subscriptions on {}:{}, clause by clause (run {run_id})\nCONNACK: {announced}\n",
             broker.host, broker.port
-        );
+        ));
     }
     let unsupported = connack
         .properties
@@ -121,8 +165,14 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
         .and_then(|p| p.shared_subscription_available)
         == Some(0);
 
-    let mut findings = Vec::new();
+    let mut findings = Findings {
+        broker: format!("{}:{}", broker.host, broker.port),
+        run_id: run_id.clone(),
+        connack: announced,
+        rows: Vec::new(),
+    };
     for (number, case, clause) in CASES {
+        let started = Instant::now();
         let outcome = if unsupported {
             Outcome {
                 observed: "not run".into(),
@@ -132,19 +182,7 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
             }
         } else {
             let scene = Scene::new(&broker, &run_id, case);
-            match tokio::time::timeout(CASE_LIMIT, play(number, &scene)).await {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(error)) => Outcome {
-                    observed: format!("{error:#}"),
-                    verdict: Verdict::Inconclusive("the case could not finish".into()),
-                },
-                Err(_) => Outcome {
-                    observed: format!("stopped after {CASE_LIMIT:?}"),
-                    verdict: Verdict::Inconclusive(format!(
-                        "the case took longer than {CASE_LIMIT:?}"
-                    )),
-                },
-            }
+            bounded(play(number, &scene)).await
         };
         let finding = Finding {
             number,
@@ -152,28 +190,34 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Exit, Failure> {
             clause,
             observed: outcome.observed,
             verdict: outcome.verdict,
+            took: started.elapsed(),
         };
         if json {
-            println!("{}", finding.json());
+            crate::stdout::line(finding.json());
         } else {
-            println!("{}", finding.text());
+            crate::stdout::line(finding.text());
         }
-        findings.push(finding);
+        findings.rows.push(finding);
     }
-
-    let count = |kind: &str| findings.iter().filter(|f| f.verdict.kind() == kind).count();
-    let violations = count("violates");
     if !json {
-        println!(
-            "{} cases: {} conform, {} allowed variants, {violations} violate, {} not supported, {} inconclusive",
-            findings.len(),
-            count("conforms"),
-            count("allowed variant"),
-            count("not supported"),
-            count("inconclusive"),
-        );
+        crate::stdout::line(findings.tally());
     }
-    Ok(Exit::of_conformance(violations > 0))
+    Ok(findings)
+}
+
+/// A case's outcome within [`CASE_LIMIT`]; a case that fails or takes longer is inconclusive.
+async fn bounded(case: impl std::future::Future<Output = anyhow::Result<Outcome>>) -> Outcome {
+    match tokio::time::timeout(CASE_LIMIT, case).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(error)) => Outcome {
+            observed: format!("{error:#}"),
+            verdict: Verdict::Inconclusive("the case could not finish".into()),
+        },
+        Err(_) => Outcome {
+            observed: format!("stopped after {CASE_LIMIT:?}"),
+            verdict: Verdict::Inconclusive(format!("the case took longer than {CASE_LIMIT:?}")),
+        },
+    }
 }
 
 /// Plays case `number` in `scene`.

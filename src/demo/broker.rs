@@ -32,6 +32,8 @@
 //! loopback with our own clients; one more reason this is a demo broker, not a server.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -39,7 +41,9 @@ use mqtt5::broker::config::{AuthConfig, StorageBackend, StorageConfig, TlsConfig
 use mqtt5::broker::{BrokerConfig, BrokerShutdownHandle, MqttBroker};
 use tokio::task::JoinHandle;
 
+use super::authorizer::PolicyAuthorizer;
 use super::pki::PkiFiles;
+use crate::aws::iam::Policy;
 
 /// The largest MQTT packet the broker accepts and announces in CONNACK.
 ///
@@ -76,6 +80,23 @@ impl DemoBroker {
     ///
     /// Returns once the broker accepts connections, or an error after `START_TIMEOUT`.
     pub async fn start(files: &PkiFiles) -> anyhow::Result<DemoBroker> {
+        DemoBroker::launch(files, None).await
+    }
+
+    /// Like [`DemoBroker::start`], and every CONNECT, PUBLISH and SUBSCRIBE is checked against
+    /// `policy` as AWS IoT Core would (`authorizer.rs`); `source` names the file in the log.
+    pub async fn with_policy(
+        files: &PkiFiles,
+        policy: Policy,
+        source: PathBuf,
+    ) -> anyhow::Result<DemoBroker> {
+        DemoBroker::launch(files, Some(PolicyAuthorizer::new(policy, source))).await
+    }
+
+    async fn launch(
+        files: &PkiFiles,
+        authorizer: Option<PolicyAuthorizer>,
+    ) -> anyhow::Result<DemoBroker> {
         // mqtt5 builds its rustls `ServerConfig` with the process-wide crypto provider, and rustls
         // panics if it cannot tell which one that is (e.g. when another crate pulls in aws-lc-rs).
         // Choosing ring here makes the demo independent of that; if the process already chose a
@@ -119,6 +140,11 @@ impl DemoBroker {
         let mut broker = MqttBroker::with_config(config)
             .await
             .context("cannot start the demo broker")?;
+        if let Some(authorizer) = authorizer {
+            // Replaces the anonymous-allowing provider of `AuthConfig` above: the TLS handshake
+            // still checks the certificate, and the policy decides the rest.
+            broker = broker.with_auth_provider(Arc::new(authorizer));
+        }
 
         // Binding port 0 lets the OS pick a free port; the listener knows which one. Ask now: `run`
         // moves the listeners into its accept tasks, after which mqtt5 can no longer tell us.

@@ -5,7 +5,8 @@
 //!
 //! * **Server Keep Alive** (§3.2.2.3.14): "the Client MUST use this value instead of the Keep
 //!   Alive value the Client sent on CONNECT" [MQTT-3.2.2-21]. mosquitto's `max_keepalive 10`
-//!   lowers a requested 30 s to 10 s; AWS IoT Core raises anything below 30 s to 30 s. rumqttc
+//!   lowers a requested 30 s to 10 s; AWS IoT Core raises anything below 30 s to 30 s
+//!   (quotas page, "Keep-alive interval"; see `aws/limits.rs`). rumqttc
 //!   pings at the broker's value; our dead-path timer (`link.rs`) must count with it too, or a
 //!   raised keep-alive would look like a dead connection.
 //! * **Session Expiry Interval** (§3.2.2.3.2): how long the broker will really keep the session,
@@ -15,7 +16,7 @@
 //! * **Receive Maximum** (§3.2.2.3.3): how many QoS 1 publishes may wait for their PUBACK at once
 //!   [MQTT-3.3.4-7]; rumqttc holds the rest back.
 //! * **Maximum Packet Size** (§3.2.2.3.6): the largest packet the broker takes [MQTT-3.2.2-15];
-//!   rumqttc refuses to send a larger one (`diagnosis.rs` says "use a shorter --message").
+//!   rumqttc refuses to send a larger one (`diagnosis/` says "use a shorter --message").
 //!
 //! [`Granted`] reads them once per CONNACK; `--check` lists them; `connect` logs what the broker
 //! changed from what was asked, once per run.

@@ -28,7 +28,7 @@
 //!
 //! Its state is one `Link` value: up, down, or draining the old connection's last events.
 //!
-//! What each error means, and whether it is worth another attempt, is in `diagnosis.rs`.
+//! What each error means, and whether it is worth another attempt, is in `diagnosis/`.
 //!
 //! A client that has never been connected does not retry: a refused *first* connection almost
 //! always means a wrong flag, and the user should hear that now rather than after `--timeout`.

@@ -17,7 +17,7 @@
 //!   outage and the backoff between its attempts (a second at least on AWS IoT Core);
 //! * `connack.rs`: what the broker's CONNACK grants (keep-alive, session expiry, maximum QoS,
 //!   Receive Maximum, packet size), which wins over what we asked;
-//! * `diagnosis.rs`: a rumqttc error in words, and whether another attempt could help;
+//! * `diagnosis/`: a rumqttc error in words, and whether another attempt could help;
 //! * `proxy.rs`: which HTTP CONNECT proxy to go through, if any (flags, `HTTPS_PROXY`,
 //!   `NO_PROXY`), and the tunnel `--check` opens through it;
 //! * `reason_codes.rs`: every MQTT 5 reason code this tool may meet (CONNACK, DISCONNECT,
@@ -44,6 +44,14 @@ mod proxy;
 pub mod reason_codes;
 
 pub use connack::describe as describe_connack;
+
+/// Log filter directives for rumqttc, added to the tool's own (`cli/output.rs`).
+///
+/// rumqttc logs a warning for every SUBACK, UNSUBACK and PUBACK whose reason code is a refusal
+/// ("SubAck Pkid = 1, Reason = NotAuthorized", in its `v5::state`). This folder reads each of
+/// those codes itself and says what it means and what to change (`reason_codes.rs`), so the
+/// library's line would only repeat it in Rust debug notation. Its errors stay visible.
+pub const LOG_FILTER: &str = "rumqttc::v5::state=error";
 use connack::Granted;
 
 pub use diagnosis::Stage;
@@ -90,13 +98,31 @@ pub struct Broker {
     /// The QoS the run publishes at (`--qos`). A broker whose CONNACK allows less (Maximum QoS,
     /// MQTT 5 §3.2.2.3.4) refuses the run at the first CONNACK, before a message is lost to it.
     pub qos: QoS,
+    /// This connection publishes QoS 1 messages (the publisher, `--check`, the conformance
+    /// probes). A member only receives: rumqttc still keeps a slot per outgoing message it may
+    /// have in flight, allocated up front (about 200 bytes each), so a member asks for one slot,
+    /// not [`MAX_IN_FLIGHT`]: 1,000 members took 286 MB with 1,000 slots each, 78 MB with one.
+    pub publishes: bool,
     /// AWS IoT Core's per-client limits apply (an `*.iot.*.amazonaws.com` endpoint, or `--aws`):
     /// reconnect attempts of one client id are a second apart at least (`outage.rs`).
     pub on_aws: bool,
     /// What the first CONNACK granted, so that the log says what the broker changed once per
     /// run, not once per client.
     pub(crate) first_granted: Arc<OnceLock<Granted>>,
+    /// First connections under way at once, at most [`CONNECTING_AT_ONCE`]: shared by every
+    /// client of the run.
+    pub(crate) connecting: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many clients of a run may be in their first TLS handshake and CONNECT at the same time.
+///
+/// A run of thousands of members would otherwise open thousands of TCP connections in the same
+/// millisecond. The broker's listen queue (the kernel's, at most `net.core.somaxconn`, and the
+/// backlog the broker asks for) then overflows, and the kernel answers the rest with a reset:
+/// measured here with mosquitto 2.0 and 10,000 members, "hung up during the TLS handshake
+/// (ConnectionReset)". A first connection is not retried (`link.rs`), so that ended the run.
+/// Handshakes take a millisecond or two each on loopback: 64 at a time costs nothing in speed.
+pub const CONNECTING_AT_ONCE: usize = 64;
 
 impl Broker {
     /// A broker with the defaults of the command line: keep-alive 30 s, clean sessions, no proxy.
@@ -110,9 +136,11 @@ impl Broker {
             session_expiry: Duration::ZERO,
             proxy: None,
             manual_acks: false,
+            publishes: true,
             qos: QoS::AtMostOnce,
             on_aws: false,
             first_granted: Arc::default(),
+            connecting: Arc::new(tokio::sync::Semaphore::new(CONNECTING_AT_ONCE)),
         }
     }
 
@@ -143,7 +171,7 @@ impl Broker {
 
 /// Largest packet we accept from the broker. rumqttc's default is 10 KiB; AWS IoT Core allows
 /// payloads up to 128 KiB, so leave room for those plus headers.
-const MAX_INCOMING_PACKET: u32 = 256 * 1024;
+pub(crate) const MAX_INCOMING_PACKET: u32 = 256 * 1024;
 
 /// How many requests may wait in rumqttc's queue before `publish().await` waits for room.
 const REQUEST_QUEUE: usize = 1024;
@@ -161,6 +189,8 @@ pub async fn connect(
     client_id: &str,
 ) -> anyhow::Result<(AsyncClient, EventLoop, ConnAck)> {
     let (client, mut eventloop) = AsyncClient::new(options(broker, client_id), REQUEST_QUEUE);
+    // Waiting for a turn is not part of --timeout: the handshake itself is.
+    let _turn = broker.connecting.acquire().await;
     let connack = tokio::time::timeout(broker.timeout, async {
         loop {
             match eventloop.poll().await {
@@ -201,7 +231,7 @@ fn options(broker: &Broker, client_id: &str) -> MqttOptions {
         .set_clean_start(broker.session_expiry.is_zero())
         .set_manual_acks(broker.manual_acks)
         .set_max_packet_size(Some(MAX_INCOMING_PACKET))
-        .set_outgoing_inflight_upper_limit(MAX_IN_FLIGHT)
+        .set_outgoing_inflight_upper_limit(if broker.publishes { MAX_IN_FLIGHT } else { 1 })
         // rumqttc counts whole seconds: round up, so `--timeout 2.5s` gives it 3 s, not 2.
         .set_connection_timeout(
             broker.timeout.as_secs() + u64::from(broker.timeout.subsec_nanos() > 0),
@@ -263,13 +293,23 @@ pub async fn disconnect(
     client_id: &str,
 ) -> anyhow::Result<()> {
     tokio::time::timeout(broker.timeout, async {
-        // Inside the time limit: with a full request queue, even queueing the DISCONNECT waits.
-        client.disconnect().await?;
+        // Queue the DISCONNECT *while* polling: a publisher stopped at full speed has a full
+        // request queue, and only polling empties it. Awaiting the queueing first would wait
+        // for room that never comes, until --timeout (and the broker's keep-alive) ran out.
+        let queued = client.disconnect();
+        tokio::pin!(queued);
+        let mut in_queue = false;
         loop {
-            match eventloop.poll().await {
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
-                Ok(_) => continue,
-                Err(e) => return Err(anyhow!(diagnose(&e, broker, client_id).sentence())),
+            tokio::select! {
+                done = &mut queued, if !in_queue => {
+                    done?;
+                    in_queue = true;
+                }
+                polled = eventloop.poll() => match polled {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(anyhow!(diagnose(&e, broker, client_id).sentence())),
+                },
             }
         }
     })

@@ -26,7 +26,7 @@
 //!
 //! Only plain `http://` proxies: a TLS connection *to the proxy* (`https://`) and SOCKS are refused
 //! with a usage error rather than silently ignored. The words for a proxy that says no are in
-//! `diagnosis.rs`, with the other errors.
+//! `diagnosis/proxy.rs`, with the other errors.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

@@ -8,7 +8,7 @@
 //! whether another attempt may help.
 //!
 //! The functions take plain values (a code, a filter, a topic), not run types, so that the code
-//! that meets a code (`diagnosis.rs`, `run/member.rs`, `run/publisher.rs`) can share one table.
+//! that meets a code (`diagnosis/`, `run/member.rs`, `run/publisher.rs`) can share one table.
 
 use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, DisconnectReasonCode, PubAckReason, SubscribeReasonCode, UnsubAckReason,

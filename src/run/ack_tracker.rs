@@ -10,6 +10,10 @@
 //! of them.
 //!
 //! A reconnect breaks that order: see [`AckTracker::reconnected`].
+//!
+//! With `--publishers K`, each publisher has its own tracker for its own numbers (its
+//! [`Stripe`]), kept by position (j, j+K, j+2K, … are rows 1, 2, 3, …); with `--duration` the
+//! rows grow as the feeder announces numbers.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -20,6 +24,7 @@ use rumqttc::v5::Event;
 use rumqttc::Outgoing;
 use tokio::sync::mpsc;
 
+use super::numbers::Stripe;
 use crate::message::{self, Origin, PerMessage};
 use crate::mqtt::Reconnected;
 
@@ -48,6 +53,8 @@ pub struct Confirmed {
 /// Matches packet ids to sequence numbers; see the module doc.
 pub struct AckTracker {
     qos: QoS,
+    /// Whose numbers these are.
+    stripe: Stripe,
     /// Numbers announced by the feeder, in queue order, that rumqttc has not written yet. Filled
     /// from `announced` whenever it runs dry.
     queued: VecDeque<u32>,
@@ -57,23 +64,31 @@ pub struct AckTracker {
     /// rumqttc holds back a message whose pkid is still in flight ("collision") and writes it
     /// once that pkid is acknowledged; remember which number it carried.
     held_back: Option<(u16, u32)>,
-    /// Where each message stands.
+    /// Where each message stands, by its position in the stripe.
     progress: PerMessage<Progress>,
     /// How many are `Done`.
     acknowledged: u32,
 }
 
 impl AckTracker {
-    /// A tracker for messages `1..=count`; the feeder announces each number on `announced` just
-    /// before it queues the message.
-    pub fn new(count: u32, qos: QoS, announced: mpsc::UnboundedReceiver<u32>) -> AckTracker {
+    /// A tracker for the numbers of `stripe` up to `count` (growing as they come, when the
+    /// count is not known yet); the feeder announces each number on `announced` just before it
+    /// queues the message.
+    pub fn new(
+        stripe: Stripe,
+        count: Option<u32>,
+        qos: QoS,
+        announced: mpsc::UnboundedReceiver<u32>,
+    ) -> AckTracker {
+        let rows = count.map_or(0, |count| stripe.how_many(count));
         AckTracker {
             qos,
+            stripe,
             queued: VecDeque::new(),
             announced,
             in_flight: HashMap::new(),
             held_back: None,
-            progress: PerMessage::new(count, || Progress::NotSent),
+            progress: PerMessage::new(rows, || Progress::NotSent),
             acknowledged: 0,
         }
     }
@@ -139,8 +154,12 @@ impl AckTracker {
     /// Messages written at least once and never acknowledged, in order (for the books when the
     /// publisher stops early).
     pub fn unacknowledged(&self) -> Vec<u32> {
-        self.progress
-            .numbers_where(|progress| *progress == Progress::Sent)
+        let rows = self
+            .progress
+            .numbers_where(|progress| *progress == Progress::Sent);
+        rows.into_iter()
+            .filter_map(|row| self.stripe.nth(row))
+            .collect()
     }
 
     /// The number of the message rumqttc just took from its queue: the oldest one announced.
@@ -153,6 +172,10 @@ impl AckTracker {
 
     fn take_announced(&mut self) {
         while let Ok(seq) = self.announced.try_recv() {
+            // A number past the rows (the count was not known): make room for it.
+            if let Some(row) = self.stripe.position(seq) {
+                self.progress.grow_to(row, || Progress::NotSent);
+            }
             self.queued.push_back(seq);
         }
     }
@@ -164,11 +187,12 @@ impl AckTracker {
     }
 
     fn progress(&self, seq: u32) -> Option<Progress> {
-        self.progress.get(seq).copied()
+        self.progress.get(self.stripe.position(seq)?).copied()
     }
 
     fn set(&mut self, seq: u32, progress: Progress) {
-        if let Some(slot) = self.progress.get_mut(seq) {
+        let row = self.stripe.position(seq);
+        if let Some(slot) = row.and_then(|row| self.progress.get_mut(row)) {
             *slot = progress;
         }
     }
@@ -240,7 +264,8 @@ mod tests {
     /// A tracker and the feeder's side of its channel.
     fn tracker(count: u32) -> (AckTracker, mpsc::UnboundedSender<u32>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (AckTracker::new(count, QoS::AtLeastOnce, rx), tx)
+        let acks = AckTracker::new(Stripe::all(), Some(count), QoS::AtLeastOnce, rx);
+        (acks, tx)
     }
 
     fn written(pkid: u16) -> Event {
@@ -407,11 +432,29 @@ mod tests {
     #[test]
     fn at_qos_0_a_write_is_all_there_is() {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut acks = AckTracker::new(2, QoS::AtMostOnce, rx);
+        let mut acks = AckTracker::new(Stripe::all(), Some(2), QoS::AtMostOnce, rx);
         tx.send(1).unwrap();
         let confirmed = acks.confirmed(&written(0)).unwrap();
         assert_eq!(confirmed.map(|c| c.seq), Some(1));
         assert_eq!(acks.acknowledged(), 1);
         assert!(acks.unacknowledged().is_empty());
+    }
+
+    /// Publisher 2 of 3, its count not known yet: rows grow as numbers come, and what it
+    /// reports is in the run's numbers.
+    #[test]
+    fn a_stripe_of_unknown_length_tracks_its_own_numbers() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut acks = AckTracker::new(Stripe::new(2, 3), None, QoS::AtLeastOnce, rx);
+        for seq in [2, 5, 8] {
+            tx.send(seq).unwrap();
+        }
+        for pkid in 1..=3 {
+            acks.confirmed(&written(pkid)).unwrap();
+        }
+        assert_eq!(acked(&mut acks, 2), Some(5));
+        assert_eq!(acks.unacknowledged(), vec![2, 8]);
+        assert!(acks.is_done(5) && !acks.is_done(4));
+        assert_eq!(acks.acknowledged(), 1);
     }
 }

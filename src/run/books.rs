@@ -10,36 +10,75 @@ use tokio::time::Instant;
 
 use super::event::RunEvent;
 use super::group::Group;
-use super::output::Output;
+use super::output::{Output, SoFar};
 use super::plan::Plan;
 use super::roster::Roster;
 use super::summary::SummaryContext;
 use super::summary::{Source, Summary};
 use super::tally::Tally;
+use super::timeline::Timeline;
 
 /// What the loop keeps of every event: the counts, and what it shows.
 pub struct Books {
     tallies: Vec<Tally>,
     pub output: Output,
+    /// When things happened, for `--html`'s picture (`timeline.rs`); `None` without it.
+    timeline: Option<Timeline>,
 }
 
 impl Books {
     /// Books for `plan`, one row per member seated in `roster`.
     pub fn new(plan: &Plan, roster: &Roster) -> Books {
+        // With --duration the count is decided later (`numbers.rs`): the books start empty.
+        let count = plan.fixed_count();
         let tallies = (0..plan.books())
             .map(|book| {
-                Tally::new(plan.count, &roster.ids(book)).written_by(Source::Process(plan.role))
+                let tally = Tally::new(count.unwrap_or(0), &roster.ids(book))
+                    .written_by(Source::Process(plan.role));
+                match count {
+                    Some(_) => tally,
+                    None => tally.open_ended(),
+                }
             })
             .collect();
+        let members: Vec<Vec<String>> = (0..plan.books()).map(|book| roster.ids(book)).collect();
         Books {
             tallies,
-            output: Output::new(plan.format, plan.per_message_logs, plan.count),
+            output: Output::new(plan.format, plan.per_message_logs, count),
+            timeline: plan.timeline.then(|| Timeline::new(plan, &members)),
+        }
+    }
+
+    /// The run's count is decided (`--duration` passed): every set of books closes at it.
+    pub fn close(&mut self, count: u32) {
+        self.tallies.iter_mut().for_each(|tally| tally.close(count));
+        self.output.counted(count);
+    }
+
+    /// Messages the broker took for good so far (the first group's books: every set counts the
+    /// publisher's side alike).
+    pub fn acknowledged(&self) -> u32 {
+        self.tallies.first().map_or(0, |tally| tally.so_far().0)
+    }
+
+    /// How the run goes so far, for the periodic stats line (`output.rs`).
+    pub fn so_far(&self) -> SoFar {
+        let (acknowledged, p99_ms, not_received) =
+            self.tallies.first().map_or((0, None, 0), Tally::so_far);
+        SoFar {
+            received: self.received(),
+            acknowledged,
+            p99_ms,
+            not_received,
         }
     }
 
     /// Shows an event and counts it: every event goes through here.
     pub fn record(&mut self, event: &RunEvent) {
         self.output.event(event);
+        if let Some(timeline) = &mut self.timeline {
+            timeline.record(event);
+        }
         // A receipt, or a churn step, belongs to the receiver's books only.
         let member = match event {
             RunEvent::Received(receipt) => Some(&receipt.member),
@@ -60,6 +99,13 @@ impl Books {
                 .iter_mut()
                 .for_each(|tally| tally.record(event)),
         }
+    }
+
+    /// The timeline, its clock stopped: the run is over.
+    pub fn take_timeline(&mut self) -> Option<Timeline> {
+        let mut timeline = self.timeline.take()?;
+        timeline.end();
+        Some(timeline)
     }
 
     /// Nothing left to wait for in any set of books.

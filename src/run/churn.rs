@@ -24,8 +24,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::{ChurnSummary, Members};
-
 /// One step of `--churn`, as parsed; [`ChurnStep::at`] is resolved against `--count` later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChurnStep {
@@ -194,43 +192,6 @@ pub fn parse_slow_member(value: &str) -> Result<SlowMember, String> {
         return Err(format!("at most 60s per message, {example}"));
     }
     Ok(SlowMember { member, delay })
-}
-
-/// What each `--churn` step was followed by: the member's receipts before and after its
-/// point, and the messages `missing` (sent, never received) from its point to the next step's.
-pub fn effects(
-    mut churn: Vec<ChurnSummary>,
-    members: &Members,
-    missing: &[u32],
-) -> Vec<ChurnSummary> {
-    let points: Vec<u32> = churn.iter().map(|step| step.at_seq).collect();
-    for (k, step) in churn.iter_mut().enumerate() {
-        let messages = members
-            .get(&step.client_id)
-            .map_or(&[][..], |member| &member.messages[..]);
-        step.received_before = messages.iter().filter(|seq| **seq <= step.at_seq).count() as u32;
-        step.received_after = messages.len() as u32 - step.received_before;
-        // From the member's last receipt before the step: what was on its way to it then
-        // belongs to the step too. Up to the next step, which answers for what follows it.
-        // A joiner had nothing on its way before its point.
-        let since = if step.step == ChurnKind::Join {
-            step.at_seq
-        } else {
-            messages
-                .iter()
-                .copied()
-                .filter(|seq| *seq <= step.at_seq)
-                .max()
-                .unwrap_or(0)
-        };
-        let until = points.get(k + 1).copied().unwrap_or(u32::MAX);
-        step.missing_since = missing
-            .iter()
-            .copied()
-            .filter(|seq| *seq > since && *seq <= until)
-            .collect();
-    }
-    churn
 }
 
 #[cfg(test)]

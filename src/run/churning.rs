@@ -10,12 +10,13 @@ use std::collections::{HashMap, VecDeque};
 use tokio::sync::mpsc;
 
 use super::books::Books;
-use super::churn::{ChurnAction, DueStep};
+use super::churn::{ChurnAction, ChurnKind, DueStep};
 use super::event::RunEvent;
 use super::group::Group;
 use super::member::Member;
 use super::plan::Plan;
 use super::roster::MemberRef;
+use super::summary::{ChurnSummary, Members};
 use super::tasks::{Start, Tasks};
 
 /// The steps still to come, the members that join later, and a line to each member.
@@ -105,4 +106,46 @@ impl Churning {
         }
         Some(member.clone())
     }
+}
+
+/// What each `--churn` step was followed by: the member's receipts before and after its point,
+/// and the messages missing from its point to the next step's. `missing` gives every message
+/// sent and never received, asked only when there are steps.
+pub fn effects(
+    mut churn: Vec<ChurnSummary>,
+    members: &Members,
+    missing: impl FnOnce() -> Vec<u32>,
+) -> Vec<ChurnSummary> {
+    if churn.is_empty() {
+        return churn;
+    }
+    let missing = missing();
+    let points: Vec<u32> = churn.iter().map(|step| step.at_seq).collect();
+    for (k, step) in churn.iter_mut().enumerate() {
+        let messages = members
+            .get(&step.client_id)
+            .map_or(&[][..], |member| &member.messages[..]);
+        step.received_before = messages.iter().filter(|seq| **seq <= step.at_seq).count() as u32;
+        step.received_after = messages.len() as u32 - step.received_before;
+        // From the member's last receipt before the step: what was on its way to it then
+        // belongs to the step too. Up to the next step, which answers for what follows it.
+        // A joiner had nothing on its way before its point.
+        let since = if step.step == ChurnKind::Join {
+            step.at_seq
+        } else {
+            messages
+                .iter()
+                .copied()
+                .filter(|seq| *seq <= step.at_seq)
+                .max()
+                .unwrap_or(0)
+        };
+        let until = points.get(k + 1).copied().unwrap_or(u32::MAX);
+        step.missing_since = missing
+            .iter()
+            .copied()
+            .filter(|seq| *seq > since && *seq <= until)
+            .collect();
+    }
+    churn
 }

@@ -2,7 +2,7 @@
 //!
 //! Members and the publisher run as separate tokio tasks. Instead of sharing a table behind a
 //! mutex, each task *sends* a [`RunEvent`] down one channel, through its [`Reporter`]; a single
-//! loop in `run/mod.rs` receives them, shows each one (`output.rs`), and adds it to the tally.
+//! loop in `machine.rs` receives them, shows each one (`output.rs`), and adds it to the tally.
 //! One owner of the tally, no locks, and the order of events in the log is the order the tally
 //! saw them.
 //!
@@ -105,7 +105,7 @@ pub enum RunEvent {
         session_present: bool,
     },
     /// A member dropped out of the group: the publisher sends nothing until every member is back
-    /// and subscribed, or `--timeout` passes (`run/mod.rs`).
+    /// and subscribed, or `--timeout` passes (`machine.rs`, `group.rs`).
     Holding {
         /// Members not connected and subscribed right now.
         waiting_for: Vec<String>,
@@ -126,8 +126,8 @@ pub enum RunEvent {
 #[serde(rename_all = "snake_case")]
 pub enum Resend {
     /// The broker routed it to nobody (PUBACK 0x10): it goes out again once every member is back
-    /// (see `run/mod.rs`, "the group comes first"). Not lost yet, and not `published` yet either,
-    /// so that a number is `published` once its PUBACK says the group has it.
+    /// (see `run/mod.rs`, "the group comes first"). Not lost yet, and not `published` yet
+    /// either, so that a number is `published` once its PUBACK says the group has it.
     Unrouted,
     /// The publisher's connection came back, and the old one had left it without a PUBACK (with
     /// `--no-hold`, even one a member already received).

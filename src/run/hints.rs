@@ -78,12 +78,7 @@ impl Summary {
             // came: a broker that lets a client subscribe but not receive (AWS IoT checks
             // iot:Subscribe and iot:Receive separately; mosquitto's ACL checks `read` only
             // when it delivers).
-            hints.push(format!(
-                "no member received a single message, though every subscription was granted and the broker took the messages: \
-                 it is not allowed to deliver '{topic}' to these clients (AWS IoT: the policy needs iot:Receive on \
-                 topic/{topic}, which --print-policy includes; mosquitto: the ACL must allow read on {topic})",
-                topic = self.topic
-            ));
+            hints.push(crate::aws::missing_receive_hint(&self.topic, &self.group));
         } else if self.unacknowledged.is_empty() {
             hints.push(format!(
                 "the group may have members outside this run (another client subscribed to $share/{}/{}) that got their share, \

@@ -41,6 +41,12 @@ impl Latencies {
         }
     }
 
+    /// The group's 99th percentile so far, in ms, if any delay was recorded.
+    pub fn group_p99_ms(&self) -> Option<f64> {
+        let histogram = self.group.as_ref().filter(|h| !h.is_empty())?;
+        Some(histogram.value_at_quantile(0.99) as f64 / 1000.0)
+    }
+
     /// The percentiles, if any delay was recorded.
     pub fn summary(&self, member_ids: &[String]) -> Option<LatencySummary> {
         let histogram = self.group.as_ref()?;

@@ -23,8 +23,17 @@
 //! missing, as before. The window of a break counts only once the member is back with a session
 //! the broker started anew (`session_present` false): a kept session still delivers its queue.
 //!
-//! AWS IoT Core does not promise an order: there a message sent again may arrive twice, and the
-//! summary names it (`resent_lost`).
+//! AWS IoT Core does not promise an order ("The message broker doesn't guarantee the order in
+//! which messages and ACK are received": developer guide, page "MQTT", section "AWS IoT
+//! differences from MQTT specifications"): there a message sent again may arrive twice, and the
+//! summary names it (`resent_lost`), a duplicate with a cause.
+//!
+//! The order is per publisher connection: §4.6 speaks of the messages "received from any given
+//! Client", and two publishers' PUBACKs reach the run in an order of their own, which need not be
+//! the order the broker routed their messages in. So with `--publishers K` the run keeps one
+//! watch per publisher, numbering that publisher's PUBACKs and each member's marks among its
+//! messages alone, and hands what one watch finds lost back to the publisher that sent it
+//! (`numbers.rs`: who sent a number is arithmetic).
 //!
 //! ## Without PUBACK 0x10
 //!
@@ -59,6 +68,7 @@ use std::collections::{BTreeMap, HashMap};
 use tokio::sync::mpsc;
 
 use super::event::RunEvent;
+use super::numbers::Stripe;
 use super::roster::Client;
 
 /// Unreceived messages kept before the watch forgets those order has settled.
@@ -122,9 +132,12 @@ impl LostWatch {
     pub fn published(&mut self, seq: u32) {
         self.acks += 1;
         let ack = self.acks;
-        if let Some(word) = self.published.get_mut(seq as usize / 64) {
-            *word |= 1 << (seq % 64);
+        // With `--duration` the count grows as the run goes: so does the bitmap.
+        let word = seq as usize / 64;
+        if word >= self.published.len() {
+            self.published.resize(word + 1, 0);
         }
+        self.published[word] |= 1 << (seq % 64);
         match self.early.remove(&seq) {
             Some((member, epoch)) => self.credit(member, epoch, ack),
             None => {
@@ -291,54 +304,95 @@ impl LostWatch {
     }
 }
 
-/// The run's side: the watch, fed from the events, and the line to the publisher that sends
-/// what it finds lost again.
+/// The run's side: one watch per publisher, fed from the events, and a line to each publisher
+/// that sends what its watch finds lost again.
 pub struct Resender {
-    watch: LostWatch,
-    line: mpsc::UnboundedSender<Vec<u32>>,
-    /// The publisher's end of the line, until the publisher starts.
-    publisher: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
+    /// Publisher j's numbers and its watch, which counts them by their position among its own
+    /// (see `numbers.rs`), at index j - 1.
+    watches: Vec<(Stripe, LostWatch)>,
+    lines: Vec<mpsc::UnboundedSender<Vec<u32>>>,
+    /// The publishers' ends of the lines, until each publisher starts.
+    publishers: Vec<Option<mpsc::UnboundedReceiver<Vec<u32>>>>,
 }
 
 impl Resender {
-    /// For messages `1..=count` and the `members` rows of the (one) group's books.
-    pub fn new(count: u32, members: usize) -> Resender {
-        let (line, publisher) = mpsc::unbounded_channel();
-        Resender {
-            watch: LostWatch::new(count, members),
-            line,
-            publisher: Some(publisher),
+    /// For messages `1..=count` (growing, with `None`), the `members` rows of the (one) group's
+    /// books, and `publishers` publishers.
+    pub fn new(count: Option<u32>, members: usize, publishers: u32) -> Resender {
+        let publishers = publishers.max(1);
+        let mut resender = Resender {
+            watches: Vec::new(),
+            lines: Vec::new(),
+            publishers: Vec::new(),
+        };
+        for j in 1..=publishers {
+            let stripe = Stripe::new(j, publishers);
+            let rows = count.map_or(0, |count| stripe.how_many(count));
+            let (line, publisher) = mpsc::unbounded_channel();
+            resender
+                .watches
+                .push((stripe, LostWatch::new(rows, members)));
+            resender.lines.push(line);
+            resender.publishers.push(Some(publisher));
         }
+        resender
     }
 
-    /// The publisher's end of the line (once).
-    pub fn publisher_end(&mut self) -> Option<mpsc::UnboundedReceiver<Vec<u32>>> {
-        self.publisher.take()
+    /// Publisher `j`'s end of its line (once), j from 1.
+    pub fn publisher_end(&mut self, j: u32) -> Option<mpsc::UnboundedReceiver<Vec<u32>>> {
+        self.publishers.get_mut(j.checked_sub(1)? as usize)?.take()
+    }
+
+    /// The watch of the publisher that sent `seq`, and `seq`'s place among its numbers.
+    fn watch_of(&mut self, seq: u32) -> Option<(&mut LostWatch, u32)> {
+        let of = self.watches.len() as u32;
+        let (stripe, watch) = self.watches.get_mut(Stripe::owner(seq, of) as usize - 1)?;
+        Some((watch, stripe.position(seq)?))
     }
 
     /// Follows what the broker took, what the members received, and their sessions.
     pub fn follow(&mut self, event: &RunEvent) {
-        let watch = &mut self.watch;
         let member = |client: &Client| client.member().map(|member| member.seat().index);
+        let every = |resender: &mut Resender, apply: &dyn Fn(&mut LostWatch)| {
+            resender
+                .watches
+                .iter_mut()
+                .for_each(|(_, watch)| apply(watch));
+        };
         match event {
             RunEvent::Published {
                 seq,
                 unrouted: false,
-            } => watch.published(*seq),
-            RunEvent::Received(receipt) => {
-                if let Some(seq) = receipt.seq {
-                    watch.received(receipt.member.seat().index, seq);
+            } => {
+                if let Some((watch, row)) = self.watch_of(*seq) {
+                    watch.published(row);
                 }
             }
-            RunEvent::Connected { client, .. } => member(client).map_or((), |m| watch.connected(m)),
+            RunEvent::Received(receipt) => {
+                let index = receipt.member.seat().index;
+                if let Some((watch, row)) = receipt.seq.and_then(|seq| self.watch_of(seq)) {
+                    watch.received(index, row);
+                }
+            }
+            RunEvent::Connected { client, .. } => {
+                if let Some(m) = member(client) {
+                    every(self, &|watch| watch.connected(m));
+                }
+            }
             RunEvent::ConnectionLost { client, .. } => {
-                member(client).map_or((), |m| watch.broke(m))
+                if let Some(m) = member(client) {
+                    every(self, &|watch| watch.broke(m));
+                }
             }
             RunEvent::Reconnected {
                 client,
                 session_present,
                 ..
-            } => member(client).map_or((), |m| watch.reconnected(m, *session_present)),
+            } => {
+                if let Some(m) = member(client) {
+                    every(self, &|watch| watch.reconnected(m, *session_present));
+                }
+            }
             _ => {}
         }
     }
@@ -346,18 +400,30 @@ impl Resender {
     /// `client`'s task ended: a member sends nothing more.
     pub fn ended(&mut self, client: &Client) {
         if let Some(member) = client.member() {
-            self.watch.gone(member.seat().index);
+            let index = member.seat().index;
+            self.watches
+                .iter_mut()
+                .for_each(|(_, watch)| watch.gone(index));
         }
     }
 
-    /// What is now known lost, sent to the publisher to send again; `None` when nothing is.
+    /// What is now known lost, each number sent to its own publisher to send again; all of
+    /// them, in order, or `None` when nothing is.
     pub fn send_lost(&mut self) -> Option<Vec<u32>> {
-        let lost = self.watch.lost();
-        if lost.is_empty() {
-            return None;
+        let mut all = Vec::new();
+        for ((stripe, watch), line) in self.watches.iter_mut().zip(&self.lines) {
+            let lost: Vec<u32> = watch
+                .lost()
+                .into_iter()
+                .filter_map(|row| stripe.nth(row))
+                .collect();
+            if !lost.is_empty() {
+                all.extend_from_slice(&lost);
+                let _ = line.send(lost);
+            }
         }
-        let _ = self.line.send(lost.clone());
-        Some(lost)
+        all.sort_unstable();
+        (!all.is_empty()).then_some(all)
     }
 }
 
@@ -500,5 +566,69 @@ mod tests {
         watch.received(0, 6);
         watch.received(1, 7);
         assert!(watch.lost().is_empty());
+    }
+
+    /// Two publishers: each keeps its own order, and what one's watch finds lost goes back to
+    /// the publisher that sent it. Publisher 2 (even numbers) had #4 and #6 on their way to
+    /// member 2 when its connection broke; publisher 1's odd numbers all arrived.
+    #[test]
+    fn a_lost_message_goes_back_to_the_publisher_that_sent_it() {
+        use crate::run::event::Receipt;
+        use crate::run::roster::Roster;
+
+        let mut roster = Roster::new();
+        let members = [roster.seat("m1", "t", 0), roster.seat("m2", "t", 0)];
+        let mut resender = Resender::new(Some(12), 2, 2);
+        let (mut first, mut second) = (
+            resender.publisher_end(1).expect("line 1"),
+            resender.publisher_end(2).expect("line 2"),
+        );
+        let client = |k: usize| Client::Member(members[k].clone());
+        let receive = |resender: &mut Resender, k: usize, seq: u32| {
+            resender.follow(&RunEvent::Received(Receipt {
+                member: members[k].clone(),
+                seq: Some(seq),
+                payload: String::new(),
+                dup: false,
+                via: crate::run::event::Via::FIRST,
+                latency_ms: None,
+            }))
+        };
+        for k in 0..2 {
+            let (client, session_present) = (client(k), false);
+            resender.follow(&RunEvent::Connected {
+                client,
+                session_present,
+            });
+        }
+        for seq in 1..=6 {
+            let unrouted = false;
+            resender.follow(&RunEvent::Published { seq, unrouted });
+        }
+        for seq in [1, 3, 5] {
+            receive(&mut resender, 0, seq);
+        }
+        receive(&mut resender, 1, 2);
+        let reason = "cut".to_owned();
+        resender.follow(&RunEvent::ConnectionLost {
+            client: client(1),
+            reason,
+        });
+        resender.follow(&RunEvent::Reconnected {
+            client: client(1),
+            attempts: 1,
+            downtime_ms: 100,
+            session_present: false,
+        });
+        for seq in 7..=10 {
+            let unrouted = false;
+            resender.follow(&RunEvent::Published { seq, unrouted });
+        }
+        for (k, seq) in [(1, 7), (1, 8), (0, 9), (0, 10)] {
+            receive(&mut resender, k, seq);
+        }
+        assert_eq!(resender.send_lost(), Some(vec![4, 6]));
+        assert!(first.try_recv().is_err(), "publisher 1 lost nothing");
+        assert_eq!(second.try_recv().ok(), Some(vec![4, 6]));
     }
 }

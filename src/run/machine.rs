@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Each input has one handler: [`Run::on_event`], [`Run::on_task_end`], [`Run::on_deadline`],
-//! [`Run::on_signal`]. After each, [`Run::advance`] takes the steps the new state allows. Leaving
-//! is a phase like the others, and it carries why ([`Stop`]): nothing else says how the run ends.
+//! [`Run::on_signal`], [`Run::on_publishing`] (the count `--duration` decided, a stats line).
+//! After each, [`Run::advance`] takes the steps the new state allows. Leaving is a phase like
+//! the others, and it carries why ([`Stop`]): nothing else says how the run ends.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -31,7 +32,7 @@ use super::group::Group;
 use super::lost::Resender;
 use super::member::Member;
 use super::phase::{self, Phase, Stop};
-use super::publisher::Publication;
+use super::publishing::{Publishing, Step};
 use super::receipts::Receipts;
 use super::roster::{MemberRef, Roster};
 use super::tasks::{Launch, Start, TaskEnd, Tasks};
@@ -57,6 +58,8 @@ pub struct Run {
     /// What a member's broken session lost, sent again (see `lost.rs`); `None` when the run does
     /// not (`Plan::resends_lost`).
     lost: Option<Resender>,
+    /// The publishers, the count, and the clock of the stats line.
+    publishing: Publishing,
 }
 
 impl Run {
@@ -82,7 +85,8 @@ impl Run {
             started: Instant::now(),
             lost: plan
                 .resends_lost()
-                .then(|| Resender::new(plan.count, roster.ids(0).len())),
+                .then(|| Resender::new(plan.fixed_count(), roster.ids(0).len(), plan.publishers)),
+            publishing: Publishing::new(&plan),
             phase: Phase::Joining,
             plan,
         };
@@ -106,11 +110,17 @@ impl Run {
                 Some(event) = events.recv() => self.on_event(event),
                 Some(end) = ends.recv() => self.on_task_end(end),
                 _ = phase::sleep_until(self.phase.deadline()) => self.on_deadline(),
-                _ = &mut shutdown, if !self.is_interrupted() => self.on_signal(),
+                step = self.publishing.next() => self.on_publishing(step),
+                _ = &mut shutdown, if !self.phase.is_interrupted() => self.on_signal(),
             }
             self.advance();
             if self.books.output.is_full() || events.is_empty() {
-                self.books.output.flush().await;
+                // A reader that stalls holds the run here (it slows down instead of growing);
+                // Ctrl-C must still get through.
+                tokio::select! {
+                    () = self.books.output.flush() => {}
+                    _ = &mut shutdown, if !self.phase.is_interrupted() => self.on_signal(),
+                }
             }
         }
         // Every task has ended, so every event it sent is already queued: count those too.
@@ -145,6 +155,7 @@ impl Run {
                 }
             }
             RunEvent::Published { seq, .. } => {
+                self.publishing.published(*seq);
                 let (plan, group, books) = (&self.plan, &mut self.group, &mut self.books);
                 self.churn
                     .set_off(*seq, plan, group, books, &mut self.tasks);
@@ -152,7 +163,8 @@ impl Run {
                     // Said here, in the order of the events, so that it never comes before the
                     // publisher's own `connected`.
                     let plan = &self.plan;
-                    event::log_all_published(&plan.publisher_id(), plan.count, plan.qos);
+                    let count = self.publishing.count().unwrap_or(plan.count);
+                    event::log_all_published(&plan.publishers_named(), count, plan.qos);
                 }
             }
             _ => {}
@@ -227,6 +239,18 @@ impl Run {
         }
     }
 
+    /// What time brought the publishers (`publishing.rs`): the count, or a stats line.
+    fn on_publishing(&mut self, step: Step) {
+        match step {
+            Step::Counted(count) => self.books.close(count),
+            Step::Stats => self.publishing.say_how_it_goes(&self.plan, &self.books),
+        }
+        // Everything sent before time was up may have arrived already.
+        if self.books.all_accounted_for() {
+            self.leave(Stop::Done);
+        }
+    }
+
     /// Ctrl-C or SIGTERM: leave, whatever the phase, and say so in the ending.
     fn on_signal(&mut self) {
         tracing::warn!(
@@ -259,29 +283,16 @@ impl Run {
     fn get_going(&mut self) {
         let plan = &self.plan;
         if plan.role == Role::Subscriber {
-            let who = match self.members {
-                1 => "the 1 member is".to_owned(),
-                n => format!("all {n} members are"),
-            };
-            tracing::info!(
-                "{who} in the group; waiting for the publisher of run {} (until its end-of-run marker, {} messages, or {} of silence)",
-                plan.run_id,
-                plan.count,
-                humantime::format_duration(plan.timeout)
-            );
+            self.publishing.listen(plan, self.members);
             self.phase = Phase::Listening {
                 until: Instant::now() + plan.timeout,
             };
             return;
         }
-        let publication = Publication::new(plan, self.receipts.clone());
         let gate = self.group.gate();
-        let lost = self.lost.as_mut().and_then(Resender::publisher_end);
-        self.tasks.start(Start::Publisher {
-            publication,
-            gate,
-            lost,
-        });
+        let (receipts, tasks) = (&self.receipts, &mut self.tasks);
+        self.publishing
+            .start(plan, receipts, &gate, self.lost.as_mut(), tasks);
         self.phase = Phase::Publishing;
     }
 
@@ -334,19 +345,11 @@ impl Run {
             self.group.held += since.elapsed();
         }
         self.group.set_gate(false);
+        // Before `finish`: the publisher that announces the end must hear it first.
+        self.publishing.tell_the_end(self.books.acknowledged());
         self.finish.cancel();
         let got_going = !matches!(self.phase, Phase::Joining);
         self.phase = Phase::Leaving { stop, got_going };
-    }
-
-    fn is_interrupted(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Leaving {
-                stop: Stop::Interrupted { .. },
-                ..
-            }
-        )
     }
 
     /// Leaving, with nothing left to wait for: what fails now cannot change the verdict.
@@ -372,10 +375,16 @@ impl Run {
         let (stop, got_going) = std::mem::replace(&mut self.phase, Phase::Joining).stopped();
         let ending = stop.ending(got_going, self.heard_nothing())?;
         let interrupted = matches!(ending, Ending::Interrupted);
+        let timeline = self.books.take_timeline();
         let summary = self
             .books
             .summary(&self.plan, &self.group, self.started, interrupted);
-        Ok(Outcome { summary, ending })
+        let summary = self.publishing.sign(summary);
+        Ok(Outcome {
+            summary,
+            ending,
+            timeline,
+        })
     }
 
     /// Members alone that heard nothing of their run: the publisher has not run, or runs with
@@ -420,6 +429,10 @@ mod tests {
         running: Vec<Client>,
         members: Vec<MemberRef>,
         gate: Option<watch::Receiver<bool>>,
+        /// The run's last number, as the publishers share it (`numbers.rs`).
+        limit: Option<Arc<crate::run::numbers::Limit>>,
+        /// The publishers the run started.
+        publishers: Vec<String>,
         /// What the run asks the publisher to send again as lost.
         lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
         finish: CancellationToken,
@@ -451,6 +464,8 @@ mod tests {
                 running: Vec::new(),
                 members: Vec::new(),
                 gate: None,
+                limit: None,
+                publishers: Vec::new(),
                 lost: None,
                 finish,
                 signal: Some(signal),
@@ -479,10 +494,16 @@ mod tests {
                         self.running.insert(0, Client::Member(member.who.clone()));
                         self.members.push(member.who);
                     }
-                    Start::Publisher { gate, lost, .. } => {
-                        self.running.push(Client::Publisher("c-publisher".into()));
-                        self.gate = Some(gate);
-                        self.lost = lost;
+                    Start::Publisher {
+                        publication,
+                        from_the_run,
+                    } => {
+                        let id = publication.client_id.as_str().into();
+                        self.running.push(Client::Publisher(id));
+                        self.publishers.push(publication.client_id);
+                        self.limit = Some(publication.limit);
+                        self.gate = Some(from_the_run.gate);
+                        self.lost = from_the_run.lost;
                     }
                 }
             }
@@ -522,6 +543,10 @@ mod tests {
 
         async fn publish(&mut self, seqs: impl IntoIterator<Item = u32>) {
             for seq in seqs {
+                // As a feeder does before it sends a new number.
+                if let Some(limit) = &self.limit {
+                    limit.take(seq);
+                }
                 let unrouted = false;
                 self.send(RunEvent::Published { seq, unrouted }).await;
             }
@@ -608,6 +633,7 @@ mod tests {
             Ok(Outcome {
                 summary,
                 ending: Ending::Finished,
+                ..
             }) => summary,
             Ok(Outcome { ending, .. }) => panic!("ended {}", ending_name(ending)),
             Err(failure) => panic!("failed: {failure}"),
@@ -732,6 +758,7 @@ mod tests {
             Ok(Outcome {
                 summary,
                 ending: Ending::Failed(error),
+                ..
             }) => {
                 assert_eq!(summary.unique, 3);
                 assert!(error.to_string().contains("stayed away"));
@@ -801,6 +828,7 @@ mod tests {
                 Ok(Outcome {
                     summary,
                     ending: Ending::Interrupted,
+                    ..
                 }) => assert!(summary.interrupted, "{phase}"),
                 Ok(Outcome { ending, .. }) => panic!("{phase}: ended {}", ending_name(&ending)),
                 Err(failure) => panic!("{phase}: {failure}"),
@@ -901,5 +929,47 @@ mod tests {
         tokio::time::sleep(TIMEOUT + Duration::from_secs(1)).await;
         let outcome = run.outcome().await;
         assert_eq!(finished(&outcome).missing, [2, 4, 6]);
+    }
+
+    /// `--publishers 3`: three publisher tasks, each with its own client id, and the run ends
+    /// once every number is accounted for, whoever sent it.
+    #[tokio::test(start_paused = true)]
+    async fn several_publishers_start_together_and_share_the_books() {
+        let mut plan = plan();
+        plan.publishers = 3;
+        let mut run = Harness::start(plan).await;
+        run.subscribe_all().await;
+        assert_eq!(
+            run.publishers,
+            ["c-publisher-1", "c-publisher-2", "c-publisher-3"]
+        );
+        run.publish(1..=10).await;
+        run.receive(0, 1..=10).await;
+        let outcome = run.outcome().await;
+        let summary = finished(&outcome);
+        assert_eq!(summary.verdict, Verdict::Ok);
+        let counts: Vec<u32> = summary.publishers.iter().map(|(_, p)| p.count).collect();
+        assert_eq!(counts, [4, 3, 3], "1 4 7 10 · 2 5 8 · 3 6 9");
+    }
+
+    /// `--duration`: the books stay open while time runs, whatever has arrived; when it is up,
+    /// the highest number taken is the count, and the run ends once those are accounted for.
+    #[tokio::test(start_paused = true)]
+    async fn a_duration_run_counts_what_was_sent_until_time_is_up() {
+        let mut plan = plan();
+        plan.duration = Some(Duration::from_secs(10));
+        plan.count = crate::run::MAX_COUNT;
+        let mut run = Harness::start(plan).await;
+        run.subscribe_all().await;
+        run.publish(1..=5).await;
+        run.receive(0, 1..=5).await;
+        assert!(!run.leaving(), "time is not up: more may come");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        run.settle().await;
+        assert!(run.leaving(), "5 sent, 5 accounted for");
+        let outcome = run.outcome().await;
+        let summary = finished(&outcome);
+        assert_eq!((summary.count, summary.unique), (5, 5));
+        assert_eq!(summary.verdict, Verdict::Ok);
     }
 }

@@ -107,6 +107,9 @@ fn check_limits(name: &str, summary: &Summary) -> Result<(), Failure> {
     if summary.count == 0 || summary.count > MAX_COUNT {
         return refuse("count", format!("is {}", summary.count));
     }
+    // Increasing and apart, as the publisher writes them: then the walk is at most `count` long
+    // (overlapping copies of 1..count would make a small file drive billions of steps).
+    let mut previous_last = 0;
     for &(first, last) in summary.sent.bounds() {
         if first == 0 || first > last || last > summary.count {
             return refuse(
@@ -114,6 +117,13 @@ fn check_limits(name: &str, summary: &Summary) -> Result<(), Failure> {
                 format!("holds {first}..{last}, outside 1..{}", summary.count),
             );
         }
+        if first <= previous_last {
+            return refuse(
+                "sent",
+                format!("holds {first}..{last}, which overlaps or precedes the range before it"),
+            );
+        }
+        previous_last = last;
     }
     if summary.sent.total() != u64::from(summary.published) {
         return refuse(
@@ -224,6 +234,12 @@ enum Later {
 
 /// The publisher's summary and every member's receipts, replayed into one tally.
 fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
+    // The publishers are the publisher process's own figures: nothing to merge.
+    replay_receipts(publisher, summaries).with_publishers(publisher.publishers.clone())
+}
+
+/// The publisher's summary and every member's receipts, replayed into one tally.
+fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
     // Members in the order of the inputs; within one process, by client id.
     let mut member_ids: Vec<String> = Vec::new();
     // (number, row, how the member's process saw a later copy of it: see `Later`)

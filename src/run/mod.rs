@@ -9,9 +9,13 @@
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
 //!   reconnect, leave cleanly), with `delivery.rs` (each PUBLISH it gets, and which of its
 //!   connections it came on), and `publisher.rs` (numbered messages, pipelined, held while the
-//!   group is incomplete, sent again for a named cause), with `feeder.rs` (what it queues, when),
-//!   `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs` (the end-of-run marker),
-//!   and `slow.rs` (a member that acknowledges slowly, `--slow-member`);
+//!   group is incomplete, sent again for a named cause), with `publication.rs` (what it sends),
+//!   `feeder.rs` (what it queues, when), `pace.rs` (how fast: `--interval`, `--rate`, AWS's 100 a
+//!   second per connection), `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs`
+//!   (the end-of-run marker), and `slow.rs` (a member that acknowledges slowly, `--slow-member`);
+//! * the publishers together: `numbers.rs` (K publishers' interleaved numbers, and the count
+//!   `--duration` decides), `publishing.rs` (the loop's side: start them, end `--duration`, the
+//!   periodic stats line) and `publishers.rs` (each one's count and rate);
 //! * what ties them together: `event.rs` (what the tasks report, and the `Reporter`), `roster.rs`
 //!   (who is who, and where each member's receipts count), `group.rs` (who is in, and the gate),
 //!   `receipts.rs` (what the group has, so the publisher does not send it twice), `lost.rs` (what
@@ -20,7 +24,8 @@
 //! * the books: `books.rs` (one `Tally` per group), `tally.rs`, `slot.rs` and `outages.rs` (the counts),
 //!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
 //!   `hints.rs` and `pictures.rs` (the same in words); `output.rs` (where lines go: stderr,
-//!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes).
+//!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes);
+//!   `timeline.rs` (when things happened, in bounded memory, for `--html`'s picture).
 //!
 //! ```text
 //!   members 1..N ──connect──SUBSCRIBE $share/G/T──┐
@@ -83,12 +88,17 @@ mod machine;
 mod marker;
 mod member;
 mod merge;
+mod numbers;
 mod outages;
 mod output;
+mod pace;
 mod phase;
 mod pictures;
 mod plan;
+mod publication;
 mod publisher;
+mod publishers;
+mod publishing;
 mod receipts;
 mod report;
 mod roster;
@@ -97,18 +107,27 @@ mod slow;
 mod summary;
 mod tally;
 mod tasks;
+mod timeline;
 
 pub use churn::{parse_churn, parse_slow_member, ChurnAction, ChurnStep, DueStep, SlowMember};
+pub use latency::Percentiles;
 use machine::Run;
 pub use merge::merge;
 pub use output::{Format, PER_MESSAGE_LOGS_UP_TO};
+pub use pace::Asked;
 pub use plan::{Filters, Plan, Role, Subscription, MAX_COUNT, MAX_DURATION};
+pub use report::{counted, ms};
 pub use summary::{Summary, Verdict};
+#[cfg(test)]
+pub use timeline::tests::sample as sample_timeline;
+pub use timeline::{band as delay_band, Bin, Lane, LaneOf, Timeline, BANDS, BAND_LIMITS_MS};
 
 /// How a run ended when it got as far as a report.
 pub struct Outcome {
     pub summary: Summary,
     pub ending: Ending,
+    /// When things happened, for `--html`'s picture; `None` without `--html` (`timeline.rs`).
+    pub timeline: Option<Timeline>,
 }
 
 /// Why the run stopped.
@@ -141,6 +160,13 @@ pub async fn run(
             },
             plan.run_id
         );
+    }
+    // AWS IoT Core's 100 publishes a second per connection: said once for the run, not once per
+    // publisher (`pace.rs`).
+    if broker.on_aws && plan.role != Role::Subscriber {
+        if let Some(note) = pace::aws_note(plan.pace, plan.publishers) {
+            tracing::info!("{note}");
+        }
     }
     // Every task reports on one channel, bounded (see `event::QUEUE`), and says on another
     // when it ends; `finish` tells them all that the run is over.

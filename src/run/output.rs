@@ -10,7 +10,9 @@
 //! * per-message log lines (`received #7`) are on up to [`PER_MESSAGE_LOGS_UP_TO`] messages, off
 //!   above (`--per-message-logs on|off` decides instead);
 //! * without them, on a terminal, a progress bar on stderr shows received, published, msg/s and
-//!   elapsed time; in a pipe or a file there is no bar, only the log lines that matter;
+//!   elapsed time; in a pipe or a file there is no bar, only the log lines that matter, and every
+//!   `--stats-every` (10 s) one line of how the run goes ([`stats_line`]): a CI log of a long run
+//!   shows it is alive, and how well;
 //! * `--json` keeps every event. The loop writes the lines into a batch and hands each batch to a
 //!   writer task of its own, when the batch is full or the run has nothing else queued (a line per
 //!   write call would cost a system call per event). Only [`BATCHES`] batches may wait for the
@@ -20,6 +22,7 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
@@ -96,14 +99,18 @@ pub struct Output {
 }
 
 impl Output {
-    /// Output for a run of `count` messages. `per_message`: log each received message.
-    pub fn new(format: Format, per_message: bool, count: u32) -> Output {
+    /// Output for a run of `count` messages (`None`: not known yet, `--duration`).
+    /// `per_message`: log each received message.
+    pub fn new(format: Format, per_message: bool, count: Option<u32>) -> Output {
         let progress = (!per_message && std::io::stderr().is_terminal()).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(u64::from(count)), ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template(
-                "{elapsed:>4} [{bar:30}] {pos}/{len} received · {rate} · {msg}",
-            ) {
+            let length = count.map(u64::from);
+            let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::stderr());
+            // Without a count there is no bar to fill, only the numbers.
+            let template = match count {
+                Some(_) => "{elapsed:>4} [{bar:30}] {pos}/{len} received · {rate} · {msg}",
+                None => "{elapsed:>4} {pos} received · {rate} · {msg}",
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
                 let style = style.progress_chars("=> ").with_key(
                     "rate",
                     |state: &ProgressState, out: &mut dyn fmt::Write| {
@@ -144,6 +151,13 @@ impl Output {
         }
     }
 
+    /// The run's count is decided (`--duration` passed): the bar now knows its length.
+    pub fn counted(&mut self, count: u32) {
+        if let Some(bar) = &self.progress {
+            bar.set_length(u64::from(count));
+        }
+    }
+
     /// True when the batch of `--json` lines should go to the writer now.
     pub fn is_full(&self) -> bool {
         self.batch.len() >= BATCH
@@ -151,14 +165,17 @@ impl Output {
 
     /// Hands the `--json` lines waiting in the batch to the writer, waiting while it is behind.
     /// The loop calls it when the batch is full or no event is queued, so a reader sees every
-    /// line within moments, and a burst costs one write.
+    /// line within moments, and a burst costs one write. Cancelling it loses nothing.
     pub async fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        // Wait for room first, then hand the batch over: cancelled while it waits (Ctrl-C with a
+        // reader that stalls), nothing is lost, and the next flush sends it.
         if let Some((lines, _)) = &self.writer {
-            let _ = lines.send(batch).await;
+            if let Ok(room) = lines.reserve().await {
+                room.send(std::mem::take(&mut self.batch));
+            }
         }
     }
 
@@ -212,6 +229,57 @@ fn writer() -> (mpsc::Sender<Vec<u8>>, JoinHandle<()>) {
         }
     });
     (lines, task)
+}
+
+/// How the run goes so far: what the periodic line says.
+pub struct SoFar {
+    /// Receipts of this run's messages, all groups together.
+    pub received: u32,
+    /// Messages the broker took for good.
+    pub acknowledged: u32,
+    /// The group's 99th percentile delay, if anything arrived.
+    pub p99_ms: Option<f64>,
+    /// Taken by the broker and not received by any member yet: on its way, or lost.
+    pub not_received: u32,
+}
+
+/// Whether the periodic line is wanted: stderr is not a terminal (a terminal has the progress
+/// bar, or a line per message).
+pub fn wants_stats_lines() -> bool {
+    !std::io::stderr().is_terminal()
+}
+
+/// The periodic line on stderr, `elapsed` after publishing began: e.g.
+/// `so far (12s): 2400 acknowledged · 2398 received, 199.8 msg/s · p99 3.10ms · 2 missing so far`,
+/// where "missing so far" counts what the broker took and no member has yet: on its way, or lost.
+/// `receiving`: members in this process; `publishing`: a publisher in it.
+pub fn stats_line(elapsed: Duration, so_far: &SoFar, publishing: bool, receiving: bool) -> String {
+    let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
+    let rate = |n: u32| f64::from(n) / seconds;
+    let mut parts = Vec::new();
+    if publishing {
+        parts.push(format!("{} acknowledged", so_far.acknowledged));
+    }
+    if receiving {
+        parts.push(format!(
+            "{} received, {:.1} msg/s",
+            so_far.received,
+            rate(so_far.received)
+        ));
+        if let Some(p99) = so_far.p99_ms {
+            parts.push(format!("p99 {}", super::report::ms(p99)));
+        }
+    } else {
+        parts.push(format!("{:.1} msg/s", rate(so_far.acknowledged)));
+    }
+    if publishing && receiving {
+        parts.push(format!("{} missing so far", so_far.not_received));
+    }
+    format!(
+        "so far ({}): {}",
+        humantime::format_duration(Duration::from_secs(elapsed.as_secs())),
+        parts.join(" · ")
+    )
 }
 
 /// A line per message: what `--per-message-logs off` leaves out.

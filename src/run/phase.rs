@@ -27,6 +27,17 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Ctrl-C or SIGTERM already stopped the run: a second signal is `shutdown.rs`'s business.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            Phase::Leaving {
+                stop: Stop::Interrupted { .. },
+                ..
+            }
+        )
+    }
+
     /// Why the run stopped, and whether it had got going (left `Joining`). A run whose tasks
     /// all ended without leaving (none failed, none was told to) stopped done.
     pub fn stopped(self) -> (Stop, bool) {

@@ -82,10 +82,17 @@ impl Summary {
             || "∞ (a member got nothing)".to_owned(),
             |r| format!("{r:.2}"),
         );
+        // Several publishers: the numbers do not give the order the broker took them in.
+        let pattern = match self.publishers.len() {
+            k if k > 1 => format!(
+                "not judged: {k} publishers send at once, and the numbers do not give the order \
+                 the broker took them in"
+            ),
+            _ => fairness.pattern.in_words().to_owned(),
+        };
         format!(
-            "spread: Jain's index {:.3} (1 = even) · busiest/idlest {max_min}\npattern: {}",
+            "spread: Jain's index {:.3} (1 = even) · busiest/idlest {max_min}\npattern: {pattern}",
             fairness.jain,
-            fairness.pattern.in_words()
         )
     }
 

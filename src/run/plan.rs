@@ -1,4 +1,4 @@
-//! What a run is asked to do: the [`Plan`] that `cli.rs` builds from the flags, checked and
+//! What a run is asked to do: the [`Plan`] that `cli/` builds from the flags, checked and
 //! complete, the [`Role`] this process plays, and the limits every part of the tool shares.
 //!
 //! A plan is data only. Where a field has a rule that must always hold (a run has at least one
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::churn::{ChurnAction, DueStep, SlowMember};
 use super::output::Format;
+use super::pace::Asked;
 use crate::share::SharedFilter;
 
 /// The most messages one run publishes (`--count`), and so the most any summary may speak of:
@@ -24,7 +25,7 @@ pub const MAX_COUNT: u32 = 10_000_000;
 /// on values like `300000000000years`.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Everything a run needs besides the broker, checked and complete (built by `cli.rs`).
+/// Everything a run needs besides the broker, checked and complete (built by `cli/`).
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// One `$share` filter per group (`--group_identifier`, repeated or comma-separated). Most
@@ -37,10 +38,21 @@ pub struct Plan {
     /// Random id stamped on this run's messages (see `message.rs`).
     pub run_id: String,
     pub subscribers: u16,
+    /// `--count`: how many messages; with `--duration`, the most the run may send.
     pub count: u32,
+    /// `--duration`: publish until this much time has passed since publishing began; the count
+    /// is then decided when it has (`numbers.rs`), at most `count`.
+    pub duration: Option<Duration>,
+    /// `--publishers K`: publisher connections that share the numbers (`numbers.rs`).
+    pub publishers: u32,
+    /// `--interval` or `--rate`: how fast the publishers go (`pace.rs`).
+    pub pace: Asked,
+    /// `--payload-size`: every payload padded to this many bytes.
+    pub payload_size: Option<usize>,
+    /// `--stats-every`: a line of how the run goes this often, when stderr is not a terminal.
+    pub stats_every: Duration,
     pub qos: QoS,
     pub message: String,
-    pub interval: Duration,
     pub timeout: Duration,
     /// Hold the publisher while a member is away, and send again what the group did not get
     /// (went to nobody, or was lost with a member's connection); `--no-hold` turns it off.
@@ -49,6 +61,8 @@ pub struct Plan {
     pub format: Format,
     /// Log a line for every message received (see `output.rs`).
     pub per_message_logs: bool,
+    /// Record when things happened, for `--html`'s timeline (`timeline.rs`).
+    pub timeline: bool,
     /// What this process plays: the whole run, or the publisher or the members of one spread
     /// over several processes (`--role`).
     pub role: Role,
@@ -127,9 +141,34 @@ impl Plan {
             .collect()
     }
 
-    /// `<ID>-publisher`.
-    pub fn publisher_id(&self) -> String {
-        format!("{}-publisher", self.client_id)
+    /// Publisher j's client id (j from 1): `<ID>-publisher` when it is the only one, as ever;
+    /// `<ID>-publisher-j` of several.
+    pub fn publisher_id(&self, j: u32) -> String {
+        match self.publishers {
+            1 => format!("{}-publisher", self.client_id),
+            _ => format!("{}-publisher-{j}", self.client_id),
+        }
+    }
+
+    /// Every publisher's client id, in order (in a process of members alone too: they are the
+    /// run's, and its policy allows them).
+    pub fn publisher_ids(&self) -> Vec<String> {
+        (1..=self.publishers)
+            .map(|j| self.publisher_id(j))
+            .collect()
+    }
+
+    /// How publisher ids read in a line: `<ID>-publisher`, or `<ID>-publisher-1..K`.
+    pub fn publishers_named(&self) -> String {
+        match self.publishers {
+            1 => self.publisher_id(1),
+            k => format!("{}-publisher-1..{k}", self.client_id),
+        }
+    }
+
+    /// The count when it is known from the start: `None` with `--duration`.
+    pub fn fixed_count(&self) -> Option<u32> {
+        self.duration.is_none().then_some(self.count)
     }
 
     /// `<ID>-check`: the one client `--check` connects as.
@@ -239,13 +278,18 @@ pub mod tests {
             run_id: "r".into(),
             subscribers: 2,
             count: 10,
+            duration: None,
+            publishers: 1,
+            pace: Asked::Free,
+            payload_size: None,
+            stats_every: Duration::from_secs(10),
             qos: QoS::AtLeastOnce,
             message: "m".into(),
-            interval: Duration::ZERO,
             timeout: Duration::from_secs(60),
             hold: true,
             format: Format::Text { histograms: false },
             per_message_logs: true,
+            timeline: false,
             role: Role::All,
             churn: Vec::new(),
             slow_member: None,
@@ -258,6 +302,18 @@ pub mod tests {
         let plan = plan();
         assert_eq!(plan.filter().group(), "g");
         assert_eq!(plan.member_ids(), ["c-subscriber-1", "c-subscriber-2"]);
+    }
+
+    #[test]
+    fn one_publisher_keeps_its_name_and_several_are_numbered() {
+        let mut plan = plan();
+        assert_eq!(plan.publisher_ids(), ["c-publisher"]);
+        plan.publishers = 3;
+        assert_eq!(
+            plan.publisher_ids(),
+            ["c-publisher-1", "c-publisher-2", "c-publisher-3"]
+        );
+        assert_eq!(plan.publishers_named(), "c-publisher-1..3");
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! * this task polls the event loop, which writes the queued messages and reads the PUBACKs.
 //!
 //! That is what "pipelined" means: rumqttc keeps up to the broker's Receive Maximum messages in
-//! flight (20 on mosquitto, 100 on AWS IoT) instead of one round trip per message. The reference
+//! flight (20 on mosquitto; 100 on AWS IoT, whose quotas page lists 100 unacknowledged QoS 1
+//! publishes per connection, "AWS IoT Core endpoints and quotas", message broker limits) instead
+//! of one round trip per message. The reference
 //! Python sample waited for each PUBACK and slept a second: 15 s for 10 messages.
 //!
 //! A message counts as *published* when the broker took responsibility for it: its PUBACK at
@@ -33,26 +35,33 @@
 //! A message published while a member is away goes to the members that are left, and while none
 //! is left, to nobody: the broker answers PUBACK 0x10, "no matching subscribers", and drops it. So
 //! the publisher follows a *gate* that the run opens only while every member is connected and
-//! subscribed (`run/mod.rs`): the feeder queues nothing, new or re-sent, while it is closed. A message
+//! subscribed (`group.rs`, opened and closed by `machine.rs`): the feeder queues nothing, new or re-sent, while it is closed. A message
 //! that still went to nobody (it was on its way when a member dropped) is sent again once the gate
 //! opens, at most [`MAX_RESENDS`] times. `--no-hold` leaves the gate open and sends nothing again,
 //! to show what the broker does on its own.
+//!
+//! ## Several publishers, each at its pace
+//!
+//! One connection carries at most the broker's Receive Maximum in flight (mosquitto: 20), and AWS
+//! IoT Core takes at most 100 publishes a second on one: `--publishers K` opens K connections,
+//! each one of these tasks with its own feeder, tracker and re-sends, sending its own stripe of
+//! the numbers (`numbers.rs`) at its own pace (`pace.rs`). They share what the run shares: the
+//! gate, what the group has received (`receipts.rs`), and the run's last number.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use rumqttc::v5::mqttbytes::QoS;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ack_tracker::{AckTracker, Confirmed};
 use super::event::{Reporter, Resend, RunEvent};
-use super::receipts::Receipts;
-use super::{Plan, Role, MAX_DURATION};
-use crate::message::{self, compact_list};
+use super::pace;
+use super::publication::{FromTheRun, Publication};
+use super::MAX_DURATION;
+use crate::message::compact_list;
 use crate::mqtt::reason_codes::{self, Accepted};
 use crate::mqtt::{Broker, Connection, Polled, Reconnected};
 
@@ -61,59 +70,13 @@ use crate::mqtt::{Broker, Connection, Polled, Reconnected};
 /// right then; the bound keeps a group that keeps falling apart from looping forever.
 pub const MAX_RESENDS: u32 = 3;
 
-/// What to publish.
-#[derive(Clone)]
-pub struct Publication {
-    pub client_id: String,
-    pub topic: String,
-    /// Message n's payload is `"<text> [n]"`.
-    pub text: String,
-    pub count: u32,
-    pub qos: QoS,
-    /// Pause between two publishes; zero sends as fast as the broker acknowledges.
-    pub interval: Duration,
-    pub run_id: String,
-    /// `Plan::hold`: send again what went to nobody (PUBACK 0x10), and do not send again what a
-    /// member already received; off with `--no-hold`.
-    pub hold: bool,
-    /// What the group has received so far (see `receipts.rs`).
-    pub receipts: Arc<Receipts>,
-    /// With `--role publisher`: where to publish the end-of-run marker once every message is
-    /// acknowledged, for members in other processes (see `message::end_of_run_topic`).
-    pub end_of_run: Option<String>,
-}
-
-impl Publication {
-    /// What `plan` publishes; `receipts` says what the group already has.
-    pub fn new(plan: &Plan, receipts: Arc<Receipts>) -> Publication {
-        Publication {
-            client_id: plan.publisher_id(),
-            topic: plan.topic().to_owned(),
-            text: plan.message.clone(),
-            count: plan.count,
-            qos: plan.qos,
-            interval: plan.interval,
-            run_id: plan.run_id.clone(),
-            hold: plan.hold,
-            receipts,
-            end_of_run: (plan.role == Role::Publisher)
-                .then(|| message::end_of_run_topic(plan.topic())),
-        }
-    }
-}
-
-/// Publishes every message, waits for the broker to take each one, and disconnects.
-/// Stops early, without error, when `finish` is cancelled.
-///
-/// `gate` is true while the run lets it publish (every member is subscribed); see the module doc.
-/// With `lost`, the run may ask it to send again what a member's broken session lost (see
-/// `lost.rs`): it then stays connected, once every message is acknowledged, until `finish`.
+/// Publishes every message of its stripe, waits for the broker to take each one, and
+/// disconnects. Stops early, without error, when `finish` is cancelled.
 pub async fn run(
     broker: Broker,
     publication: Publication,
     reporter: Reporter,
-    gate: watch::Receiver<bool>,
-    lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
+    from_the_run: FromTheRun,
     finish: CancellationToken,
 ) -> anyhow::Result<()> {
     // Ctrl-C while connecting must not wait out --timeout.
@@ -125,20 +88,31 @@ pub async fn run(
 
     // The feeder tells the tracker each number it queues (`queued`), and takes numbers to send
     // again (`again`).
+    let pace = pace::pace_for(publication.asked, publication.publishers, broker.on_aws);
+    let period = pace.as_ref().map_or(Duration::ZERO, pace::Pace::period);
     let (queued_tx, queued_rx) = mpsc::unbounded_channel();
     let (again_tx, again_rx) = mpsc::unbounded_channel();
+    let FromTheRun {
+        gate,
+        lost,
+        the_end,
+    } = from_the_run;
     let feeder = tokio::spawn(super::feeder::feed(
         connection.client().clone(),
         publication.clone(),
+        pace,
         queued_tx,
         again_rx,
         gate.clone(),
         finish.clone(),
     ));
+    let count = publication.limit.last();
     let mut publisher = Publisher {
-        broker: &broker,
+        // A PUBACK may take up to --timeout; at a slow pace the next publish may come later
+        // still.
+        patience: broker.timeout + period,
         publication: &publication,
-        acks: AckTracker::new(publication.count, publication.qos, queued_rx),
+        acks: AckTracker::new(publication.stripe, count, publication.qos, queued_rx),
         again: again_tx,
         reporter: &reporter,
         resends: HashMap::new(),
@@ -157,31 +131,16 @@ pub async fn run(
             .await;
     }
     published?;
-    let acknowledged = publisher.acks.acknowledged();
-    if let Some(marker) = &publication.end_of_run {
-        // Without the marker the members still stop, after --timeout of silence: a warning, no
-        // failure.
-        if let Err(error) = super::marker::announce_the_end(
-            &broker,
-            &mut connection,
-            &publication,
-            marker,
-            acknowledged,
-        )
-        .await
-        {
-            tracing::warn!(
-                "[{}] {error:#}; members in other processes will stop after --timeout of silence",
-                publication.client_id
-            );
-        }
+    if let Some(the_end) = the_end {
+        super::marker::at_the_end(&broker, &mut connection, &publication, the_end, &finish).await;
     }
     connection.close().await
 }
 
 /// The polling side of the publisher: what it needs to know while it waits for PUBACKs.
 struct Publisher<'a> {
-    broker: &'a Broker,
+    /// How long a PUBACK may take: `--timeout`, and a period of the pace.
+    patience: Duration,
     publication: &'a Publication,
     acks: AckTracker,
     /// Numbers the feeder must send again.
@@ -196,9 +155,9 @@ struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
-    /// Polls until every message is acknowledged (or `finish`; with `lost`, until `finish`
-    /// only), sending messages again after a reconnect, a PUBACK 0x10, or when the run says a
-    /// member's session lost them.
+    /// Polls until every message of its stripe is acknowledged (or `finish`; with `lost`, until
+    /// `finish` only), sending messages again after a reconnect, a PUBACK 0x10, or when the run
+    /// says a member's session lost them.
     async fn publish_all(
         &mut self,
         connection: &mut Connection,
@@ -206,15 +165,17 @@ impl Publisher<'_> {
         finish: &CancellationToken,
     ) -> anyhow::Result<()> {
         let id = &self.publication.client_id;
-        // A PUBACK may take up to --timeout; with a slow --interval the next publish may come
-        // later still. While the gate is closed nothing is sent, so nothing is awaited: the run
-        // opens it again within --timeout, and the wait starts over then.
-        let patience = self.broker.timeout + self.publication.interval;
+        // While the gate is closed nothing is sent, so nothing is awaited: the run opens it again
+        // within --timeout, and the wait starts over then.
+        let patience = self.patience;
         let mut deadline = Instant::now() + patience;
         let mut gate_open = true;
+        // The run's last number: known from the start, or once --duration has passed.
+        let mut last = self.publication.limit.watch();
         loop {
             let acknowledged = self.acks.acknowledged();
-            let all = acknowledged >= self.publication.count;
+            let own = self.publication.own_count(*last.borrow());
+            let all = own.is_some_and(|own| acknowledged >= own);
             if all && self.lost.is_none() {
                 return Ok(());
             }
@@ -225,10 +186,10 @@ impl Publisher<'_> {
                 far_future()
             };
             let silent = || {
+                let of = own.map_or(String::new(), |own| format!(" of {own}"));
                 anyhow!(
-                    "[{id}] no PUBACK within {} (--timeout); {acknowledged} of {} messages acknowledged",
+                    "[{id}] no PUBACK within {} (--timeout); {acknowledged}{of} messages acknowledged",
                     humantime::format_duration(patience),
-                    self.publication.count
                 )
             };
             let polled = tokio::select! {
@@ -241,6 +202,8 @@ impl Publisher<'_> {
                     deadline = Instant::now() + patience;
                     continue;
                 }
+                // The limit lives as long as the publication: this never fails.
+                Ok(()) = last.changed() => continue,
                 Some(seqs) = next_lost(&mut self.lost) => {
                     self.send_lost_again(seqs);
                     deadline = Instant::now() + patience;
@@ -337,6 +300,8 @@ impl Publisher<'_> {
     /// Judges the PUBACK's reason code, sends a message routed to nobody again, and tells the run.
     async fn confirmed(&mut self, confirmed: Confirmed) -> anyhow::Result<()> {
         let seq = confirmed.seq;
+        // Which publisher sent which number, for a reader of -v (and the tests).
+        tracing::debug!("[{}] #{seq} acknowledged", self.publication.client_id);
         let accepted =
             reason_codes::puback(confirmed.reason, &self.publication.topic).map_err(|refusal| {
                 anyhow!(

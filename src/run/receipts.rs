@@ -11,36 +11,59 @@
 //!
 //! It is shared memory rather than a channel because the publisher needs the answer for a few
 //! hundred numbers at the moment of a reconnect, not a stream of events; atomics make it one
-//! write per receipt and no lock.
+//! write per receipt and no lock. With `--publishers K`, every publisher reads the same flags.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-use crate::message::PerMessage;
+/// Numbers per chunk of flags: a chunk is made the first time one of its numbers arrives, so a
+/// `--duration` run, whose count nobody knows in advance, pays only for the numbers it sends.
+const CHUNK: u32 = 64 * 1024;
 
-/// One flag per message number `1..=count`.
+/// One flag per message number `1..=count`, in chunks made as they are needed.
 pub struct Receipts {
-    received: PerMessage<AtomicBool>,
+    chunks: Box<[OnceLock<Box<[AtomicBool]>>]>,
+    count: u32,
 }
 
 impl Receipts {
+    /// Flags for `1..=count` (with `--duration`, the most the run may send).
     pub fn new(count: u32) -> Receipts {
         Receipts {
-            received: PerMessage::new(count, || AtomicBool::new(false)),
+            chunks: (0..count.div_ceil(CHUNK))
+                .map(|_| OnceLock::new())
+                .collect(),
+            count,
         }
     }
 
     /// A member received message `seq`. Numbers outside `1..=count` are ignored.
     pub fn mark(&self, seq: u32) {
-        if let Some(flag) = self.received.get(seq) {
-            flag.store(true, Ordering::Relaxed);
-        }
+        let Some((chunk, at)) = self.place(seq) else {
+            return;
+        };
+        // The last chunk holds only what is left of `count`: a 10-message run keeps 10 flags.
+        let first = chunk as u32 * CHUNK;
+        let size = CHUNK.min(self.count - first);
+        let flags =
+            self.chunks[chunk].get_or_init(|| (0..size).map(|_| AtomicBool::new(false)).collect());
+        flags[at].store(true, Ordering::Relaxed);
     }
 
     /// True once some member of this run received message `seq`.
     pub fn has(&self, seq: u32) -> bool {
-        self.received
-            .get(seq)
+        self.place(seq)
+            .and_then(|(chunk, at)| self.chunks[chunk].get().map(|flags| &flags[at]))
             .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    /// Which chunk holds `seq`, and where in it.
+    fn place(&self, seq: u32) -> Option<(usize, usize)> {
+        if seq == 0 || seq > self.count {
+            return None;
+        }
+        let index = seq - 1;
+        Some(((index / CHUNK) as usize, (index % CHUNK) as usize))
     }
 }
 
@@ -54,9 +77,14 @@ mod tests {
         receipts.mark(2);
         receipts.mark(0); // not a message number: ignored, no panic
         receipts.mark(9);
+        assert!(!receipts.has(0));
         assert_eq!(
             (1..=4).map(|seq| receipts.has(seq)).collect::<Vec<_>>(),
             [false, true, false, false]
         );
+        // Numbers far apart, in chunks of their own.
+        let receipts = Receipts::new(10_000_000);
+        receipts.mark(9_999_999);
+        assert!(receipts.has(9_999_999) && !receipts.has(1) && !receipts.has(10_000_001));
     }
 }

@@ -52,6 +52,14 @@ impl Summary {
             return self.render_groups(groups);
         }
         let mut out = String::new();
+        self.publisher_table(&mut out);
+        out.push_str(&self.render_one());
+        out
+    }
+
+    /// One group's (or the control subscriber's) report, without the publishers.
+    fn render_one(&self) -> String {
+        let mut out = String::new();
         // The publisher's own process has no members: what the broker took is its whole story.
         if self.role != Source::Process(Role::Publisher) {
             let width = self.column_width();
@@ -80,6 +88,29 @@ impl Summary {
             let _ = writeln!(out, "  {hint}");
         }
         out
+    }
+
+    /// With several publishers (`--publishers`), a row each: how many it sent, and how fast.
+    /// One publisher's figures are the run's own, in the verdict line.
+    fn publisher_table(&self, out: &mut String) {
+        if self.publishers.len() < 2 {
+            return;
+        }
+        let longest = self.publishers.iter().map(|(id, _)| id.len()).max();
+        let width = longest.unwrap_or(9).max(9);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>6}  {:>8}",
+            "publisher", "count", "msg/s"
+        );
+        for (id, publisher) in self.publishers.iter() {
+            let _ = writeln!(
+                out,
+                "{id:<width$}  {:>6}  {:>8.1}",
+                publisher.count, publisher.per_second
+            );
+        }
+        let _ = writeln!(out);
     }
 
     /// The width of the first column: the longest client id.
@@ -178,9 +209,10 @@ impl Summary {
     /// that shows the point: every group got its own full copy, split among its own members.
     fn render_groups(&self, groups: &ByMember<Summary>) -> String {
         let mut out = String::new();
+        self.publisher_table(&mut out);
         for (name, group) in groups.iter() {
             let _ = writeln!(out, "── group '{name}' ──");
-            out.push_str(&group.render());
+            out.push_str(&group.render_one());
             let _ = writeln!(out);
         }
         if let Some(control) = &self.control {
@@ -189,7 +221,7 @@ impl Summary {
                 "── control: a plain subscription to '{}' ──",
                 control.topic
             );
-            out.push_str(&control.render());
+            out.push_str(&control.render_one());
             let _ = writeln!(out);
         }
         // The closing lines judge whole copies: only a process that saw the whole run can.
@@ -258,7 +290,7 @@ impl Summary {
             Source::Process(Role::All) | Source::Merge => {}
         }
         let exactly_once = self.unique - self.duplicated.len() as u32;
-        // The control subscriber's books have no group (`run/mod.rs`).
+        // The control subscriber's books have no group (`books.rs`).
         let to_whom = if self.group.is_empty() {
             "the control subscriber".to_owned()
         } else {

@@ -28,7 +28,7 @@ use super::Role;
 pub struct Slot {
     /// Which member got it first: row `first_member - 1` of the books; 0 for none yet,
     /// [`NOT_A_MEMBER`] for a client that is not a member of this run. Members are at most a
-    /// few thousand (`cli.rs`), far below `u16::MAX`.
+    /// few thousand (`cli/`), far below `u16::MAX`.
     pub first_member: u16,
     /// Two things in one byte: how many times the group received it ([`RECEIPTS`]: none, once,
     /// more than once), and which of the first receiver's connections the first copy came on,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::churn::ChurnKind;
 use super::fairness::Fairness;
 use super::latency::LatencySummary;
+use super::publishers::PublisherSummary;
 use super::Role;
 
 /// Who wrote a summary, its JSON `role`: a process of the run, by the role it played (`all`,
@@ -107,6 +108,9 @@ pub struct Summary {
     /// Messages the broker took for good: PUBACKed at QoS 1, written at QoS 0.
     #[serde(default)]
     pub acknowledged: u32,
+    /// Each publisher (`--publishers`) by client id: its count and rate (`publishers.rs`).
+    #[serde(default)]
+    pub publishers: ByMember<PublisherSummary>,
     /// Receipts of this run's messages across the group, duplicates included.
     #[serde(default)]
     pub received: u32,
@@ -257,8 +261,8 @@ pub struct ChurnSummary {
 pub type Members = ByMember<MemberSummary>;
 
 /// One `T` per member, in start order; in JSON an object keyed by client id.
-#[derive(Debug, Clone)]
-pub struct ByMember<T>(Vec<(String, T)>);
+#[derive(Debug, Clone, Default)]
+pub struct ByMember<T>(pub(super) Vec<(String, T)>);
 
 impl<T> ByMember<T> {
     /// `(client id, value)`, in start order.

@@ -6,7 +6,7 @@
 
 use tokio::time::Instant;
 
-use super::churn;
+use super::churning;
 use super::event::{Receipt, RunEvent, Via};
 use super::fairness;
 use super::latency::Latencies;
@@ -57,6 +57,8 @@ pub struct Tally {
     source: Source,
     /// `--churn`'s steps as they happened; their effects are worked out in the summary.
     churn: Vec<ChurnSummary>,
+    /// `--duration`: the count is not decided yet (see [`Tally::close`]); the books grow.
+    open: bool,
 }
 
 impl Tally {
@@ -78,7 +80,30 @@ impl Tally {
             latencies: Latencies::new(member_ids.len()),
             source: Source::Process(Role::All),
             churn: Vec::new(),
+            open: false,
         }
+    }
+
+    /// A tally whose count is decided later (`--duration`): nothing is all accounted for, or
+    /// all published, until [`Tally::close`] says how many messages there are.
+    pub fn open_ended(self) -> Tally {
+        Tally { open: true, ..self }
+    }
+
+    /// The run's count is now known: `count` messages, each still to be accounted for.
+    pub fn close(&mut self, count: u32) {
+        let before = self.slots.len();
+        self.slots.grow_to(count, Slot::default);
+        self.unsettled += self.slots.len() - before;
+        self.open = false;
+    }
+
+    /// For the periodic stats line: messages the broker took for good, the group's p99 delay in
+    /// ms, and what the broker took and no member has received yet (a scan of every slot).
+    pub fn so_far(&self) -> (u32, Option<f64>, u32) {
+        let waiting = |s: &Slot| s.is(PUBLISHED) && !s.is(UNROUTED) && !s.received();
+        let p99 = self.latencies.group_p99_ms();
+        (self.published, p99, self.slots.count_where(waiting))
     }
 
     /// A tally whose summary someone other than a whole run writes (a `--role` process, or
@@ -226,10 +251,12 @@ impl Tally {
         // Members in a process of their own do not know how many the publisher sends: a number
         // above --count makes room rather than being lost. (The run still stops once --count
         // messages have arrived: `unsettled` counts down from --count.)
-        if self.source == Source::Process(Role::Subscriber)
+        if (self.source == Source::Process(Role::Subscriber) || self.open)
             && seq > self.slots.len()
             && seq <= MAX_COUNT
         {
+            // With --duration, every number sent is one more to account for.
+            self.unsettled += if self.open { seq - self.slots.len() } else { 0 };
             self.slots.grow_to(seq, Slot::default);
         }
         let source = self.source;
@@ -242,15 +269,6 @@ impl Tally {
             self.unsettled = self.unsettled.saturating_sub(1);
         }
         true
-    }
-
-    /// What each `--churn` step was followed by (see `churn::effects`).
-    fn churn_effects(&mut self, members: &Members) -> Vec<ChurnSummary> {
-        if self.churn.is_empty() {
-            return Vec::new();
-        }
-        let missing = self.slots.numbers_where(Slot::missing);
-        churn::effects(std::mem::take(&mut self.churn), members, &missing)
     }
 
     /// The messages some member got again without DUP, in order, each once.
@@ -295,12 +313,12 @@ impl Tally {
     /// True once every message was published and either received at least once or reported
     /// unrouted by the broker: nothing left to wait for.
     pub fn all_accounted_for(&self) -> bool {
-        self.unsettled == 0
+        !self.open && self.unsettled == 0
     }
 
     /// True once the broker took every message for good: nothing is left to publish.
     pub fn all_published(&self) -> bool {
-        self.published >= self.slots.len()
+        !self.open && self.published >= self.slots.len()
     }
 
     /// Receipts of this run's messages so far, duplicates included.
@@ -325,7 +343,9 @@ impl Tally {
         let fairness = fairness::judge(&self.member_counts, order);
         let latency_ms = self.latencies.summary(&self.member_ids);
         let members = self.member_lists();
-        let churn = self.churn_effects(&members);
+        let churn = churning::effects(std::mem::take(&mut self.churn), &members, || {
+            self.slots.numbers_where(Slot::missing)
+        });
         let redelivered_without_dup = self.redelivered_without_dup();
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
@@ -367,6 +387,7 @@ impl Tally {
             published: how_many(&|s| s.is(SENT)),
             sent,
             acknowledged: how_many(&|s| s.is(PUBLISHED)),
+            publishers: Default::default(),
             received: self.received,
             unique: how_many(&Slot::received),
             missing,
@@ -825,6 +846,8 @@ mod tests {
             "resent_lost",
             // Redeliveries told without the DUP flag, which AWS IoT Core does not set.
             "redelivered_without_dup",
+            // --publishers: each publisher's count and rate.
+            "publishers",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();

@@ -10,24 +10,25 @@
 use std::future::Future;
 
 use anyhow::anyhow;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{Reporter, RunEvent};
 use super::member::{self, Member};
-use super::publisher::{self, Publication};
+use super::publication::{FromTheRun, Publication};
+use super::publisher;
 use super::roster::Client;
 use crate::mqtt::Broker;
 
 /// A client the loop asks to start.
 pub enum Start {
     Member(Member),
-    /// The publisher, its side of the gate (see `group.rs`), and with `lost`, the run's
-    /// requests to send again what a member's broken session lost (see `lost.rs`).
+    /// A publisher (one of `--publishers`), and its lines from the run: its side of the gate
+    /// (see `group.rs`), the run's requests to send again what a member's broken session lost
+    /// (see `lost.rs`), and the end of the run (`--role publisher`).
     Publisher {
         publication: Publication,
-        gate: watch::Receiver<bool>,
-        lost: Option<mpsc::UnboundedReceiver<Vec<u32>>>,
+        from_the_run: FromTheRun,
     },
 }
 
@@ -84,13 +85,12 @@ pub fn spawner(
         }
         Start::Publisher {
             publication,
-            gate,
-            lost,
+            from_the_run,
         } => {
             let client = Client::Publisher(publication.client_id.as_str().into());
             let reporter = Reporter::new(client.clone(), events.clone());
             let (broker, finish) = (broker.clone(), finish.clone());
-            let task = publisher::run(broker, publication, reporter, gate, lost, finish);
+            let task = publisher::run(broker, publication, reporter, from_the_run, finish);
             spawn(client, task, ends.clone());
         }
     })

@@ -275,7 +275,14 @@ pub(super) fn diagnose_io(io: &std::io::Error, broker: &Broker, stage: Stage) ->
             | ErrorKind::ConnectionAborted
             | ErrorKind::BrokenPipe
     );
+    // EMFILE (Linux 24): this process, not the network, ran out of file descriptors.
+    const TOO_MANY_OPEN_FILES: i32 = 24;
     match io.kind() {
+        _ if io.raw_os_error() == Some(TOO_MANY_OPEN_FILES) => Diagnosis::new(
+            format!("cannot open another connection to {at}: this process has too many open files ({io})"),
+            "raise the limit (`ulimit -n`, up to `ulimit -Hn`) or run fewer --subscribers",
+            false,
+        ),
         ErrorKind::ConnectionRefused => Diagnosis::new(
             format!("connection to {at} refused: nothing listens there"),
             "check --endpoint and --port (AWS IoT: 8883, or 443 with ALPN), and that the broker runs",
