@@ -23,8 +23,10 @@
 //! missing, as before. The window of a break counts only once the member is back with a session
 //! the broker started anew (`session_present` false): a kept session still delivers its queue.
 //!
-//! AWS IoT Core does not promise an order: there a message sent again may arrive twice, and the
-//! summary names it (`resent_lost`).
+//! AWS IoT Core does not promise an order ("The message broker doesn't guarantee the order in
+//! which messages and ACK are received": developer guide, page "MQTT", section "AWS IoT
+//! differences from MQTT specifications"): there a message sent again may arrive twice, and the
+//! summary names it (`resent_lost`), a duplicate with a cause.
 //!
 //! The order is per publisher connection: §4.6 speaks of the messages "received from any given
 //! Client", and two publishers' PUBACKs reach the run in an order of their own, which need not be
@@ -32,6 +34,34 @@
 //! watch per publisher, numbering that publisher's PUBACKs and each member's marks among its
 //! messages alone, and hands what one watch finds lost back to the publisher that sent it
 //! (`numbers.rs`: who sent a number is arithmetic).
+//!
+//! ## Without PUBACK 0x10
+//!
+//! mosquitto answers 0x10, *no matching subscribers*, for a message no member was subscribed
+//! to take, and the publisher sends such a message again itself (`Resend::Unrouted`). AWS IoT
+//! Core does not: the PUBACK reason codes it lists (developer guide, page "MQTT", section "MQTT
+//! reason codes") have no 0x10, so it acknowledges such a message as a success and drops it.
+//! This watch covers those too, because it never reads a reason code: a message the broker took
+//! while every member was away has a PUBACK number above each member's mark at its break, so it
+//! lies in their windows, and is named once they are back and past it. (It is named `lost`,
+//! the one name for "acknowledged, and no member got it".) `tests/aws_like.rs` checks it with
+//! mosquitto's 0x10 rewritten to 0x00. The hold itself follows the members' connections, not
+//! the PUBACKs, so it does not wait for a 0x10 either.
+//!
+//! What it does not cover, so that such a message is reported missing once `--timeout` has
+//! passed, as before:
+//!
+//! * a member whose session the broker kept (`--session-expiry`): its window closes on its
+//!   reconnect, because the broker delivers the session's queue then, and AWS IoT Core sends a
+//!   stored queue at most 10 messages a second (developer guide, "MQTT persistent sessions")
+//!   while new messages may come first: order would not say that a message is gone;
+//! * a member the run went on without (a hold that ran out): it never comes back to close its
+//!   window;
+//! * a message the broker dropped while no member *broke*: AWS IoT Core documents a delay
+//!   between a SUBACK and the first message it routes to that subscription ("AWS IoT
+//!   differences from MQTT specifications"), and what it drops then has no window;
+//! * runs that send nothing again: `--no-hold`, QoS 0, `--role`, several groups or `--control`
+//!   (`Plan::resends_lost`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -496,6 +526,48 @@ mod tests {
         assert!(watch.lost().is_empty(), "everything arrived");
     }
 
+    /// AWS IoT Core answers 0x00 where mosquitto says 0x10: what the broker took while every
+    /// member was away looks published like any message. It lies in both members' windows, and
+    /// is named once both are back and past it.
+    #[test]
+    fn what_went_to_nobody_without_a_0x10_is_lost_once_the_members_are_past_it() {
+        let mut watch = watch();
+        (1..=2).for_each(|seq| watch.published(seq));
+        watch.received(0, 1);
+        watch.received(1, 2);
+        watch.broke(0);
+        watch.broke(1);
+        // Acknowledged as a success, routed to nobody.
+        (3..=5).for_each(|seq| watch.published(seq));
+        watch.reconnected(0, false);
+        watch.reconnected(1, false);
+        (6..=7).for_each(|seq| watch.published(seq));
+        watch.received(0, 6);
+        assert!(watch.lost().is_empty(), "member 1 has received nothing yet");
+        watch.received(1, 7);
+        assert_eq!(watch.lost(), [3, 4, 5]);
+    }
+
+    /// With a kept session the broker delivers the member's queue itself (and AWS IoT Core at
+    /// its own pace, not in order with new messages): nothing is named, and what never comes is
+    /// reported missing.
+    #[test]
+    fn kept_sessions_leave_what_went_to_nobody_to_the_report() {
+        let mut watch = watch();
+        (1..=2).for_each(|seq| watch.published(seq));
+        watch.received(0, 1);
+        watch.received(1, 2);
+        watch.broke(0);
+        watch.broke(1);
+        (3..=5).for_each(|seq| watch.published(seq));
+        watch.reconnected(0, true);
+        watch.reconnected(1, true);
+        (6..=7).for_each(|seq| watch.published(seq));
+        watch.received(0, 6);
+        watch.received(1, 7);
+        assert!(watch.lost().is_empty());
+    }
+
     /// Two publishers: each keeps its own order, and what one's watch finds lost goes back to
     /// the publisher that sent it. Publisher 2 (even numbers) had #4 and #6 on their way to
     /// member 2 when its connection broke; publisher 1's odd numbers all arrived.
@@ -518,6 +590,7 @@ mod tests {
                 seq: Some(seq),
                 payload: String::new(),
                 dup: false,
+                via: crate::run::event::Via::FIRST,
                 latency_ms: None,
             }))
         };

@@ -412,7 +412,7 @@ mod tests {
     use anyhow::anyhow;
 
     use super::*;
-    use crate::run::event::Receipt;
+    use crate::run::event::{Receipt, Via};
     use crate::run::plan::tests::plan;
     use crate::run::roster::Client;
     use crate::run::summary::Summary;
@@ -561,6 +561,7 @@ mod tests {
                     seq: Some(seq),
                     payload,
                     dup,
+                    via: Via::FIRST,
                     latency_ms,
                 };
                 self.send(RunEvent::Received(receipt)).await;

@@ -7,7 +7,8 @@
 //!   `machine.rs` (the `Run`: one handler per input) and `phase.rs` (where it stands, and why it
 //!   stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
-//!   reconnect, leave cleanly) and `publisher.rs` (numbered messages, pipelined, held while the
+//!   reconnect, leave cleanly), with `delivery.rs` (each PUBLISH it gets, and which of its
+//!   connections it came on), and `publisher.rs` (numbered messages, pipelined, held while the
 //!   group is incomplete, sent again for a named cause), with `publication.rs` (what it sends),
 //!   `feeder.rs` (what it queues, when), `pace.rs` (how fast: `--interval`, `--rate`, AWS's 100 a
 //!   second per connection), `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs`
@@ -75,6 +76,7 @@ mod ack_tracker;
 mod books;
 mod churn;
 mod churning;
+mod delivery;
 mod event;
 mod fairness;
 mod feeder;
