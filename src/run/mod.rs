@@ -19,7 +19,8 @@
 //! * what ties them together: `event.rs` (what the tasks report, and the `Reporter`), `roster.rs`
 //!   (who is who, and where each member's receipts count), `group.rs` (who is in, and the gate),
 //!   `receipts.rs` (what the group has, so the publisher does not send it twice), `lost.rs` (what
-//!   a member's broken session lost, and when that is sure), `churning.rs` (`--churn` carried
+//!   a member's broken session lost, and when that is sure) and `resender.rs` (each publisher's
+//!   lost messages back to it), `churning.rs` (`--churn` carried
 //!   out; `churn.rs` parses it);
 //! * the books: `books.rs` (one `Tally` per group), `tally.rs`, `slot.rs` and `outages.rs` (the counts),
 //!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
@@ -101,6 +102,7 @@ mod publishers;
 mod publishing;
 mod receipts;
 mod report;
+mod resender;
 mod roster;
 mod slot;
 mod slow;
