@@ -175,8 +175,11 @@ pub async fn run(
     let (events_tx, events) = mpsc::channel(event::QUEUE);
     let (ends_tx, ends) = mpsc::unbounded_channel();
     let finish = CancellationToken::new();
+    let on_aws = broker.on_aws;
     let launch = tasks::spawner(broker, events_tx, ends_tx, finish.clone());
-    Run::new(plan, launch, finish)
-        .drive(events, ends, shutdown)
-        .await
+    let mut run = Run::new(plan, launch, finish);
+    if on_aws {
+        run = run.doubt_the_order(resender::AWS_ORDER_GRACE);
+    }
+    run.drive(events, ends, shutdown).await
 }

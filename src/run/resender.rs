@@ -5,13 +5,30 @@
 //! publisher, numbering that publisher's PUBACKs and each member's marks among its own messages
 //! (`numbers.rs`: who sent a number is arithmetic), and feeds every watch from the run's events.
 //! What a watch finds lost goes down a line to the publisher that sent it, which sends it again.
+//!
+//! ## Waiting a moment on AWS IoT Core
+//!
+//! mosquitto and the demo broker keep that order, so what a watch finds lost is gone, and goes
+//! out at once. AWS IoT Core does not promise it: "The message broker doesn't guarantee the order
+//! in which messages and ACK are received" (developer guide, page "MQTT", section "AWS IoT
+//! differences from MQTT specifications"). There a message the watch finds lost may only be
+//! late, and sending it at once would make a duplicate of it. So on AWS a message found lost
+//! waits [`AWS_ORDER_GRACE`] first, and goes out only if it has not arrived by then; one that
+//! arrives meanwhile was late, not lost. (How late AWS delivers out of order could not be
+//! measured here: nothing reaches AWS. The grace narrows the window; it cannot close it.)
+
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::event::RunEvent;
 use super::lost::LostWatch;
 use super::numbers::Stripe;
 use super::roster::Client;
+
+/// How long a message found lost waits on AWS IoT Core before it is sent again (see above).
+pub const AWS_ORDER_GRACE: Duration = Duration::from_secs(2);
 
 /// The run's side: one watch per publisher, fed from the events, and a line to each publisher
 /// that sends what its watch finds lost again.
@@ -22,6 +39,10 @@ pub struct Resender {
     lines: Vec<mpsc::UnboundedSender<Vec<u32>>>,
     /// The publishers' ends of the lines, until each publisher starts.
     publishers: Vec<Option<mpsc::UnboundedReceiver<Vec<u32>>>>,
+    /// How long a message found lost waits before it goes out: zero where order holds.
+    grace: Duration,
+    /// Found lost and waiting out `grace`, in the order they were found: when, and the number.
+    suspects: Vec<(Instant, u32)>,
 }
 
 impl Resender {
@@ -33,6 +54,8 @@ impl Resender {
             watches: Vec::new(),
             lines: Vec::new(),
             publishers: Vec::new(),
+            grace: Duration::ZERO,
+            suspects: Vec::new(),
         };
         for j in 1..=publishers {
             let stripe = Stripe::new(j, publishers);
@@ -45,6 +68,18 @@ impl Resender {
             resender.publishers.push(Some(publisher));
         }
         resender
+    }
+
+    /// Messages found lost wait `grace` before they go out: for a broker that does not keep
+    /// one order (AWS IoT Core).
+    pub fn wait_before_resending(&mut self, grace: Duration) {
+        self.grace = grace;
+    }
+
+    /// When the first message found lost has waited long enough; `None` when none waits.
+    pub fn next_due(&self) -> Option<Instant> {
+        let (found, _) = self.suspects.first()?;
+        Some(*found + self.grace)
     }
 
     /// Publisher `j`'s end of its line (once), j from 1.
@@ -78,6 +113,10 @@ impl Resender {
                 }
             }
             RunEvent::Received(receipt) => {
+                // Late, not lost: it no longer waits to go out again.
+                if let Some(seq) = receipt.seq {
+                    self.suspects.retain(|(_, suspect)| *suspect != seq);
+                }
                 let index = receipt.member.seat().index;
                 if let Some((watch, row)) = receipt.seq.and_then(|seq| self.watch_of(seq)) {
                     watch.received(index, row);
@@ -116,91 +155,146 @@ impl Resender {
         }
     }
 
-    /// What is now known lost, each number sent to its own publisher to send again; all of
-    /// them, in order, or `None` when nothing is.
+    /// What is now known lost and has waited out the grace, each number sent to its own
+    /// publisher to send again; all of them, in order, or `None` when nothing is.
     pub fn send_lost(&mut self) -> Option<Vec<u32>> {
-        let mut all = Vec::new();
-        for ((stripe, watch), line) in self.watches.iter_mut().zip(&self.lines) {
-            let lost: Vec<u32> = watch
-                .lost()
-                .into_iter()
-                .filter_map(|row| stripe.nth(row))
+        let now = Instant::now();
+        for (stripe, watch) in &mut self.watches {
+            let found = watch.lost().into_iter().filter_map(|row| stripe.nth(row));
+            self.suspects.extend(found.map(|seq| (now, seq)));
+        }
+        let waited = self
+            .suspects
+            .iter()
+            .take_while(|(found, _)| *found + self.grace <= now)
+            .count();
+        let mut due: Vec<u32> = self.suspects.drain(..waited).map(|(_, seq)| seq).collect();
+        due.sort_unstable();
+        let of = self.lines.len() as u32;
+        for (j, line) in (1..).zip(&self.lines) {
+            let its: Vec<u32> = due
+                .iter()
+                .copied()
+                .filter(|seq| Stripe::owner(*seq, of) == j)
                 .collect();
-            if !lost.is_empty() {
-                all.extend_from_slice(&lost);
-                let _ = line.send(lost);
+            if !its.is_empty() {
+                let _ = line.send(its);
             }
         }
-        all.sort_unstable();
-        (!all.is_empty()).then_some(all)
+        (!due.is_empty()).then_some(due)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::event::{Receipt, Via};
+    use crate::run::roster::{MemberRef, Roster};
 
-    /// Two publishers: each keeps its own order, and what one's watch finds lost goes back to
-    /// the publisher that sent it. Publisher 2 (even numbers) had #4 and #6 on their way to
-    /// member 2 when its connection broke; publisher 1's odd numbers all arrived.
-    #[test]
-    fn a_lost_message_goes_back_to_the_publisher_that_sent_it() {
-        use crate::run::event::Receipt;
-        use crate::run::roster::Roster;
+    /// Two members and two publishers, 12 messages; their lines as the publishers hold them.
+    struct Scene {
+        members: [MemberRef; 2],
+        resender: Resender,
+        first: mpsc::UnboundedReceiver<Vec<u32>>,
+        second: mpsc::UnboundedReceiver<Vec<u32>>,
+    }
 
-        let mut roster = Roster::new();
-        let members = [roster.seat("m1", "t", 0), roster.seat("m2", "t", 0)];
-        let mut resender = Resender::new(Some(12), 2, 2);
-        let (mut first, mut second) = (
-            resender.publisher_end(1).expect("line 1"),
-            resender.publisher_end(2).expect("line 2"),
-        );
-        let client = |k: usize| Client::Member(members[k].clone());
-        let receive = |resender: &mut Resender, k: usize, seq: u32| {
-            resender.follow(&RunEvent::Received(Receipt {
-                member: members[k].clone(),
+    impl Scene {
+        fn new() -> Scene {
+            let mut roster = Roster::new();
+            let members = [roster.seat("m1", "t", 0), roster.seat("m2", "t", 0)];
+            let mut resender = Resender::new(Some(12), 2, 2);
+            let first = resender.publisher_end(1).expect("line 1");
+            let second = resender.publisher_end(2).expect("line 2");
+            Scene {
+                members,
+                resender,
+                first,
+                second,
+            }
+        }
+
+        fn client(&self, k: usize) -> Client {
+            Client::Member(self.members[k].clone())
+        }
+
+        fn receive(&mut self, k: usize, seq: u32) {
+            self.resender.follow(&RunEvent::Received(Receipt {
+                member: self.members[k].clone(),
                 seq: Some(seq),
                 payload: String::new(),
                 dup: false,
-                via: crate::run::event::Via::FIRST,
+                via: Via::FIRST,
                 latency_ms: None,
-            }))
-        };
-        for k in 0..2 {
-            let (client, session_present) = (client(k), false);
-            resender.follow(&RunEvent::Connected {
-                client,
-                session_present,
+            }));
+        }
+
+        fn publish(&mut self, seqs: std::ops::RangeInclusive<u32>) {
+            for seq in seqs {
+                let unrouted = false;
+                self.resender.follow(&RunEvent::Published { seq, unrouted });
+            }
+        }
+
+        /// Publisher 2 (even numbers) had #4 and #6 on their way to member 2 when its
+        /// connection broke; publisher 1's odd numbers all arrived. Then #7 to #10 arrive.
+        fn member_2_breaks_with_4_and_6_on_their_way(&mut self) {
+            for k in 0..2 {
+                let (client, session_present) = (self.client(k), false);
+                self.resender.follow(&RunEvent::Connected {
+                    client,
+                    session_present,
+                });
+            }
+            self.publish(1..=6);
+            for seq in [1, 3, 5] {
+                self.receive(0, seq);
+            }
+            self.receive(1, 2);
+            let (client, reason) = (self.client(1), "cut".to_owned());
+            self.resender
+                .follow(&RunEvent::ConnectionLost { client, reason });
+            self.resender.follow(&RunEvent::Reconnected {
+                client: self.client(1),
+                attempts: 1,
+                downtime_ms: 100,
+                session_present: false,
             });
+            self.publish(7..=10);
+            for (k, seq) in [(1, 7), (1, 8), (0, 9), (0, 10)] {
+                self.receive(k, seq);
+            }
         }
-        for seq in 1..=6 {
-            let unrouted = false;
-            resender.follow(&RunEvent::Published { seq, unrouted });
-        }
-        for seq in [1, 3, 5] {
-            receive(&mut resender, 0, seq);
-        }
-        receive(&mut resender, 1, 2);
-        let reason = "cut".to_owned();
-        resender.follow(&RunEvent::ConnectionLost {
-            client: client(1),
-            reason,
-        });
-        resender.follow(&RunEvent::Reconnected {
-            client: client(1),
-            attempts: 1,
-            downtime_ms: 100,
-            session_present: false,
-        });
-        for seq in 7..=10 {
-            let unrouted = false;
-            resender.follow(&RunEvent::Published { seq, unrouted });
-        }
-        for (k, seq) in [(1, 7), (1, 8), (0, 9), (0, 10)] {
-            receive(&mut resender, k, seq);
-        }
-        assert_eq!(resender.send_lost(), Some(vec![4, 6]));
-        assert!(first.try_recv().is_err(), "publisher 1 lost nothing");
-        assert_eq!(second.try_recv().ok(), Some(vec![4, 6]));
+    }
+
+    /// Two publishers: each keeps its own order, and what one's watch finds lost goes back to
+    /// the publisher that sent it.
+    #[test]
+    fn a_lost_message_goes_back_to_the_publisher_that_sent_it() {
+        let mut scene = Scene::new();
+        scene.member_2_breaks_with_4_and_6_on_their_way();
+        assert_eq!(scene.resender.send_lost(), Some(vec![4, 6]));
+        assert!(scene.first.try_recv().is_err(), "publisher 1 lost nothing");
+        assert_eq!(scene.second.try_recv().ok(), Some(vec![4, 6]));
+        assert_eq!(scene.resender.next_due(), None, "nothing waits");
+    }
+
+    /// On AWS IoT Core (no order promised) a message found lost waits out the grace; one that
+    /// arrives meanwhile was late, and is not sent again.
+    #[tokio::test(start_paused = true)]
+    async fn on_aws_a_message_found_lost_waits_and_a_late_one_is_not_sent_again() {
+        let mut scene = Scene::new();
+        scene.resender.wait_before_resending(AWS_ORDER_GRACE);
+        let start = Instant::now();
+        scene.member_2_breaks_with_4_and_6_on_their_way();
+        assert_eq!(scene.resender.send_lost(), None, "nothing goes out at once");
+        assert_eq!(scene.resender.next_due(), Some(start + AWS_ORDER_GRACE));
+        tokio::time::advance(AWS_ORDER_GRACE / 2).await;
+        scene.receive(1, 4);
+        assert_eq!(scene.resender.send_lost(), None, "#6 still waits");
+        tokio::time::advance(AWS_ORDER_GRACE / 2).await;
+        assert_eq!(scene.resender.send_lost(), Some(vec![6]), "#4 came late");
+        assert_eq!(scene.second.try_recv().ok(), Some(vec![6]));
+        assert_eq!(scene.resender.next_due(), None);
     }
 }
