@@ -93,7 +93,7 @@ fn the_readme_documents_every_json_line() {
     );
     assert_eq!(
         documented["summary"].len(),
-        35,
+        36,
         "{:?}",
         documented["summary"]
     );

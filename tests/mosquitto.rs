@@ -132,6 +132,8 @@ fn five_members_json_summary_has_every_field() {
         "resent_unrouted",
         "resent_unacknowledged",
         "resent_lost",
+        // Redeliveries told without the DUP flag (AWS IoT Core sets none).
+        "redelivered_without_dup",
         // --publishers: each publisher's count and rate (one, `<ID>-publisher`, by default).
         "publishers",
     ]

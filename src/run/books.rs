@@ -205,6 +205,7 @@ mod tests {
             seq: Some(1),
             payload: String::new(),
             dup: false,
+            via: crate::run::event::Via::FIRST,
             latency_ms: None,
         }));
         let summary = books.summary(&plan, &Group::new(&[]), Instant::now(), false);

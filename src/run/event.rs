@@ -156,23 +156,59 @@ pub struct Receipt {
     pub seq: Option<u32>,
     /// The payload as text, cut after [`PAYLOAD_SHOWN`] characters; empty when nothing shows it.
     pub payload: String,
-    /// The broker flagged it as a re-delivery (QoS 1 DUP flag).
+    /// The broker flagged it as a re-delivery (QoS 1 DUP flag). AWS IoT Core never does (its
+    /// developer guide, "MQTT" page, "AWS IoT differences from MQTT specifications"): `via`
+    /// tells a redelivery there.
     pub dup: bool,
+    /// Which of the member's connections it came on, and since which one its session lasts.
+    pub via: Via,
     /// From the publisher queueing it to now, by its `sent-at-us` stamp (`run/latency.rs`);
     /// `None` for a message without one.
     pub latency_ms: Option<f64>,
 }
 
+/// Which of a member's connections a message came on: `connection` 1 is its first, and each
+/// reconnect adds one; `session_since` is the connection its session began on. The two differ
+/// once the broker kept the member's session through a reconnect (`--session-expiry`): only then
+/// can the broker send a message again, and a second copy that came on a later connection of
+/// the same session is such a redelivery, whether or not it carries DUP (see `slot.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    pub connection: u32,
+    pub session_since: u32,
+}
+
+impl Via {
+    /// A member's first connection, and the session it began.
+    pub const FIRST: Via = Via {
+        connection: 1,
+        session_since: 1,
+    };
+
+    /// The connection after a reconnect; `kept`: the broker kept the session (CONNACK's
+    /// `session_present`), else the new connection begins a new one.
+    pub fn reconnected(self, kept: bool) -> Via {
+        let connection = self.connection.saturating_add(1);
+        Via {
+            connection,
+            session_since: if kept { self.session_since } else { connection },
+        }
+    }
+}
+
 impl Serialize for Receipt {
-    /// `client_id`, `seq`, `topic`, `payload`, `dup`, `latency_ms`: the topic comes from the
-    /// member, as every message of a run arrives on the one topic it subscribed to.
+    /// `client_id`, `seq`, `topic`, `payload`, `dup`, `connection`, `session_since`,
+    /// `latency_ms`: the topic comes from the member, as every message of a run arrives on the
+    /// one topic it subscribed to.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut fields = serializer.serialize_struct("Receipt", 6)?;
+        let mut fields = serializer.serialize_struct("Receipt", 8)?;
         fields.serialize_field("client_id", self.member.client_id())?;
         fields.serialize_field("seq", &self.seq)?;
         fields.serialize_field("topic", self.member.topic())?;
         fields.serialize_field("payload", &self.payload)?;
         fields.serialize_field("dup", &self.dup)?;
+        fields.serialize_field("connection", &self.via.connection)?;
+        fields.serialize_field("session_since", &self.via.session_since)?;
         fields.serialize_field("latency_ms", &self.latency_ms)?;
         fields.end()
     }
@@ -277,7 +313,7 @@ fn log_resend(seqs: &[u32], cause: Resend) {
             seqs.len()
         ),
         Resend::Lost => tracing::warn!(
-            "[publisher] sending {} messages again that the broker had routed to a member whose connection then broke (a clean session keeps nothing): {list}",
+            "[publisher] sending {} messages again that the broker acknowledged and no member got: routed to a member whose connection then broke (a clean session keeps nothing), or, with no member subscribed, to nobody: {list}",
             seqs.len()
         ),
     }
@@ -372,5 +408,13 @@ mod tests {
         assert_eq!(long.chars().count(), PAYLOAD_SHOWN + 1);
         assert!(long.ends_with('…'));
         assert_eq!(shown(&[b'x'; 81]), format!("{}…", "x".repeat(80)));
+    }
+
+    #[test]
+    fn a_reconnect_counts_a_connection_and_a_new_session_unless_kept() {
+        let kept = Via::FIRST.reconnected(true);
+        assert_eq!((kept.connection, kept.session_since), (2, 1));
+        let anew = kept.reconnected(false);
+        assert_eq!((anew.connection, anew.session_since), (3, 3));
     }
 }

@@ -85,7 +85,28 @@ impl Summary {
                  or the broker dropped them; try a unique --group_identifier",
                 self.group, self.topic
             ));
+            if self.missing_came_first() {
+                // AWS IoT Core developer guide, "MQTT", "AWS IoT differences from MQTT
+                // specifications": there may be a delay between a SUBACK and the first message
+                // delivered to that subscription.
+                hints.push(
+                    "they are the run's first messages, before any member received one: a broker that \
+                     starts routing to a subscription only a moment after its SUBACK drops them \
+                     (AWS IoT Core documents such a delay)"
+                        .to_owned(),
+                );
+            }
         }
+    }
+
+    /// True when every missing message came before the first one any member received.
+    fn missing_came_first(&self) -> bool {
+        let first_received = self
+            .members
+            .iter()
+            .filter_map(|(_, m)| m.messages.first())
+            .min();
+        matches!((self.missing.last(), first_received), (Some(last), Some(first)) if last < first)
     }
 
     /// What made the duplicates: the broker's redelivery, or a copy the publisher sent again.
@@ -96,7 +117,9 @@ impl Summary {
         ));
         if !self.redelivered.is_empty() {
             hints.push(format!(
-                "redelivered by the broker to the same member after a reconnect (DUP flag; our PUBACK was lost with the connection): {}",
+                "redelivered by the broker to the same member after its reconnect, its session kept \
+                 (the member's PUBACK was lost with the connection; QoS 1 is at least once){}: {}",
+                self.without_dup_in_words(),
                 compact_list(&self.redelivered, 10)
             ));
         }
@@ -122,6 +145,81 @@ impl Summary {
                 compact_list(&lost, 10)
             ));
         }
+        let named = |seq: &u32| {
+            [
+                &self.redelivered,
+                &self.resent_unacknowledged,
+                &self.resent_lost,
+            ]
+            .iter()
+            .any(|list| list.binary_search(seq).is_ok())
+        };
+        let unexplained: Vec<u32> = self
+            .duplicated
+            .iter()
+            .copied()
+            .filter(|s| !named(s))
+            .collect();
+        if unexplained.is_empty() {
+            return;
+        }
+        let (two_members, one_member) = self.who_got_twice(&unexplained);
+        if !two_members.is_empty() {
+            hints.push(format!(
+                "reached two members of the group, which a shared subscription must not do (MQTT 5 §4.8.2): {}",
+                compact_list(&two_members, 10)
+            ));
+        }
+        if !one_member.is_empty() {
+            hints.push(format!(
+                "received twice by the same member with no reconnect of a kept session in between, \
+                 and not flagged DUP: nothing explains it (a broker's slip): {}",
+                compact_list(&one_member, 10)
+            ));
+        }
+    }
+
+    /// Splits `seqs` (each received more than once) into those that reached two members and
+    /// those one member got twice. Looks through every member's list: only when something is
+    /// wrong, and once.
+    fn who_got_twice(&self, seqs: &[u32]) -> (Vec<u32>, Vec<u32>) {
+        let mut receivers: std::collections::BTreeMap<u32, (usize, u32)> =
+            seqs.iter().map(|seq| (*seq, (usize::MAX, 0))).collect();
+        for (row, (_, member)) in self.members.iter().enumerate() {
+            for seq in &member.messages {
+                if let Some((first, others)) = receivers.get_mut(seq) {
+                    match *first {
+                        usize::MAX => *first = row,
+                        same if same == row => {}
+                        _ => *others += 1,
+                    }
+                }
+            }
+        }
+        let (two, one): (Vec<_>, Vec<_>) = receivers
+            .into_iter()
+            .partition(|(_, (_, others))| *others > 0);
+        let numbers =
+            |list: Vec<(u32, (usize, u32))>| list.into_iter().map(|(seq, _)| seq).collect();
+        (numbers(two), numbers(one))
+    }
+
+    /// How the redeliveries were told: by the DUP flag, or by the connection they came on.
+    fn without_dup_in_words(&self) -> String {
+        // AWS IoT Core does not set DUP (developer guide, "MQTT" page, "AWS IoT differences from
+        // MQTT specifications"): a copy it sends again looks new but for the connection.
+        let without = self.redelivered_without_dup.len();
+        let known = "known as such by coming on a later connection of the same kept session";
+        match (without, self.redelivered.len()) {
+            (0, _) => ", flagged DUP".to_owned(),
+            (1, 1) => {
+                format!(", which came without the DUP flag (AWS IoT Core sets none), {known}")
+            }
+            (n, all) if n == all => {
+                format!(", all {n} without the DUP flag (AWS IoT Core sets none), {known}")
+            }
+            (n, all) => format!(", {n} of the {all} without the DUP flag, {known}"),
+        }
     }
 
     /// What the publisher sent again so that the group would get it.
@@ -134,8 +232,10 @@ impl Summary {
         }
         if !self.resent_lost.is_empty() {
             hints.push(format!(
-                "sent again once the group was complete, because the broker had routed them to a member whose \
-                 connection then broke, and its clean session kept nothing: {}",
+                "sent again once the group was complete, because the broker acknowledged them and no member got \
+                 them: routed to a member whose connection then broke (a clean session keeps nothing), or, \
+                 while no member was subscribed, to nobody (a broker that does not answer PUBACK 0x10, as \
+                 AWS IoT Core): {}",
                 compact_list(&self.resent_lost, 10)
             ));
         }

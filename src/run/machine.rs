@@ -20,6 +20,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -29,11 +30,11 @@ use super::books::Books;
 use super::churning::Churning;
 use super::event::{self, Resend, RunEvent};
 use super::group::Group;
-use super::lost::Resender;
 use super::member::Member;
 use super::phase::{self, Phase, Stop};
 use super::publishing::{Publishing, Step};
 use super::receipts::Receipts;
+use super::resender::Resender;
 use super::roster::{MemberRef, Roster};
 use super::tasks::{Launch, Start, TaskEnd, Tasks};
 use super::{Ending, Outcome, Plan, Role, Subscription};
@@ -106,11 +107,13 @@ impl Run {
         tokio::pin!(shutdown);
         self.advance();
         while self.tasks.running() > 0 {
+            let lost_due = self.lost_due();
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
                 Some(end) = ends.recv() => self.on_task_end(end),
                 _ = phase::sleep_until(self.phase.deadline()) => self.on_deadline(),
                 step = self.publishing.next() => self.on_publishing(step),
+                _ = phase::sleep_until(lost_due) => self.send_lost_again(),
                 _ = &mut shutdown, if !self.phase.is_interrupted() => self.on_signal(),
             }
             self.advance();
@@ -177,17 +180,40 @@ impl Run {
 
     /// Once the group is complete, what a member's broken session lost goes out again.
     fn send_lost_again(&mut self) {
-        let flowing = matches!(
-            self.phase,
-            Phase::Publishing | Phase::AwaitingDeliveries { .. }
-        );
-        if !flowing || !self.group.waiting_for().is_empty() {
+        if !self.may_send_lost() {
             return;
         }
         if let Some(seqs) = self.lost.as_mut().and_then(Resender::send_lost) {
             let cause = Resend::Lost;
             self.books.record(&RunEvent::SendingAgain { seqs, cause });
         }
+    }
+
+    /// Messages go out again only while the run publishes or waits for them, to a complete group.
+    fn may_send_lost(&self) -> bool {
+        let flowing = matches!(
+            self.phase,
+            Phase::Publishing | Phase::AwaitingDeliveries { .. }
+        );
+        flowing && self.group.waiting_for().is_empty()
+    }
+
+    /// When a message found lost has waited long enough to go out (on AWS IoT Core, see
+    /// `resender.rs`); `None` while none waits or none may go.
+    fn lost_due(&self) -> Option<Instant> {
+        self.lost
+            .as_ref()?
+            .next_due()
+            .filter(|_| self.may_send_lost())
+    }
+
+    /// A broker that keeps no order (AWS IoT Core): a message found lost waits `grace` before it
+    /// goes out again, in case it was only late.
+    pub fn doubt_the_order(mut self, grace: Duration) -> Run {
+        if let Some(lost) = &mut self.lost {
+            lost.wait_before_resending(grace);
+        }
+        self
     }
 
     /// A client's task ended.
@@ -412,7 +438,7 @@ mod tests {
     use anyhow::anyhow;
 
     use super::*;
-    use crate::run::event::Receipt;
+    use crate::run::event::{Receipt, Via};
     use crate::run::plan::tests::plan;
     use crate::run::roster::Client;
     use crate::run::summary::Summary;
@@ -442,6 +468,11 @@ mod tests {
 
     impl Harness {
         async fn start(plan: Plan) -> Harness {
+            Harness::start_doubting(plan, Duration::ZERO).await
+        }
+
+        /// A run against a broker that keeps no order: what is found lost waits `grace`.
+        async fn start_doubting(plan: Plan, grace: Duration) -> Harness {
             let (events, events_rx) = mpsc::channel(event_queue());
             let (ends, ends_rx) = mpsc::unbounded_channel();
             let (starts_tx, starts) = mpsc::unbounded_channel();
@@ -450,7 +481,7 @@ mod tests {
             let launch: Launch = Box::new(move |start| {
                 let _ = starts_tx.send(start);
             });
-            let run = Run::new(plan, launch, finish.clone());
+            let run = Run::new(plan, launch, finish.clone()).doubt_the_order(grace);
             let shutdown = async move {
                 // A test that never signals drops the sender: that is no signal.
                 if signalled.await.is_err() {
@@ -561,6 +592,7 @@ mod tests {
                     seq: Some(seq),
                     payload,
                     dup,
+                    via: Via::FIRST,
                     latency_ms,
                 };
                 self.send(RunEvent::Received(receipt)).await;
@@ -908,6 +940,36 @@ mod tests {
         assert_eq!(summary.verdict, Verdict::Ok);
         assert_eq!(summary.resent_lost, [4, 6]);
         assert!(summary.duplicated.is_empty());
+    }
+
+    /// On AWS IoT Core, which promises no order, what is found lost waits out the grace first,
+    /// and then goes out even though nothing else happens: the loop wakes for it.
+    #[tokio::test(start_paused = true)]
+    async fn on_aws_what_was_lost_goes_out_after_the_grace_with_nothing_else_happening() {
+        use crate::run::resender::AWS_ORDER_GRACE;
+
+        let mut run = Harness::start_doubting(plan(), AWS_ORDER_GRACE).await;
+        run.subscribe_all().await;
+        run.publish(1..=6).await;
+        run.receive(0, [1, 3, 5]).await;
+        run.receive(1, [2]).await;
+        run.lose(1).await;
+        run.reconnect(1).await;
+        run.subscribe(1).await;
+        run.publish(7..=8).await;
+        run.receive(1, [7]).await;
+        run.receive(0, [8]).await;
+        assert!(run.asked_to_resend().is_empty(), "nothing goes out at once");
+        tokio::time::sleep(AWS_ORDER_GRACE).await;
+        run.settle().await;
+        assert_eq!(run.asked_to_resend(), [4, 6]);
+        run.publish([4, 6]).await;
+        run.receive(0, [4]).await;
+        run.receive(1, [6]).await;
+        let outcome = run.outcome().await;
+        let summary = finished(&outcome);
+        assert_eq!(summary.verdict, Verdict::Ok);
+        assert_eq!(summary.resent_lost, [4, 6]);
     }
 
     /// With the hold off (`--no-hold`), what the broker loses stays lost: the report names it.

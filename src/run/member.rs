@@ -38,12 +38,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::churn::ChurnAction;
-use super::event::{self, Receipt, Reporter, RunEvent};
+use super::delivery;
+use super::event::{Reporter, RunEvent, Via};
 use super::receipts::Receipts;
 use super::roster::MemberRef;
 use super::slow::{slow_acks, Acker};
 use super::{Format, Plan, Role, Subscription};
-use crate::message::{self, Origin};
+use crate::message;
 use crate::mqtt::{reason_codes, Broker, Connection, Polled};
 
 /// What a member needs to know.
@@ -68,6 +69,10 @@ pub struct Member {
     /// Keep the start of each payload for the log or `--json` (see `event::shown`); off when
     /// nothing shows it, so a bulk run does not copy every message.
     pub show_payload: bool,
+    /// Which connection it is on now, and since which its session lasts: every receipt carries
+    /// it, so that the books can tell the broker's redelivery from a duplicate without the DUP
+    /// flag, which AWS IoT Core does not set (see `slot.rs`).
+    pub via: Via,
 }
 
 impl Member {
@@ -100,12 +105,20 @@ impl Member {
             end_of_run: (plan.role == Role::Subscriber)
                 .then(|| message::end_of_run_topic(plan.topic())),
             show_payload: plan.per_message_logs || plan.format == Format::Json,
+            via: Via::FIRST,
             who,
         }
     }
 
     fn client_id(&self) -> &str {
         self.who.client_id()
+    }
+
+    /// Follows the connection: after a reconnect, what arrives comes on the next one.
+    fn follow(&mut self, polled: &Polled) {
+        if let Polled::Reconnected(reconnected) = polled {
+            self.via = self.via.reconnected(reconnected.session_present);
+        }
     }
 }
 
@@ -135,7 +148,7 @@ pub async fn run(
 
     tokio::select! {
         _ = finish.cancelled() => return connection.close().await,
-        subscribed = subscribe(&broker, &mut connection, &member, &reporter, slow.as_ref()) => subscribed?,
+        subscribed = subscribe(&broker, &mut connection, &mut member, &reporter, slow.as_ref()) => subscribed?,
     }
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
@@ -156,8 +169,11 @@ pub async fn run(
             polled = connection.poll() => polled?,
         };
         reporter.link_news(&polled).await;
+        member.follow(&polled);
         match polled {
-            Polled::Event(event) => handle(&event, &member, &reporter, slow.as_ref()).await,
+            Polled::Event(event) => {
+                delivery::report(&event, &member, &reporter, slow.as_ref()).await
+            }
             // A slow member's PUBACKs still queued belong to the old connection: on the new one
             // their packet ids would acknowledge other messages. The broker sends those again.
             Polled::Lost(_) => {
@@ -167,24 +183,33 @@ pub async fn run(
             }
             Polled::Reconnected(reconnected) => {
                 if reconnected.session_present {
-                    // --session-expiry: the broker kept the session, and by MQTT 5 the
-                    // subscription in it; it now sends what it queued for us while we were away.
-                    // But mosquitto 2.0.11, restarted with `persistence true`, restores a kept
-                    // `$share` subscription that routes nothing (PUBACK 0x10 for every message;
-                    // measured in tests/outages.rs). A SUBSCRIBE to the same filter replaces the
-                    // subscription (MQTT 5 §3.8.4), so renewing it costs one round trip and no
-                    // messages.
-                    tracing::info!(
-                        "[{}] the broker kept our session; subscribing again all the same, as a restarted broker may not route a restored $share subscription",
-                        member.client_id()
-                    );
+                    say_why_we_subscribe_again(&member);
                 }
-                subscribe(&broker, &mut connection, &member, &reporter, slow.as_ref()).await?;
+                subscribe(
+                    &broker,
+                    &mut connection,
+                    &mut member,
+                    &reporter,
+                    slow.as_ref(),
+                )
+                .await?;
             }
         }
     }
 
     leave(&broker, connection, &member, &reporter, slow.as_ref()).await
+}
+
+/// --session-expiry: the broker kept the session, and by MQTT 5 the subscription in it; it now
+/// sends what it queued for us while we were away. But mosquitto 2.0.11, restarted with
+/// `persistence true`, restores a kept `$share` subscription that routes nothing (PUBACK 0x10 for
+/// every message; measured in tests/outages.rs). A SUBSCRIBE to the same filter replaces the
+/// subscription (MQTT 5 §3.8.4), so renewing it costs one round trip and no messages.
+fn say_why_we_subscribe_again(member: &Member) {
+    tracing::info!(
+        "[{}] the broker kept our session; subscribing again all the same, as a restarted broker may not route a restored $share subscription",
+        member.client_id()
+    );
 }
 
 /// SUBSCRIBE to the `$share` filter and check the SUBACK's reason code.
@@ -194,7 +219,7 @@ pub async fn run(
 async fn subscribe(
     broker: &Broker,
     connection: &mut Connection,
-    member: &Member,
+    member: &mut Member,
     reporter: &Reporter,
     acker: Option<&Acker>,
 ) -> anyhow::Result<()> {
@@ -217,11 +242,12 @@ async fn subscribe(
                 })
                 .await?;
             reporter.link_news(&polled).await;
+            member.follow(&polled);
             match polled {
                 Polled::Event(Event::Incoming(Packet::SubAck(suback))) => {
                     return check_suback(&suback, member, &filter, reporter).await;
                 }
-                Polled::Event(event) => handle(&event, member, reporter, acker).await,
+                Polled::Event(event) => delivery::report(&event, member, reporter, acker).await,
                 Polled::Lost(_) => {}
                 // Even a kept session may not hold a SUBSCRIBE the broker never answered.
                 Polled::Reconnected(_) => continue 'subscribe,
@@ -321,67 +347,13 @@ async fn leave(
                     }
                     break;
                 }
-                Polled::Event(event) => handle(&event, member, reporter, acker).await,
+                Polled::Event(event) => delivery::report(&event, member, reporter, acker).await,
                 // Broke while leaving: the subscription ended with the session. Nothing to wait for.
                 Polled::Lost(_) | Polled::Reconnected(_) => break,
             }
         }
     }
     connection.close().await
-}
-
-/// Reports a received PUBLISH; every other event is rumqttc's business.
-async fn handle(event: &Event, member: &Member, reporter: &Reporter, acker: Option<&Acker>) {
-    let Event::Incoming(Packet::Publish(publish)) = event else {
-        return;
-    };
-    // A slow member owes every QoS 1 message its PUBACK, ours or not.
-    if let Some(acker) = acker {
-        if publish.qos != QoS::AtMostOnce {
-            acker.owe(publish);
-        }
-    }
-    if let Some(marker) = &member.end_of_run {
-        if publish.topic == marker.as_bytes() {
-            match message::end_of_run(publish, &member.run_id) {
-                Some(published) => {
-                    reporter
-                        .send(RunEvent::EndOfRun {
-                            member: member.who.clone(),
-                            published,
-                        })
-                        .await
-                }
-                None => tracing::debug!(
-                    "[{}] an end-of-run marker of another run on {marker}",
-                    member.client_id()
-                ),
-            }
-            return;
-        }
-    }
-    let seq = match message::identify(publish, &member.run_id) {
-        Origin::Ours(seq) => {
-            member.receipts.mark(seq);
-            Some(seq)
-        }
-        Origin::Foreign => None,
-    };
-    let receipt = Receipt {
-        member: member.who.clone(),
-        seq,
-        payload: if member.show_payload {
-            event::shown(&publish.payload)
-        } else {
-            String::new()
-        },
-        dup: publish.dup,
-        // Microsecond precision is all a millisecond figure needs.
-        latency_ms: seq
-            .and(message::age(publish))
-            .map(|age| age.as_micros() as f64 / 1000.0),
-    };
-    reporter.send(RunEvent::Received(receipt)).await;
 }
 
 /// The next `--churn` command for this member; never, for a member that gets none.

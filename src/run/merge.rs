@@ -23,7 +23,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::event::Resend;
+use super::event::{Resend, Via};
 use super::slot::resent;
 use super::slot::{SENT, UNACKNOWLEDGED};
 use super::summary::SummaryContext;
@@ -142,6 +142,7 @@ fn check_limits(name: &str, summary: &Summary) -> Result<(), Failure> {
         ("resent_unacknowledged", &summary.resent_unacknowledged),
         ("resent_lost", &summary.resent_lost),
         ("redelivered", &summary.redelivered),
+        ("redelivered_without_dup", &summary.redelivered_without_dup),
     ];
     let members = summary.members.iter();
     let messages = members.map(|(_, member)| ("members", &member.messages));
@@ -220,6 +221,17 @@ fn check_members_once(summaries: &[Input]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What a member's process said of a number that member got more than once.
+#[derive(Clone, Copy)]
+enum Later {
+    /// Nothing: a duplicate as it stands (or the number came once).
+    Duplicate,
+    /// `redelivered`: the broker's redelivery, flagged DUP.
+    Redelivered,
+    /// `redelivered_without_dup`: the broker's redelivery, told by its connection.
+    RedeliveredWithoutDup,
+}
+
 /// The publisher's summary and every member's receipts, replayed into one tally.
 fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
     // The publishers are the publisher process's own figures: nothing to merge.
@@ -230,8 +242,8 @@ fn replay(publisher: &Summary, summaries: &[Input]) -> Summary {
 fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
     // Members in the order of the inputs; within one process, by client id.
     let mut member_ids: Vec<String> = Vec::new();
-    // (number, row, the member's process saw it redelivered)
-    let mut receipts: Vec<(u32, usize, bool)> = Vec::new();
+    // (number, row, how the member's process saw a later copy of it: see `Later`)
+    let mut receipts: Vec<(u32, usize, Later)> = Vec::new();
     for (_, summary) in summaries {
         let mut members: Vec<_> = summary.members.iter().collect();
         members.sort_by_key(|(id, _)| (id.len(), *id));
@@ -239,8 +251,15 @@ fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
             let row = member_ids.len();
             member_ids.push(id.to_owned());
             receipts.extend(member.messages.iter().map(|seq| {
-                let redelivered = summary.redelivered.contains(seq);
-                (*seq, row, redelivered)
+                let later = match (
+                    summary.redelivered.contains(seq),
+                    summary.redelivered_without_dup.contains(seq),
+                ) {
+                    (_, true) => Later::RedeliveredWithoutDup,
+                    (true, false) => Later::Redelivered,
+                    (false, false) => Later::Duplicate,
+                };
+                (*seq, row, later)
             }));
         }
     }
@@ -265,10 +284,16 @@ fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
     // (round robin, random) is judged from it.
     receipts.sort_by_key(|(seq, _, _)| *seq);
     let mut seen: HashSet<(u32, usize)> = HashSet::new();
-    for (seq, row, redelivered) in receipts {
-        // The same member's second copy of a number its process saw redelivered (DUP).
-        let dup = redelivered && !seen.insert((seq, row));
-        tally.received_by(row, seq, dup, None);
+    for (seq, row, later) in receipts {
+        // The same member's second copy is replayed as its process judged it: flagged DUP, or
+        // on a later connection of the session (a redelivery without DUP), or as it came.
+        let again = !seen.insert((seq, row));
+        let how = match later {
+            Later::Redelivered if again => (true, Via::FIRST),
+            Later::RedeliveredWithoutDup if again => (false, Via::FIRST.reconnected(true)),
+            _ => (false, Via::FIRST),
+        };
+        tally.received_by(row, seq, how, None);
     }
     for (_, summary) in summaries {
         tally.add_foreign(summary.foreign);
@@ -287,4 +312,48 @@ fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
         interrupted: summaries.iter().any(|(_, summary)| summary.interrupted),
         run_id: publisher.run_id.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary as a `--role` process writes it, with `more` fields on top.
+    fn summary(role: &str, more: serde_json::Value) -> Summary {
+        let mut value = serde_json::json!({
+            "version": VERSION, "role": role, "run_id": "r", "group": "g", "topic": "t",
+            "qos": 1, "count": 2, "published": 2, "sent": [[1, 2]], "members": {},
+            "elapsed_ms": 5, "verdict": "partial",
+        });
+        for (key, field) in more.as_object().expect("an object") {
+            value[key] = field.clone();
+        }
+        serde_json::from_value(value).expect("a summary")
+    }
+
+    /// A member's process judged its second copy of #2 a redelivery, with DUP or without it:
+    /// the merge says the same, and keeps which it was.
+    #[test]
+    fn a_merge_keeps_how_a_process_told_a_redelivery() {
+        let publisher = summary("publisher", serde_json::json!({}));
+        for without_dup in [false, true] {
+            let member = summary(
+                "subscriber",
+                serde_json::json!({
+                    "members": {"a": {"count": 3, "messages": [1, 2, 2]}},
+                    "redelivered": [2],
+                    "redelivered_without_dup": if without_dup { vec![2] } else { vec![] },
+                }),
+            );
+            let inputs = [
+                ("p".to_owned(), publisher.clone()),
+                ("s".to_owned(), member),
+            ];
+            let merged = replay(&publisher, &inputs);
+            assert_eq!(merged.duplicated, [2]);
+            assert_eq!(merged.redelivered, [2], "without DUP: {without_dup}");
+            let expected: &[u32] = if without_dup { &[2] } else { &[] };
+            assert_eq!(merged.redelivered_without_dup, expected);
+        }
+    }
 }

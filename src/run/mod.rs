@@ -7,7 +7,8 @@
 //!   `machine.rs` (the `Run`: one handler per input) and `phase.rs` (where it stands, and why it
 //!   stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
-//!   reconnect, leave cleanly) and `publisher.rs` (numbered messages, pipelined, held while the
+//!   reconnect, leave cleanly), with `delivery.rs` (each PUBLISH it gets, and which of its
+//!   connections it came on), and `publisher.rs` (numbered messages, pipelined, held while the
 //!   group is incomplete, sent again for a named cause), with `publication.rs` (what it sends),
 //!   `feeder.rs` (what it queues, when), `pace.rs` (how fast: `--interval`, `--rate`, AWS's 100 a
 //!   second per connection), `ack_tracker.rs` (each PUBACK matched to its number) and `marker.rs`
@@ -18,7 +19,8 @@
 //! * what ties them together: `event.rs` (what the tasks report, and the `Reporter`), `roster.rs`
 //!   (who is who, and where each member's receipts count), `group.rs` (who is in, and the gate),
 //!   `receipts.rs` (what the group has, so the publisher does not send it twice), `lost.rs` (what
-//!   a member's broken session lost, and when that is sure), `churning.rs` (`--churn` carried
+//!   a member's broken session lost, and when that is sure) and `resender.rs` (each publisher's
+//!   lost messages back to it), `churning.rs` (`--churn` carried
 //!   out; `churn.rs` parses it);
 //! * the books: `books.rs` (one `Tally` per group), `tally.rs`, `slot.rs` and `outages.rs` (the counts),
 //!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
@@ -75,6 +77,7 @@ mod ack_tracker;
 mod books;
 mod churn;
 mod churning;
+mod delivery;
 mod event;
 mod fairness;
 mod feeder;
@@ -99,6 +102,7 @@ mod publishers;
 mod publishing;
 mod receipts;
 mod report;
+mod resender;
 mod roster;
 mod slot;
 mod slow;
@@ -171,8 +175,11 @@ pub async fn run(
     let (events_tx, events) = mpsc::channel(event::QUEUE);
     let (ends_tx, ends) = mpsc::unbounded_channel();
     let finish = CancellationToken::new();
+    let on_aws = broker.on_aws;
     let launch = tasks::spawner(broker, events_tx, ends_tx, finish.clone());
-    Run::new(plan, launch, finish)
-        .drive(events, ends, shutdown)
-        .await
+    let mut run = Run::new(plan, launch, finish);
+    if on_aws {
+        run = run.doubt_the_order(resender::AWS_ORDER_GRACE);
+    }
+    run.drive(events, ends, shutdown).await
 }

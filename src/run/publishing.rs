@@ -12,13 +12,13 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::books::Books;
-use super::lost::Resender;
 use super::numbers::Limit;
 use super::output;
 use super::phase;
 use super::publication::{FromTheRun, Publication};
 use super::publishers::Publishers;
 use super::receipts::Receipts;
+use super::resender::Resender;
 use super::summary::Summary;
 use super::tasks::{Start, Tasks};
 use super::{Plan, Role};

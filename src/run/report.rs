@@ -306,6 +306,11 @@ impl Summary {
             self.missing.len(),
             self.duplicated.len(),
         );
+        // A redelivery is still a duplicate (the member got the message twice), but the one
+        // duplicate a kept session explains: say so in the line a reader judges the run by.
+        if !self.redelivered.is_empty() {
+            let _ = write!(line, " ({} redelivered)", self.redelivered.len());
+        }
         if self.foreign > 0 {
             let _ = write!(line, " · {} foreign", self.foreign);
         }

@@ -7,7 +7,7 @@
 //!   outside this run subscribes to the same group and got its share, or the broker dropped it
 //!   (no member connected at that moment, a full queue).
 //! * **duplicated**: received more than once across the group, e.g. a QoS 1 re-delivery after a
-//!   reconnect, or a broker bug.
+//!   reconnect (`redelivered`, with or without the DUP flag), or a broker bug.
 //!
 //! `tally.rs` fills a [`Summary`] in; `report.rs` writes it as a table and a verdict line, and
 //! `output.rs` as the `--json` summary line. This file holds only the data, so both can use it.
@@ -140,10 +140,16 @@ pub struct Summary {
     /// clean session that kept nothing: sent again once nothing of them could still arrive.
     #[serde(default)]
     pub resent_lost: Vec<u32>,
-    /// Duplicates that were the broker delivering a message again to the same member (DUP flag),
-    /// as opposed to one message reaching two members.
+    /// Duplicates that were the broker delivering a message again to the same member after its
+    /// reconnect, its session kept (flagged DUP, or on a later connection of that session), as
+    /// opposed to one message reaching two members, or a duplicate nobody explains.
     #[serde(default)]
     pub redelivered: Vec<u32>,
+    /// Those of `redelivered` that came without the DUP flag: told apart by the connection they
+    /// came on. AWS IoT Core sets no DUP flag (developer guide, "MQTT" page, "AWS IoT
+    /// differences from MQTT specifications"), so there it is all of them.
+    #[serde(default)]
+    pub redelivered_without_dup: Vec<u32>,
     /// Sent, but the publisher stopped before the broker acknowledged them (QoS 1).
     #[serde(default)]
     pub unacknowledged: Vec<u32>,

@@ -7,7 +7,7 @@
 use tokio::time::Instant;
 
 use super::churning;
-use super::event::{Receipt, RunEvent};
+use super::event::{Receipt, RunEvent, Via};
 use super::fairness;
 use super::latency::Latencies;
 use super::outages::Outages;
@@ -34,6 +34,9 @@ pub struct Tally {
     /// of numbers are built from the slots and these at the end, instead of growing a list per
     /// member as messages arrive (up to twice the memory, with a Vec's spare capacity).
     later_receipts: Vec<(u32, u16)>,
+    /// Messages a member got again after its reconnect without the DUP flag (AWS IoT Core sets
+    /// none; see `slot.rs`): rare, as `later_receipts`.
+    redelivered_without_dup: Vec<u32>,
     /// Receipts of our messages, duplicates included.
     received: u32,
     foreign: u64,
@@ -67,6 +70,7 @@ impl Tally {
             member_ids: member_ids.to_vec(),
             member_counts: vec![0; member_ids.len()],
             later_receipts: Vec::new(),
+            redelivered_without_dup: Vec::new(),
             received: 0,
             foreign: 0,
             unsettled: count,
@@ -97,7 +101,7 @@ impl Tally {
     /// For the periodic stats line: messages the broker took for good, the group's p99 delay in
     /// ms, and what the broker took and no member has received yet (a scan of every slot).
     pub fn so_far(&self) -> (u32, Option<f64>, u32) {
-        let waiting = |s: &Slot| s.is(PUBLISHED) && !s.is(UNROUTED) && s.receipts == 0;
+        let waiting = |s: &Slot| s.is(PUBLISHED) && !s.is(UNROUTED) && !s.received();
         let p99 = self.latencies.group_p99_ms();
         (self.published, p99, self.slots.count_where(waiting))
     }
@@ -168,29 +172,45 @@ impl Tally {
             Some(seq) => self.received_by(
                 receipt.member.seat().index,
                 seq,
-                receipt.dup,
+                (receipt.dup, receipt.via),
                 receipt.latency_ms,
             ),
             None => self.foreign += 1,
         }
     }
 
-    /// Row `member` of the books received `seq` (`dup`: flagged as a redelivery).
-    pub fn received_by(&mut self, member: usize, seq: u32, dup: bool, latency_ms: Option<f64>) {
+    /// Row `member` of the books received `seq`; `how`: whether the broker flagged it DUP, and
+    /// which of the member's connections it came on.
+    ///
+    /// A later copy at the member that got the first one is the broker's redelivery if it says
+    /// so (DUP), or if it came on a later connection of the same kept session (`Slot::came_again`):
+    /// AWS IoT Core sends messages again without DUP. Any other later copy is a duplicate: at the
+    /// same member on the same connection, nobody explains it; at another member, the message
+    /// reached two members.
+    pub fn received_by(
+        &mut self,
+        member: usize,
+        seq: u32,
+        (dup, via): (bool, Via),
+        latency_ms: Option<f64>,
+    ) {
         let member = (member < self.member_counts.len()).then_some(member);
         // Members are numbered from 1 in `first_member`; 0 means nobody yet.
         let number = member.map_or(NOT_A_MEMBER, |index| {
             u16::try_from(index + 1).unwrap_or(NOT_A_MEMBER)
         });
-        let mut later = false;
+        let (mut later, mut without_dup) = (false, false);
         let counted = self.update(seq, |slot| {
             slot.set(SENT, true);
-            slot.receipts = slot.receipts.saturating_add(1);
+            slot.add_receipt(via);
             if slot.first_member == 0 {
                 slot.first_member = number;
-            } else {
-                later = true;
-                if dup && slot.first_member == number {
+                return;
+            }
+            later = true;
+            if slot.first_member == number && number != NOT_A_MEMBER {
+                without_dup = !dup && slot.came_again(via);
+                if dup || without_dup {
                     slot.set(REDELIVERED, true);
                 }
             }
@@ -206,6 +226,9 @@ impl Tally {
             if later {
                 self.later_receipts.push((seq, number));
             }
+        }
+        if without_dup {
+            self.redelivered_without_dup.push(seq);
         }
         if let Some(latency_ms) = latency_ms {
             self.latencies
@@ -246,6 +269,14 @@ impl Tally {
             self.unsettled = self.unsettled.saturating_sub(1);
         }
         true
+    }
+
+    /// The messages some member got again without DUP, in order, each once.
+    fn redelivered_without_dup(&mut self) -> Vec<u32> {
+        let mut seqs = std::mem::take(&mut self.redelivered_without_dup);
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs
     }
 
     /// Each member's message numbers, sorted, built in one pass over the slots with exactly the
@@ -315,6 +346,7 @@ impl Tally {
         let churn = churning::effects(std::mem::take(&mut self.churn), &members, || {
             self.slots.numbers_where(Slot::missing)
         });
+        let redelivered_without_dup = self.redelivered_without_dup();
         let seqs_where = |keep: &dyn Fn(&Slot) -> bool| self.slots.numbers_where(keep);
         let how_many = |keep: &dyn Fn(&Slot) -> bool| self.slots.count_where(keep);
         // Sent and never received; received implies sent, so `unique + missing == published`.
@@ -327,7 +359,7 @@ impl Tally {
             }
             Source::Process(Role::Subscriber) => Vec::new(),
         };
-        let duplicated = seqs_where(&|s| s.receipts > 1);
+        let duplicated = seqs_where(&Slot::more_than_once);
         let verdict = if !missing.is_empty() {
             Verdict::Missing
         } else if !duplicated.is_empty() {
@@ -357,7 +389,7 @@ impl Tally {
             acknowledged: how_many(&|s| s.is(PUBLISHED)),
             publishers: Default::default(),
             received: self.received,
-            unique: how_many(&|s| s.receipts > 0),
+            unique: how_many(&Slot::received),
             missing,
             duplicated,
             foreign: self.foreign,
@@ -368,12 +400,13 @@ impl Tally {
             resent_unacknowledged: seqs_where(&|s| s.is(RESENT_UNACKNOWLEDGED)),
             resent_lost: seqs_where(&|s| s.is(RESENT_LOST)),
             redelivered: seqs_where(&|s| s.is(REDELIVERED)),
+            redelivered_without_dup,
             unacknowledged: seqs_where(&|s| s.is(UNACKNOWLEDGED) && !s.is(PUBLISHED)),
             reconnects: self.outages.reconnects(),
             outages: self.outages.into_list(),
             held_ms: context.held.as_millis() as u64,
             went_on_without: context.went_on_without,
-            unrouted: seqs_where(&|s| s.is(UNROUTED) && s.receipts == 0),
+            unrouted: seqs_where(&|s| s.is(UNROUTED) && !s.received()),
             interrupted: context.interrupted,
             latency_ms,
             fairness,
@@ -411,6 +444,7 @@ mod tests {
             seq,
             payload: String::new(),
             dup: false,
+            via: Via::FIRST,
             latency_ms: seq.map(|_| 1.5),
         }
     }
@@ -479,6 +513,29 @@ mod tests {
             (3, 2, 1)
         );
         assert!(summary.render().contains("missing: 2"));
+    }
+
+    /// AWS IoT Core may route to a new subscription only a moment after its SUBACK: when what
+    /// is missing is the run's start, the report says so; a gap later on is something else.
+    #[test]
+    fn missing_first_messages_point_at_a_subscription_not_yet_routing() {
+        for (gone, said) in [([1, 2], true), ([2, 3], false)] {
+            let ids = vec!["a".to_string()];
+            let mut tally = Tally::new(4, &ids);
+            for seq in 1..=4 {
+                published(&mut tally, seq, false, false);
+                if !gone.contains(&seq) {
+                    tally.record(&received("a", seq));
+                }
+            }
+            let report = tally.summary(context()).render();
+            assert_eq!(
+                report
+                    .contains("they are the run's first messages, before any member received one"),
+                said,
+                "{report}"
+            );
+        }
     }
 
     #[test]
@@ -589,7 +646,59 @@ mod tests {
         let summary = tally.summary(context());
         assert_eq!(summary.duplicated, vec![1, 2]);
         assert_eq!(summary.redelivered, vec![1]);
+        assert!(summary.redelivered_without_dup.is_empty());
         assert_eq!(summary.verdict, Verdict::Duplicated);
+        let report = summary.render();
+        assert!(report.contains(", flagged DUP: 1\n"), "{report}");
+    }
+
+    /// A receipt by `client` of `seq`, which came `via`, without DUP: as AWS IoT Core sends.
+    fn came_via(client: &str, seq: u32, via: Via) -> RunEvent {
+        let mut receipt = receipt(client, Some(seq));
+        receipt.via = via;
+        RunEvent::Received(receipt)
+    }
+
+    /// AWS IoT Core sets no DUP flag: a copy that came again on a later connection of a kept
+    /// session is still the broker's redelivery, and the report says how it was told.
+    #[test]
+    fn a_redelivery_without_dup_is_known_by_its_connection() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let mut tally = Tally::new(4, &ids);
+        for seq in 1..=4 {
+            published(&mut tally, seq, false, false);
+        }
+        let kept = Via::FIRST.reconnected(true);
+        let anew = kept.reconnected(false);
+        tally.record(&received("a", 1));
+        tally.record(&came_via("a", 1, kept)); // after a's reconnect, session kept
+        tally.record(&received("a", 2));
+        tally.record(&received("a", 2)); // same connection: nobody explains it
+        tally.record(&received("a", 3));
+        tally.record(&came_via("a", 3, anew)); // across a new session: no broker keeps that
+        tally.record(&received("a", 4));
+        tally.record(&came_via("b", 4, kept)); // another member
+        let summary = tally.summary(context());
+        assert_eq!(summary.duplicated, vec![1, 2, 3, 4]);
+        assert_eq!(summary.redelivered, vec![1]);
+        assert_eq!(summary.redelivered_without_dup, vec![1]);
+        assert_eq!(summary.verdict, Verdict::Duplicated);
+        let report = summary.render();
+        assert!(report.contains("4 duplicated (1 redelivered)"), "{report}");
+        assert!(
+            report.contains("after its reconnect, its session kept")
+                && report.contains("which came without the DUP flag (AWS IoT Core sets none)")
+                && report.contains("a later connection of the same kept session: 1\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("reached two members of the group, which a shared subscription must not do (MQTT 5 §4.8.2): 4\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("received twice by the same member with no reconnect of a kept session in between, and not flagged DUP: nothing explains it (a broker's slip): 2 3\n"),
+            "{report}"
+        );
     }
 
     #[test]
@@ -735,6 +844,8 @@ mod tests {
             "resent_unrouted",
             "resent_unacknowledged",
             "resent_lost",
+            // Redeliveries told without the DUP flag, which AWS IoT Core does not set.
+            "redelivered_without_dup",
             // --publishers: each publisher's count and rate.
             "publishers",
         ];

@@ -383,6 +383,7 @@ pub mod tests {
             seq: Some(seq),
             payload: String::new(),
             dup: false,
+            via: crate::run::event::Via::FIRST,
             latency_ms: Some(latency_ms),
         })
     }

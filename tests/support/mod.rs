@@ -19,6 +19,7 @@ use mqtt5_shared_subscription::pki::{self, Pki};
 use p256::pkcs8::DecodePrivateKey;
 use tempfile::TempDir;
 
+pub mod aws_like;
 pub mod proxy;
 
 /// The flags that point the binary at `host:port` with the test PKI's client certificate, key
