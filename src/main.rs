@@ -14,11 +14,32 @@ use mqtt5_shared_subscription::{
     start_demo, Args, Ending, Exit, Failure, HtmlPage, Mode, Outcome,
 };
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     // A usage error ends here with exit code 2, as do --help, --version, --completions and --man
     // (exit 0) once they have printed their text.
     let args = Args::from_command_line();
+    // One thread runs every client: a message then goes from a member's socket to the tally
+    // without waking another thread, and those wake-ups (futex, a task switch each) were most
+    // of the CPU a message cost on two (scripts/bench.sh, README "Speed"). The tasks still wait
+    // for each other through bounded channels, so nothing piles up. `--demo` runs a broker in
+    // this process as well: it gets the worker threads of a multi-threaded runtime instead.
+    let runtime = if args.modes.demo {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run_main(args)),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_main(args: Args) -> ExitCode {
     // Logs go to stderr, so stdout carries only the report (or NDJSON with --json). Time is
     // shown since start, which makes delivery delays easy to read off.
     tracing_subscriber::fmt()
