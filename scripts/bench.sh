@@ -570,8 +570,9 @@ main() {
     done
     printf '\n| this tool | wall time | peak RSS |\n|---|---|---|\n'
     printf '%s\n' "$default_run"
-    printf '| %s messages, %s members, QoS 1 / QoS 0, --json | | %s / %s |\n' "$(thousands "$COUNT")" \
-        "$MEMBERS" "$(mb "${m[rss1]}")" "$(mb "${m[rss0]}")"
+    printf '| %s messages, %s members, QoS 1 / QoS 0, --json | %s s / %s s | %s / %s |\n' \
+        "$(thousands "$COUNT")" "$MEMBERS" "$(fixed "$(ratio "$COUNT" "${m[tool11]}")")" \
+        "$(fixed "$(ratio "$COUNT" "${m[tool10]}")")" "$(mb "${m[rss1]}")" "$(mb "${m[rss0]}")"
     [[ -z $million ]] || printf '%s\n' "$million"
     if [[ -n $scale_table ]]; then
         printf '\n| members (QoS 1) | messages | wall time | peak RSS |\n|---|---|---|---|\n%s' "$scale_table"
