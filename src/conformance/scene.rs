@@ -171,6 +171,31 @@ impl<'a> Scene<'a> {
         Ok(marker)
     }
 
+    /// A marker from `member` itself, published after what it sent (its PUBACKs): what the broker
+    /// does on reading those, it does before it reads the marker. If `member`'s connection has
+    /// ended, nothing more comes to it, and the marker comes from `otherwise`.
+    pub async fn marker_after(&self, member: &Probe, otherwise: &Probe) -> anyhow::Result<u32> {
+        match self.publish_marker(member).await {
+            Ok(marker) => Ok(marker),
+            Err(_) => self.publish_marker(otherwise).await,
+        }
+    }
+
+    /// Publishes the next marker from `from`, and returns its number once the broker has
+    /// acknowledged it.
+    pub async fn publish_marker(&self, from: &Probe) -> anyhow::Result<u32> {
+        let marker = self.markers.fetch_add(1, Ordering::Relaxed) + 1;
+        let topic = self.marker_topic();
+        let answer = from.publish(&topic, Some(marker), QoS::AtLeastOnce, false);
+        match tokio::time::timeout(ANSWER, answer).await {
+            Ok(Ok(PubAnswer::Acked(_))) => Ok(marker),
+            other => bail!(
+                "{}'s marker {marker} was not acknowledged: {other:?}",
+                from.name
+            ),
+        }
+    }
+
     /// Publishes messages `seqs` to `topic` at QoS 1 from `publisher`, and fails unless the
     /// broker acknowledged each one within [`ANSWER`]. Returns the reason codes, in order.
     pub async fn publish(

@@ -61,7 +61,15 @@ impl Probe {
             .await
     }
 
-    async fn wait(
+    /// Whether marker `marker` has arrived.
+    pub fn has_marker(&mut self, marker: u32) -> bool {
+        self.received();
+        self.markers.contains(&marker)
+    }
+
+    /// Waits until `done` holds for the messages and the markers received, or `limit` passes;
+    /// true if it held.
+    pub async fn wait(
         &mut self,
         limit: Duration,
         mut done: impl FnMut(&[Receipt], &[u32]) -> bool,
