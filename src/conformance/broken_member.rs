@@ -88,8 +88,33 @@ pub async fn run(scene: &Scene<'_>, session: Session) -> anyhow::Result<Outcome>
     m1.cut().await;
     let mut observed = held.describe(session, cut_at);
 
-    // Does m2 get them now? Re-routing is the broker's own move, with no event of ours to
-    // wait for: listen one quiet period (in case 4, m1 stays away that long).
+    let rerouted = rerouted(scene, &mut m2, &held, cut_at, &mut observed).await;
+    let outcome = match session {
+        Session::Clean => clean_verdict(observed, &held.owed, &rerouted),
+        Session::Kept => {
+            let expiry_refused = m1_connack
+                .properties
+                .as_ref()
+                .and_then(|p| p.session_expiry_interval)
+                == Some(0);
+            let back = m1_returns(scene, &publisher, &mut m2, &held, &rerouted).await?;
+            back.verdict(&held, &rerouted, expiry_refused, observed)
+        }
+    };
+    m2.close().await;
+    publisher.close().await;
+    Ok(outcome)
+}
+
+/// What m2 gets of what m1 was owed, once m1 is cut. Re-routing is the broker's own move, with
+/// no event of ours to wait for: listen one quiet period (in case 4, m1 stays away that long).
+async fn rerouted(
+    scene: &Scene<'_>,
+    m2: &mut Probe,
+    held: &Held,
+    cut_at: f64,
+    observed: &mut String,
+) -> Vec<u32> {
     let before = held.m2_before.len();
     m2.wait_until(scene.quiet(), |got| {
         held.owed
@@ -102,30 +127,15 @@ pub async fn run(scene: &Scene<'_>, session: Session) -> anyhow::Result<Outcome>
         .filter_map(|r| r.seq.map(|s| (s, r.at.as_secs_f64())))
         .filter(|(s, _)| held.owed.contains(s))
         .collect();
-    let rerouted_seqs: Vec<u32> = rerouted.iter().map(|(s, _)| *s).collect();
+    let seqs: Vec<u32> = rerouted.iter().map(|(s, _)| *s).collect();
     if let Some((_, first_at)) = rerouted.first() {
-        observed += &format!(
+        *observed += &format!(
             "; m2 then got {} ({:.2} s after the cut)",
-            numbers(&rerouted_seqs),
+            numbers(&seqs),
             first_at - cut_at
         );
     }
-
-    let outcome = match session {
-        Session::Clean => clean_verdict(observed, &held.owed, &rerouted_seqs),
-        Session::Kept => {
-            let expiry_refused = m1_connack
-                .properties
-                .as_ref()
-                .and_then(|p| p.session_expiry_interval)
-                == Some(0);
-            let back = m1_returns(scene, &publisher, &mut m2, &held, &rerouted_seqs).await?;
-            back.verdict(&held, &rerouted_seqs, expiry_refused, observed)
-        }
-    };
-    m2.close().await;
-    publisher.close().await;
-    Ok(outcome)
+    seqs
 }
 
 /// What m1 held and what the broker owed it when it was cut.
