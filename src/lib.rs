@@ -51,7 +51,7 @@
 //!   that can apply an AWS IoT policy to its clients (`--policy`);
 //! * `aws/`: what is particular to AWS IoT Core, before any network: the least-privilege policy
 //!   for a command line (`--print-policy`, with the policy language's escapes, within AWS's size
-//!   limit), a reader that evaluates a policy as AWS does (`iam.rs`, used by `--demo --policy`
+//!   limit), a reader that evaluates a policy as AWS does (`iam/`, used by `--demo --policy`
 //!   and the tests), and AWS's limits on topics, client ids, keep-alive, sessions and payloads;
 //! * `check/`: `--check`, the chain walked one link at a time (files, DNS, TCP, TLS, CONNACK,
 //!   SUBACK) with the run's own broker settings, and a ✓ or a ✗ in the run's words for each;

@@ -13,6 +13,7 @@ use mqtt5_shared_subscription::{
     check, client_config, conformance, make_room_for, merge, print_line, run, signalled,
     start_demo, Args, Ending, Exit, Failure, HtmlPage, Mode, Outcome,
 };
+use rumqttc::v5::mqttbytes::QoS;
 
 /// Up to this many members, one thread runs every client (see `main`).
 const MEMBERS_ON_ONE_THREAD: u16 = 1000;
@@ -83,6 +84,10 @@ async fn run_sample(args: Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
         page.show_merge(&summary);
         return Ok(Exit::of_verdict(summary.verdict));
     }
+    // --conformance asks the broker the shared-subscription cases of MQTT 5 instead of running.
+    if mode == Mode::Conformance {
+        return ask_conformance(&args, page).await;
+    }
 
     // 1. Check the flags: group, topic, ids, counts. Nothing has touched the network yet.
     let plan = args.plan()?;
@@ -114,22 +119,11 @@ async fn run_sample(args: Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
 
     // 3. Read the certificate, key and CA once, into the TLS config every connection shares.
     let broker =
-        client_config(&target.files, &target.alpn).map(|tls| args.broker(&target, tls, &plan));
+        client_config(&target.files, &target.alpn).map(|tls| args.broker(&target, tls, plan.qos));
 
     // --check walks the chain link by link instead of running, with the broker a run would use.
     if mode == Mode::Check {
         return Ok(Exit::of_check(check(&target.files, broker, &plan).await));
-    }
-
-    // --conformance asks the broker the shared-subscription cases of MQTT 5 instead of running.
-    if mode == Mode::Conformance {
-        let findings = conformance(&broker?, args.output.json).await;
-        if let Some(demo) = demo {
-            demo.finish(plan.filter(), false).await;
-        }
-        let findings = findings?;
-        page.show_conformance(&findings);
-        return Ok(findings.exit());
     }
 
     // 4. Members join the group, the publisher publishes, the tally counts.
@@ -154,4 +148,33 @@ async fn run_sample(args: Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
         demo.finish(&filter, finished).await;
     }
     Exit::of_run(outcome?)
+}
+
+/// `--conformance`: no plan (its cases choose their own members, counts and topics, so a run's
+/// flag is refused), the broker, the cases, a row each, and exit 3 if one broke a MUST. A case
+/// holds at most 8 connections at once: the open-file limit needs no raising.
+async fn ask_conformance(args: &Args, page: &mut HtmlPage) -> Result<Exit, Failure> {
+    args.check_conformance_flags()?;
+    let demo = if args.modes.demo {
+        Some(start_demo(None, args.modes.policy.as_deref()).await?)
+    } else {
+        None
+    };
+    let target = match &demo {
+        Some(demo) => demo.target(),
+        None => args.target()?,
+    };
+    // QoS 1: the highest any case uses (a broker whose CONNACK allows less cannot answer them).
+    let broker = client_config(&target.files, &target.alpn)
+        .map(|tls| args.broker(&target, tls, QoS::AtLeastOnce));
+    let findings = match broker {
+        Ok(broker) => conformance(&broker, args.output.json).await,
+        Err(failure) => Err(failure),
+    };
+    if let Some(demo) = demo {
+        demo.stop().await;
+    }
+    let findings = findings?;
+    page.show_conformance(&findings);
+    Ok(findings.exit())
 }

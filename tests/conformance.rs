@@ -27,7 +27,7 @@ use support::{
     assert_one_line_error, free_port, mosquitto_or_skip, run_tool, with, Mosquitto, Run,
 };
 
-/// A whole suite takes 15 to 20 s on loopback; this leaves room for a busy machine.
+/// A whole suite takes 6 to 8 s on loopback; this leaves room for a busy machine.
 const SUITE_LIMIT: Duration = Duration::from_secs(120);
 
 /// One case's `--json` object.

@@ -13,8 +13,8 @@ use super::values::{ClientIdPrefix, Endpoint, KeepAlive, SessionExpiry, Timeout}
 use super::NO_BROKER_NEEDED;
 use crate::failure::Failure;
 use crate::mqtt::{Broker, Proxy, Target};
-use crate::run::Plan;
 use crate::tls::{default_alpn, TlsFiles};
+use rumqttc::v5::mqttbytes::QoS;
 
 /// Where the broker is and how every connection behaves.
 #[derive(clap::Args, Debug, Clone)]
@@ -215,14 +215,15 @@ impl super::Args {
         })
     }
 
-    /// How every connection of `plan` talks to `target`, once `tls` is built from its files:
-    /// the run and `--check` connect with this same value.
-    pub fn broker(&self, target: &Target, tls: Arc<rustls::ClientConfig>, plan: &Plan) -> Broker {
+    /// How every connection talks to `target`, once `tls` is built from its files, publishing and
+    /// subscribing at `qos` (the plan's, or `--conformance`'s 1): the run, `--check` and
+    /// `--conformance` connect with this same value.
+    pub fn broker(&self, target: &Target, tls: Arc<rustls::ClientConfig>, qos: QoS) -> Broker {
         Broker {
             keep_alive: self.connection.keep_alive.0,
             session_expiry: self.connection.session_expiry.0,
             proxy: target.proxy.clone(),
-            qos: plan.qos,
+            qos,
             on_aws: self.on_aws(),
             ..Broker::new(&target.host, target.port, tls, self.connection.timeout.0)
         }

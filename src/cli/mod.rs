@@ -18,7 +18,8 @@
 //! * `aws.rs`: `--aws`, `--region`, `--account`: AWS's limits and the policy a run needs;
 //! * `values.rs`: the typed values (counts, durations, the endpoint, ids): each checks itself, so
 //!   clap refuses a bad one with its reason;
-//! * `help.rs`: `-h`, `--help`, `--version`, shell completions and the man page.
+//! * `help.rs`: `-h`, `--help`, `--version`, shell completions and the man page;
+//! * `run_only.rs`: the flags only a run reads, which `--conformance` refuses.
 //!
 //! What needs several flags together (a churn step against `--count`, QoS 2 against the broker in
 //! use, AWS's limits against the client ids) is checked by [`Args::plan`], which turns the flags
@@ -44,6 +45,7 @@ mod load;
 mod messages;
 mod modes;
 mod output;
+mod run_only;
 mod values;
 
 use aws::AwsArgs;
@@ -91,6 +93,9 @@ pub struct Args {
     /// The environment variables that named a broker or a certificate, set aside by `--demo`.
     #[arg(skip)]
     set_aside: Vec<&'static str>,
+    /// The flags on the command line that only a run reads (`run_only.rs`).
+    #[arg(skip)]
+    run_only_given: Vec<run_only::RunOnly>,
 }
 
 /// The broker a run talks to, as far as the words of an error should fit it.
@@ -127,6 +132,7 @@ impl Args {
         let matches = command.try_get_matches_from_mut(words)?;
         let mut args = Args::from_arg_matches(&matches)?;
         args.load.count_given = matches.value_source("count") == Some(ValueSource::CommandLine);
+        args.run_only_given = run_only::given(&matches);
         args.set_aside_for_demo(&matches)
             .map_err(|message| command.error(ErrorKind::ArgumentConflict, message))?;
         Ok(args)
@@ -178,6 +184,13 @@ impl Args {
     /// The tracing filter the flags ask for.
     pub fn log_filter(&self) -> String {
         self.output.log_filter()
+    }
+
+    /// `--conformance`'s own check: no flag that only a run reads (`run_only.rs`), and the demo's
+    /// flags with `--demo`. Its cases need no `Plan`.
+    pub fn check_conformance_flags(&self) -> Result<(), Failure> {
+        run_only::refuse(&self.run_only_given, "--conformance")?;
+        self.modes.check_demo_flags()
     }
 
     /// Checks the flags that clap cannot check alone, and turns them into a `Plan`.

@@ -47,7 +47,8 @@ pub struct ModeArgs {
     /// The cases of MQTT 5 §4.8.2 and its neighbours (distribution, several groups, members that
     /// die or stay away, retained messages, No Local, QoS, PUBACK 0x80, a slow member, wildcards
     /// and invalid share names), each in its own group and topic, a verdict each; exit 0 unless
-    /// one breaks a MUST (3)
+    /// one breaks a MUST (3). The cases choose their own members, counts and topics: a flag only
+    /// a run reads (--count, --subscribers, --churn, ...) is refused (exit 2)
     #[arg(long)]
     pub conformance: bool,
 

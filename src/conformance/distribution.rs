@@ -28,27 +28,9 @@ const MESSAGES: u32 = 300;
 const SUBTOPICS: [&str; 3] = ["a", "b", "c"];
 
 pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
-    let topic = scene.topic();
-    // The wildcard filter lets a hash of the topic show; a broker that refuses wildcards in a
-    // shared filter (case 12 says so) still gets its pattern measured on one plain topic.
-    let wildcard = scene.shared("g", &format!("{topic}/+"));
     let first = scene.connect("m1", Setup::default()).await?;
-    let (filter, topics) = match first.subscribe(&wildcard, QoS::AtLeastOnce, ANSWER).await {
-        SubAnswer::Granted(_) => (
-            wildcard,
-            SUBTOPICS
-                .iter()
-                .map(|sub| format!("{topic}/{sub}"))
-                .collect::<Vec<_>>(),
-        ),
-        _ => {
-            let plain = scene.shared("plain", &topic);
-            match first.subscribe(&plain, QoS::AtLeastOnce, ANSWER).await {
-                SubAnswer::Granted(_) => (plain, vec![topic.clone()]),
-                other => anyhow::bail!("m1's SUBSCRIBE {plain} was not granted: {other:?}"),
-            }
-        }
-    };
+    let (filter, topics) = subscribe_first(scene, &first).await?;
+    scene.watch_markers(&first, QoS::AtLeastOnce).await?;
     let mut members: Vec<Probe> = vec![first];
     for k in 2..=MEMBERS {
         let name = format!("m{k}");
@@ -66,7 +48,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         .collect();
     let messages = (1..=MESSAGES).map(|seq| (topics[topic_of[seq as usize - 1]].clone(), seq));
     scene.publish_each(&publisher, messages).await?;
-    wait_for_all(&mut members, MESSAGES).await;
+    scene.settle(&publisher, members.iter_mut()).await?;
 
     // Who got each message, in publish order.
     let mut owners: Vec<Vec<usize>> = vec![Vec::new(); MESSAGES as usize];
@@ -77,14 +59,44 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let missing: Vec<u32> = seqs_where(&owners, |o| o.is_empty());
-    let doubled: Vec<u32> = seqs_where(&owners, |o| o.len() > 1);
+    let outcome = judge(&owners, &topic_of, topics.len());
+    for member in members {
+        member.close().await;
+    }
+    publisher.close().await;
+    Ok(outcome)
+}
+
+/// Subscribes m1 to `$share/g/<topic>/+`, so that a hash of the topic can show; a broker that
+/// refuses wildcards in a shared filter (case 12 says so) still gets its pattern measured on one
+/// plain topic. The filter the members share, and the topics to publish to.
+async fn subscribe_first(
+    scene: &Scene<'_>,
+    first: &Probe,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let topic = scene.topic();
+    let wildcard = scene.shared("g", &format!("{topic}/+"));
+    if let SubAnswer::Granted(_) = first.subscribe(&wildcard, QoS::AtLeastOnce, ANSWER).await {
+        let topics = SUBTOPICS.iter().map(|sub| format!("{topic}/{sub}"));
+        return Ok((wildcard, topics.collect()));
+    }
+    let plain = scene.shared("plain", &topic);
+    match first.subscribe(&plain, QoS::AtLeastOnce, ANSWER).await {
+        SubAnswer::Granted(_) => Ok((plain, vec![topic])),
+        other => anyhow::bail!("m1's SUBSCRIBE {plain} was not granted: {other:?}"),
+    }
+}
+
+/// The row, from `owners[i]`: the members that got message i+1.
+fn judge(owners: &[Vec<usize>], topic_of: &[usize], topics: usize) -> Outcome {
+    let missing: Vec<u32> = seqs_where(owners, |o| o.is_empty());
+    let doubled: Vec<u32> = seqs_where(owners, |o| o.len() > 1);
     let (single, single_topics): (Vec<usize>, Vec<usize>) = owners
         .iter()
-        .zip(&topic_of)
+        .zip(topic_of)
         .filter_map(|(o, &t)| o.first().map(|&o| (o, t)))
         .unzip();
-    let pattern = Pattern::of(&single, &single_topics, MEMBERS, topics.len());
+    let pattern = Pattern::of(&single, &single_topics, MEMBERS, topics);
 
     let counts: Vec<String> = (0..MEMBERS)
         .map(|m| {
@@ -94,7 +106,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         .collect();
     let mut observed = format!(
         "{MESSAGES} messages over {} to {MEMBERS} members: {}; {}",
-        if topics.len() > 1 {
+        if topics > 1 {
             "3 subtopics (one $share/g/t/+ filter)"
         } else {
             "one topic (the broker refused the wildcard filter)"
@@ -115,25 +127,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     } else {
         Verdict::AllowedVariant(pattern.name)
     };
-    for member in members {
-        member.close().await;
-    }
-    publisher.close().await;
-    Ok(Outcome { observed, verdict })
-}
-
-/// Waits until the members together hold `count` messages (or hold still for a while), then a
-/// little longer for any that come twice.
-pub async fn wait_for_all(members: &mut [Probe], count: u32) {
-    let deadline = tokio::time::Instant::now() + ANSWER;
-    loop {
-        let total: usize = members.iter_mut().map(|m| m.seqs().len()).sum();
-        if total >= count as usize || tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Outcome { observed, verdict }
 }
 
 fn seqs_where(owners: &[Vec<usize>], keep: impl Fn(&Vec<usize>) -> bool) -> Vec<u32> {

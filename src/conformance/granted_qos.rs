@@ -14,7 +14,6 @@
 
 use rumqttc::v5::mqttbytes::QoS;
 
-use super::distribution::wait_for_all;
 use super::finding::{numbers, Must, Outcome, Verdict};
 use super::probe::Setup;
 use super::scene::{granted, Scene};
@@ -36,10 +35,13 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     let m2 = scene.connect("m2", Setup::default()).await?;
     let g1 = granted(&m1, &filter, QoS::AtMostOnce).await?;
     let g2 = granted(&m2, &filter, QoS::AtMostOnce).await?;
+    for member in [&m1, &m2] {
+        scene.watch_markers(member, QoS::AtMostOnce).await?;
+    }
     let publisher = scene.connect("publisher", Setup::default()).await?;
     scene.publish(&publisher, &topic, 1..=MESSAGES).await?;
     let mut members = [m1, m2];
-    wait_for_all(&mut members, MESSAGES).await;
+    scene.settle(&publisher, members.iter_mut()).await?;
 
     let mut too_high = Vec::new();
     let mut per_member = Vec::new();

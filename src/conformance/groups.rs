@@ -18,7 +18,6 @@
 use rumqttc::v5::mqttbytes::QoS;
 
 use super::clauses::{ONE_MEMBER, OWNERSHIP};
-use super::distribution::wait_for_all;
 use super::finding::{numbers, Outcome, Verdict};
 use super::probe::{Probe, Setup};
 use super::scene::Scene;
@@ -66,8 +65,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     let mut all: Vec<Probe> = group_a.into_iter().chain(group_b).collect();
     all.push(a_second);
     all.push(plain);
-    // 2 full copies in the groups, 1 for the plain subscriber, and the second topic's.
-    wait_for_all(&mut all, 3 * FIRST + SECOND).await;
+    scene.settle(&publisher, all.iter_mut()).await?;
 
     let first_topic: Vec<u32> = (1..=FIRST).collect();
     let second_topic: Vec<u32> = (FIRST + 1..=FIRST + SECOND).collect();

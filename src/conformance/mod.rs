@@ -32,10 +32,12 @@
 //! | 11 | `slow_member.rs` | a slow member (Receive Maximum 1): strict turns, or routed around? |
 //! | 12 | `filters.rs` | wildcards in a shared filter, and invalid share names |
 //!
-//! How they are built: `probe.rs` is a client a case steers packet by packet (it can cut its
+//! How they are built: `probe/` is a client a case steers packet by packet (it can cut its
 //! own connection, or answer PUBACK 0x80); `scene.rs` gives each case its own topic, groups and
-//! clock; `finding.rs` is the row and its verdict; `clauses.rs` the spec's words several cases
-//! quote. Each case is bounded in time, and cases with faults make the faults themselves.
+//! clock, and a marker that says when the broker has sent all it will; `quiet.rs` measures how
+//! long silence must last where silence is the answer; `finding.rs` is the row and its verdict;
+//! `clauses.rs` the spec's words several cases quote. Each case is bounded in time, and cases
+//! with faults make the faults themselves.
 //!
 //! Exit code: 0 when no case violates a MUST, 3 when one does, 1 when the broker cannot be
 //! reached at all.
@@ -61,6 +63,7 @@ mod groups;
 mod negative_puback;
 mod no_local;
 mod probe;
+mod quiet;
 mod retained;
 mod scene;
 mod slow_member;
@@ -145,18 +148,25 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Findings, Failure> {
     };
     let run_id = format!("{:08x}", rand::rng().random::<u32>());
 
-    // Can we reach the broker at all? And what does its CONNACK say it supports?
-    let hello = Scene::new(&broker, &run_id, "hello");
+    // Can we reach the broker at all? What does its CONNACK say it supports, and how long is a
+    // round trip?
+    let hello = Scene::new(&broker, &run_id, "hello", quiet::AT_LEAST);
     let (probe, connack) = hello
         .connect_with_connack("hello", Setup::default())
         .await
         .map_err(Failure::Connection)?;
+    let (quiet, round_trip) = quiet::measure(&probe, &hello.topic(), scene::ANSWER).await;
     probe.close().await;
     let announced = announced(&connack);
     if !json {
         crate::stdout::line(format!(
-            "MQTT 5 shared subscriptions on {}:{}, clause by clause (run {run_id})\nCONNACK: {announced}\n",
-            broker.host, broker.port
+            "MQTT 5 shared subscriptions on {}:{}, clause by clause (run {run_id})\nCONNACK: \
+             {announced}\nRound trip (PUBLISH to PUBACK, slowest of 5): {:.1} ms; a case that \
+             listens for silence listens {} ms\n",
+            broker.host,
+            broker.port,
+            round_trip.as_secs_f64() * 1000.0,
+            quiet.as_millis()
         ));
     }
     let unsupported = connack
@@ -181,7 +191,7 @@ pub async fn run(broker: &Broker, json: bool) -> Result<Findings, Failure> {
                 ),
             }
         } else {
-            let scene = Scene::new(&broker, &run_id, case);
+            let scene = Scene::new(&broker, &run_id, case, quiet);
             bounded(play(number, &scene)).await
         };
         let finding = Finding {

@@ -26,8 +26,8 @@ use tokio::time::Instant;
 
 use super::clauses::OWNERSHIP;
 use super::finding::{numbers, Must, Outcome, Verdict};
-use super::probe::Setup;
-use super::scene::{granted, Scene};
+use super::probe::{Probe, Setup};
+use super::scene::{granted, Scene, ANSWER};
 
 pub const CASE: &str = "negative-puback";
 pub const CLAUSE: &str = "[MQTT-4.8.2-6], [MQTT-4.4.0-2]";
@@ -47,7 +47,6 @@ const NOT_AGAIN: Must = Must {
 };
 
 const MESSAGES: u32 = 6;
-const WATCH: Duration = Duration::from_millis(1500);
 
 pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     let topic = scene.topic();
@@ -58,19 +57,55 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     };
     let mut m1 = scene.connect("m1", manual).await?;
     granted(&m1, &filter, QoS::AtLeastOnce).await?;
+    scene.watch_markers(&m1, QoS::AtLeastOnce).await?;
     let mut m2 = scene
         .member("m2", &filter, QoS::AtLeastOnce, Setup::default())
         .await?;
     let publisher = scene.connect("publisher", Setup::default()).await?;
     scene.publish(&publisher, &topic, 1..=MESSAGES).await?;
+    let marker = scene.settle(&publisher, [&mut m2]).await?;
+    let refused = answer(scene, &mut m1, marker).await;
+    // Then a marker from m1 itself, after its PUBACKs on the same connection: whatever the
+    // broker does with the refused message (give it to m2, or to m1 again), it does on reading
+    // the PUBACK, before it reads the marker.
+    let after = scene.marker_after(&m1, &publisher).await?;
+    for member in [&mut m1, &mut m2] {
+        member.wait_for_marker(after, ANSWER).await;
+    }
+    let ended = m1.wait_for_end(Duration::ZERO).await;
 
-    // m1 refuses the first message it gets and accepts the rest, for as long as we watch.
+    let outcome = match refused {
+        Some((seq, at)) => {
+            let mut outcome = judge(seq, at, m1.seqs(), m2.seqs());
+            if let Some(ending) = ended {
+                outcome.observed += &format!("; m1's connection was then {ending}");
+            }
+            outcome
+        }
+        None => Outcome {
+            observed: format!("m1 got nothing to refuse; m2 got {}", numbers(&m2.seqs())),
+            verdict: Verdict::Inconclusive("the broker gave m1 no message".into()),
+        },
+    };
+    m1.close().await;
+    m2.close().await;
+    publisher.close().await;
+    Ok(outcome)
+}
+
+/// m1's work: it refuses the first message it gets (PUBACK 0x80) and accepts the rest, until
+/// `marker`, published after the messages, reaches it too. The refused message and when.
+async fn answer(scene: &Scene<'_>, m1: &mut Probe, marker: u32) -> Option<(u32, f64)> {
     let mut refused: Option<(u32, f64)> = None;
     let mut answered = 0;
-    let deadline = Instant::now() + WATCH;
-    while Instant::now() < deadline {
-        let left = deadline - Instant::now();
-        m1.wait_until(left, |got| got.len() > answered).await;
+    let deadline = Instant::now() + ANSWER;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let more = m1
+            .wait(left, |got, markers| {
+                got.len() > answered || markers.contains(&marker)
+            })
+            .await;
         let receipts: Vec<_> = m1.received()[answered..].to_vec();
         for receipt in receipts {
             answered += 1;
@@ -82,18 +117,13 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
                 _ => m1.ack(&receipt, PubAckReason::Success),
             }
         }
+        if !more || (m1.has_marker(marker) && m1.received().len() == answered) {
+            return refused;
+        }
     }
-    m2.wait_until(Duration::from_millis(200), |_| false).await;
+}
 
-    let Some((seq, at)) = refused else {
-        let m2_got = m2.seqs();
-        return Ok(Outcome {
-            observed: format!("m1 got nothing to refuse; m2 got {}", numbers(&m2_got)),
-            verdict: Verdict::Inconclusive("the broker gave m1 no message".into()),
-        });
-    };
-    let m1_seqs = m1.seqs();
-    let m2_seqs = m2.seqs();
+fn judge(seq: u32, at: f64, m1_seqs: Vec<u32>, m2_seqs: Vec<u32>) -> Outcome {
     let to_m2 = m2_seqs.contains(&seq);
     let again = m1_seqs.iter().filter(|s| **s == seq).count() > 1;
     let lost: Vec<u32> = (1..=MESSAGES)
@@ -122,8 +152,5 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     } else {
         Verdict::Conforms
     };
-    m1.close().await;
-    m2.close().await;
-    publisher.close().await;
-    Ok(Outcome { observed, verdict })
+    Outcome { observed, verdict }
 }

@@ -16,13 +16,11 @@
 //! mosquitto refuses it only since 2.0.20 ("Shared subs aren't allowed to set no-local", its
 //! commit 71ddbabb); 2.0.11, Debian 12's, grants it.
 
-use std::time::Duration;
-
 use rumqttc::v5::mqttbytes::v5::Filter;
 use rumqttc::v5::mqttbytes::QoS;
 
 use super::finding::{Must, Outcome, Verdict};
-use super::probe::{Ending, PubAnswer, Setup, SubAnswer};
+use super::probe::{Ending, Probe, PubAnswer, Setup, SubAnswer};
 use super::scene::{Scene, ANSWER};
 
 pub const CASE: &str = "no-local";
@@ -60,18 +58,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         ),
         SubAnswer::Granted(qos) => {
             // Granted: does the broker apply No Local to the client's own message?
-            let echo = tokio::time::timeout(
-                ANSWER,
-                m1.publish(&topic, Some(1), QoS::AtLeastOnce, false),
-            )
-            .await;
-            let accepted = matches!(echo, Ok(Ok(PubAnswer::Acked(code))) if code < 0x80);
-            let came_back = accepted
-                && m1
-                    .wait_until(Duration::from_millis(500), |got| {
-                        got.iter().any(|r| r.seq == Some(1))
-                    })
-                    .await;
+            let came_back = own_message_returns(scene, &mut m1, &topic).await?;
             (
                 format!(
                     "SUBSCRIBE $share/g/t with No Local: granted QoS {qos}, the connection stayed \
@@ -92,4 +79,22 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     };
     m1.close().await;
     Ok(Outcome { observed, verdict })
+}
+
+/// Publishes message #1 from `m1` to `topic`, then a marker (`scene.rs`) that m1 itself
+/// subscribes to without No Local: whether #1 came back to m1 is known once the marker has.
+async fn own_message_returns(
+    scene: &Scene<'_>,
+    m1: &mut Probe,
+    topic: &str,
+) -> anyhow::Result<bool> {
+    scene.watch_markers(m1, QoS::AtLeastOnce).await?;
+    let echo =
+        tokio::time::timeout(ANSWER, m1.publish(topic, Some(1), QoS::AtLeastOnce, false)).await;
+    if !matches!(echo, Ok(Ok(PubAnswer::Acked(code))) if code < 0x80) {
+        return Ok(false);
+    }
+    let marker = scene.publish_marker(m1).await?;
+    m1.wait_for_marker(marker, ANSWER).await;
+    Ok(m1.seqs().contains(&1))
 }

@@ -16,18 +16,14 @@
 //! that the broker does keep retained messages (otherwise the case proves nothing). The retained
 //! message is cleared at the end (an empty retained PUBLISH, §3.3.1.3).
 
-use std::time::Duration;
-
 use rumqttc::v5::mqttbytes::QoS;
 
 use super::finding::{Outcome, Verdict};
-use super::probe::{PubAnswer, Setup};
+use super::probe::{Probe, PubAnswer, Setup};
 use super::scene::{Scene, ANSWER};
 
 pub const CASE: &str = "retained-message";
 pub const CLAUSE: &str = "§3.3.1.3";
-
-const WATCH: Duration = Duration::from_millis(800);
 
 pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     let topic = scene.topic();
@@ -48,32 +44,47 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     let mut m1 = scene.member("m1", &filter, qos, Setup::default()).await?;
     let mut m2 = scene.member("m2", &filter, qos, Setup::default()).await?;
     let mut plain = scene.member("plain", &topic, qos, Setup::default()).await?;
-    let any = |got: &[super::probe::Receipt]| !got.is_empty();
-    plain.wait_until(WATCH, any).await;
-    m1.wait_until(WATCH, any).await;
-    m2.wait_until(Duration::from_millis(100), any).await;
+    // What a broker sends a new subscription as it makes it comes before a marker published
+    // after the SUBACKs; one that hands retained messages on from a task of its own may send
+    // later, and "no retained message" has no event of its own: then one quiet period more.
+    scene
+        .settle(&publisher, [&mut plain, &mut m1, &mut m2])
+        .await?;
+    tokio::time::sleep(scene.quiet()).await;
 
-    let got = |seqs: Vec<u32>, retain: bool| match (seqs.contains(&1), retain) {
-        (true, true) => "got it (RETAIN 1)",
-        (true, false) => "got it (RETAIN 0)",
-        _ => "nothing",
+    let retain_available = connack.properties.as_ref().and_then(|p| p.retain_available);
+    let outcome = judge([&mut m1, &mut m2, &mut plain], retain_available);
+    // Clear the retained message: an empty payload with RETAIN 1.
+    let _ = tokio::time::timeout(ANSWER, publisher.publish(&topic, None, qos, true)).await;
+    for probe in [m1, m2, plain, publisher] {
+        probe.close().await;
+    }
+    Ok(outcome)
+}
+
+/// The row, from what `m1`, `m2` and `plain` got, and the CONNACK's Retain Available.
+fn judge([m1, m2, plain]: [&mut Probe; 3], retain_available: Option<u8>) -> Outcome {
+    let got = |probe: &mut Probe| {
+        let retain = probe.received().iter().any(|r| r.retain);
+        match (probe.seqs().contains(&1), retain) {
+            (true, true) => "got it (RETAIN 1)",
+            (true, false) => "got it (RETAIN 0)",
+            _ => "nothing",
+        }
     };
-    let flag = |probe: &mut super::probe::Probe| probe.received().iter().any(|r| r.retain);
-    let (m1_flag, m2_flag, plain_flag) = (flag(&mut m1), flag(&mut m2), flag(&mut plain));
-    let (m1_seqs, m2_seqs, plain_seqs) = (m1.seqs(), m2.seqs(), plain.seqs());
     let observed = format!(
         "retained #1 published, then two members subscribed: m1 {}, m2 {}; a plain subscriber {}",
-        got(m1_seqs.clone(), m1_flag),
-        got(m2_seqs.clone(), m2_flag),
-        got(plain_seqs.clone(), plain_flag),
+        got(m1),
+        got(m2),
+        got(plain),
     );
-    let members_got = [&m1_seqs, &m2_seqs]
-        .iter()
-        .filter(|s| s.contains(&1))
+    let members_got = [m1, m2]
+        .into_iter()
+        .map(|m| m.seqs().contains(&1))
+        .filter(|got| *got)
         .count();
-    let verdict = if !plain_seqs.contains(&1) {
-        let says_no = connack.properties.as_ref().and_then(|p| p.retain_available) == Some(0);
-        if says_no {
+    let verdict = if !plain.seqs().contains(&1) {
+        if retain_available == Some(0) {
             Verdict::NotSupported("retained messages (CONNACK Retain Available 0)".into())
         } else {
             Verdict::Inconclusive(
@@ -96,10 +107,5 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
             ),
         }
     };
-    // Clear the retained message: an empty payload with RETAIN 1.
-    let _ = tokio::time::timeout(ANSWER, publisher.publish(&topic, None, qos, true)).await;
-    for probe in [m1, m2, plain, publisher] {
-        probe.close().await;
-    }
-    Ok(Outcome { observed, verdict })
+    Outcome { observed, verdict }
 }

@@ -3,7 +3,20 @@
 //! Each case runs on a topic and in groups nobody else uses (the run id and the case's name are
 //! in them), so a case never sees another case's messages, an earlier run's sessions, or other
 //! clients of a shared broker. Times in what a case reports count from the case's start.
+//!
+//! A scene also knows when the broker has nothing more to send: [`Scene::settle`] publishes a
+//! *marker* after the case's messages, on the same connection, to a topic of its own that every
+//! member subscribes to (not shared: each member gets every marker). MQTT 5.0 §4.6 orders what a
+//! server forwards: "When a Server processes a message that has been published to an Ordered
+//! Topic, it MUST send PUBLISH packets to consumers (for the same Topic and QoS) in the order that
+//! they were received from any given Client" [MQTT-4.6.0-5], and every topic is an Ordered Topic
+//! on a non-shared subscription [MQTT-4.6.0-6]. The clause binds one topic; the marker rides on the
+//! brokers' way of meeting it, one outgoing queue per session filled in the order the publisher's
+//! packets were read (mosquitto's per-client message list, the demo broker's session queue). So
+//! once a member has the marker, what the broker made of the messages before it has arrived too:
+//! "nothing else came" is an observation, not a guess after a sleep.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -24,21 +37,43 @@ pub struct Scene<'a> {
     run_id: &'a str,
     case: &'static str,
     start: Instant,
+    /// How long silence must last to count as an answer (`quiet.rs`).
+    quiet: Duration,
+    /// The number of the last marker published.
+    markers: AtomicU32,
 }
 
 impl<'a> Scene<'a> {
-    pub fn new(broker: &'a Broker, run_id: &'a str, case: &'static str) -> Scene<'a> {
+    pub fn new(
+        broker: &'a Broker,
+        run_id: &'a str,
+        case: &'static str,
+        quiet: Duration,
+    ) -> Scene<'a> {
         Scene {
             broker,
             run_id,
             case,
             start: Instant::now(),
+            quiet,
+            markers: AtomicU32::new(0),
         }
+    }
+
+    /// How long a case waits when silence is the answer it tests (`quiet.rs`).
+    pub fn quiet(&self) -> Duration {
+        self.quiet
     }
 
     /// The case's topic: `mqtt5-conformance/<run id>/<case>`.
     pub fn topic(&self) -> String {
         format!("mqtt5-conformance/{}/{}", self.run_id, self.case)
+    }
+
+    /// The case's marker topic: `mqtt5-conformance/<run id>/markers/<case>`, beside the case's
+    /// topic and never under it, so no filter of the case (`<topic>/#` included) matches it.
+    pub fn marker_topic(&self) -> String {
+        format!("mqtt5-conformance/{}/markers/{}", self.run_id, self.case)
     }
 
     /// A share name of the case's own: `<case>-<name>-<run id>` (no `/`, `+` or `#`).
@@ -75,8 +110,10 @@ impl<'a> Scene<'a> {
         name: &str,
         setup: Setup,
     ) -> anyhow::Result<(Probe, rumqttc::v5::mqttbytes::v5::ConnAck)> {
+        let marker_topic = self.marker_topic();
         let numbered = Numbered {
             run_id: self.run_id,
+            marker_topic: &marker_topic,
             start: self.start,
         };
         Probe::connect(self.broker, name, &self.client_id(name), setup, numbered)
@@ -84,7 +121,8 @@ impl<'a> Scene<'a> {
             .map_err(|error| anyhow!("{name} could not connect: {error:#}"))
     }
 
-    /// Connects client `name` and subscribes it to `filter` at `qos`; an error unless granted.
+    /// Connects client `name`, subscribes it to `filter` at `qos` and to the markers; an error
+    /// unless both are granted.
     pub async fn member(
         &self,
         name: &str,
@@ -94,7 +132,68 @@ impl<'a> Scene<'a> {
     ) -> anyhow::Result<Probe> {
         let probe = self.connect(name, setup).await?;
         granted(&probe, filter, qos).await?;
+        self.watch_markers(&probe, qos).await?;
         Ok(probe)
+    }
+
+    /// Subscribes `probe` to the case's markers at `qos` (the QoS its messages come at, so that
+    /// the marker takes the same queue).
+    pub async fn watch_markers(&self, probe: &Probe, qos: QoS) -> anyhow::Result<()> {
+        granted(probe, &self.marker_topic(), qos).await.map(|_| ())
+    }
+
+    /// Publishes the next marker from `from` and waits (at most [`ANSWER`]) until each of
+    /// `members` has it: then what `from` published before it has reached them (see the module
+    /// doc). A member the marker does not reach in time is left as it is; the case reports what
+    /// arrived. Returns the marker's number.
+    pub async fn settle<'p>(
+        &self,
+        from: &Probe,
+        members: impl IntoIterator<Item = &'p mut Probe>,
+    ) -> anyhow::Result<u32> {
+        let marker = self.markers.fetch_add(1, Ordering::Relaxed) + 1;
+        let topic = self.marker_topic();
+        let answer = from.publish(&topic, Some(marker), QoS::AtLeastOnce, false);
+        match tokio::time::timeout(ANSWER, answer).await {
+            Ok(Ok(PubAnswer::Acked(_))) => {}
+            other => bail!(
+                "{}'s marker {marker} was not acknowledged: {other:?}",
+                from.name
+            ),
+        }
+        let deadline = Instant::now() + ANSWER;
+        for member in members {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !member.wait_for_marker(marker, left).await {
+                tracing::debug!("marker {marker} did not reach {} in time", member.name);
+            }
+        }
+        Ok(marker)
+    }
+
+    /// A marker from `member` itself, published after what it sent (its PUBACKs): what the broker
+    /// does on reading those, it does before it reads the marker. If `member`'s connection has
+    /// ended, nothing more comes to it, and the marker comes from `otherwise`.
+    pub async fn marker_after(&self, member: &Probe, otherwise: &Probe) -> anyhow::Result<u32> {
+        match self.publish_marker(member).await {
+            Ok(marker) => Ok(marker),
+            Err(_) => self.publish_marker(otherwise).await,
+        }
+    }
+
+    /// Publishes the next marker from `from`, and returns its number once the broker has
+    /// acknowledged it.
+    pub async fn publish_marker(&self, from: &Probe) -> anyhow::Result<u32> {
+        let marker = self.markers.fetch_add(1, Ordering::Relaxed) + 1;
+        let topic = self.marker_topic();
+        let answer = from.publish(&topic, Some(marker), QoS::AtLeastOnce, false);
+        match tokio::time::timeout(ANSWER, answer).await {
+            Ok(Ok(PubAnswer::Acked(_))) => Ok(marker),
+            other => bail!(
+                "{}'s marker {marker} was not acknowledged: {other:?}",
+                from.name
+            ),
+        }
     }
 
     /// Publishes messages `seqs` to `topic` at QoS 1 from `publisher`, and fails unless the

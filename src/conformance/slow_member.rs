@@ -23,13 +23,15 @@ use tokio::time::Instant;
 use super::clauses::{OWNERSHIP, RECEIVE_MAXIMUM};
 use super::finding::{numbers, Outcome, Verdict};
 use super::probe::{Probe, Setup};
-use super::scene::{granted, Scene};
+use super::scene::{granted, Scene, ANSWER};
 
 pub const CASE: &str = "slow-member";
 pub const CLAUSE: &str = "§4.8.2, [MQTT-3.3.4-9]";
 
 const MESSAGES: u32 = 30;
+/// How long the slow member works on each message before it acknowledges it.
 const WORK: Duration = Duration::from_millis(100);
+/// Its share, ten messages, takes a second of work; this leaves room for a busy machine.
 const LIMIT: Duration = Duration::from_secs(8);
 
 pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
@@ -41,6 +43,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     };
     let mut slow = scene.connect("m1", slow_setup).await?;
     granted(&slow, &filter, QoS::AtLeastOnce).await?;
+    scene.watch_markers(&slow, QoS::AtLeastOnce).await?;
     let mut fast: Vec<Probe> = Vec::new();
     for name in ["m2", "m3"] {
         fast.push(
@@ -51,9 +54,25 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
     }
     let publisher = scene.connect("publisher", Setup::default()).await?;
     scene.publish(&publisher, &topic, 1..=MESSAGES).await?;
+    let acked_at = work(scene, &mut slow, &mut fast).await;
+    // Then a marker from the slow member, after its last PUBACK on the same connection: what
+    // the broker sends because of those PUBACKs comes before it, to every member.
+    let marker = scene.marker_after(&slow, &publisher).await?;
+    for member in std::iter::once(&mut slow).chain(fast.iter_mut()) {
+        member.wait_for_marker(marker, ANSWER).await;
+    }
+    let outcome = judge(&mut slow, &mut fast, &acked_at);
+    slow.close().await;
+    for member in fast {
+        member.close().await;
+    }
+    publisher.close().await;
+    Ok(outcome)
+}
 
-    // The slow member's work loop: each message, WORK, then its PUBACK, until every message
-    // reached the group and the slow member has answered all it got.
+/// The slow member's work loop: each message, WORK, then its PUBACK, until every message
+/// reached the group and the slow member has answered all it got. When each PUBACK went out.
+async fn work(scene: &Scene<'_>, slow: &mut Probe, fast: &mut [Probe]) -> Vec<f64> {
     let deadline = Instant::now() + LIMIT;
     let mut acked_at: Vec<f64> = Vec::new();
     loop {
@@ -61,7 +80,7 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         let acked = acked_at.len();
         let owed = slow.received().len() > acked;
         if (total >= MESSAGES as usize && !owed) || Instant::now() >= deadline {
-            break;
+            return acked_at;
         }
         let left = deadline - Instant::now();
         if !slow
@@ -75,8 +94,9 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
         acked_at.push(scene.now());
         slow.ack(&receipt, PubAckReason::Success);
     }
-    // The last PUBACK still has to go out, and anything the fast ones still get.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+fn judge(slow: &mut Probe, fast: &mut [Probe], acked_at: &[f64]) -> Outcome {
     // A message that arrived before the PUBACK of the one before it went out came while the
     // member owed a PUBACK: more than Receive Maximum 1 in flight.
     let flooded: Vec<u32> = slow
@@ -143,10 +163,5 @@ pub async fn run(scene: &Scene<'_>) -> anyhow::Result<Outcome> {
             "partly routed around: the slow member gets less than its share".into(),
         )
     };
-    slow.close().await;
-    for member in fast {
-        member.close().await;
-    }
-    publisher.close().await;
-    Ok(Outcome { observed, verdict })
+    Outcome { observed, verdict }
 }

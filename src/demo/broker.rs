@@ -104,44 +104,11 @@ impl DemoBroker {
         let _ = rustls::crypto::ring::default_provider().install_default();
 
         let loopback_any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-
-        // mqtt5 reads these files once, while starting, so the caller may delete them afterwards.
-        // Pitfall: `with_require_client_cert(true)` does nothing without `with_ca_file`; mqtt5 then
-        // quietly builds a server that accepts anyone (mqtt5 src/broker/tls_acceptor.rs, the `else`
-        // branch of `build_server_config`). The CA is what makes the requirement real.
-        let tls = TlsConfig::new(files.server_cert.clone(), files.server_key.clone())
-            .with_ca_file(files.ca.clone())
-            .with_require_client_cert(true)
-            .with_bind_address(loopback_any_port);
-
-        // A demo has nothing worth keeping after it exits. Persistence off means mqtt5 creates no
-        // storage at all; Memory states the intent in case someone turns persistence back on.
-        let storage = StorageConfig::new()
-            .with_backend(StorageBackend::Memory)
-            .with_persistence(false);
-
-        let config = BrokerConfig::new()
-            // The default is plain, unencrypted MQTT on 0.0.0.0:1883 and [::]:1883. An empty list
-            // means TLS is the only way in, as on AWS IoT Core.
-            .with_bind_addresses(Vec::new())
-            .with_tls(tls)
-            // The client certificate *is* the authentication, as on AWS IoT Core with X.509: the TLS
-            // handshake has already refused anyone without a valid one, so the MQTT layer must
-            // accept a CONNECT that carries no username or password ("anonymous" in mqtt5's terms).
-            .with_auth(AuthConfig::new().with_allow_anonymous(true))
-            .with_storage(storage)
-            // `$SYS/#` would publish broker statistics every 10 s to anyone subscribed to `#`.
-            .with_sys_topics_enabled(false)
-            .with_max_packet_size(MAX_PACKET_SIZE)
-            // AWS IoT Core supports QoS 0 and 1, not 2. Announcing the same maximum keeps the demo
-            // honest: what works here works there.
-            .with_maximum_qos(1);
-
-        let mut broker = MqttBroker::with_config(config)
+        let mut broker = MqttBroker::with_config(config(files, loopback_any_port))
             .await
             .context("cannot start the demo broker")?;
         if let Some(authorizer) = authorizer {
-            // Replaces the anonymous-allowing provider of `AuthConfig` above: the TLS handshake
+            // Replaces the anonymous-allowing provider of `config`'s `AuthConfig`: the TLS handshake
             // still checks the certificate, and the policy decides the rest.
             broker = broker.with_auth_provider(Arc::new(authorizer));
         }
@@ -152,15 +119,22 @@ impl DemoBroker {
             anyhow!("the demo broker did not open its TLS listener on {loopback_any_port}")
         })?;
 
-        let mut ready = broker.ready_receiver();
+        let ready = broker.ready_receiver();
         let shutdown = broker.shutdown_handle();
         let task = tokio::spawn(async move { broker.run().await });
-        let mut demo = DemoBroker {
+        let demo = DemoBroker {
             addr,
             shutdown,
             task,
         };
+        demo.ready(ready).await
+    }
 
+    /// The broker once `ready` says it accepts connections, or why it never will.
+    async fn ready(
+        mut self,
+        mut ready: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<DemoBroker> {
         // `run` flips `ready` to true once its accept loops are running. If `run` fails first, it
         // drops the sender and `wait_for` returns an error instead.
         let became_ready = tokio::time::timeout(START_TIMEOUT, ready.wait_for(|ready| *ready))
@@ -168,17 +142,17 @@ impl DemoBroker {
             .map(|waited| waited.is_ok());
         match became_ready {
             Ok(true) => {
-                tracing::info!(%addr, "demo broker accepting MQTT over mutual TLS");
-                Ok(demo)
+                tracing::info!(addr = %self.addr, "demo broker accepting MQTT over mutual TLS");
+                Ok(self)
             }
             Ok(false) => {
-                let why = match demo.stop_task().await {
+                let why = match self.stop_task().await {
                     Err(error) => error,
                     Ok(()) => anyhow!("its run loop returned before accepting connections"),
                 };
                 Err(why.context("the demo broker stopped while starting"))
             }
-            // Dropping `demo` signals shutdown.
+            // Dropping `self` signals shutdown.
             Err(_) => Err(anyhow!(
                 "the demo broker did not become ready within {START_TIMEOUT:?}"
             )),
@@ -214,6 +188,42 @@ impl DemoBroker {
             }
         }
     }
+}
+
+/// The demo's broker configuration: TLS only on `bind` (loopback), client certificates required
+/// against `files.ca`, sessions in memory, no `$SYS` topics, QoS 0 and 1 as on AWS IoT Core.
+fn config(files: &PkiFiles, bind: SocketAddr) -> BrokerConfig {
+    // mqtt5 reads these files once, while starting, so the caller may delete them afterwards.
+    // Pitfall: `with_require_client_cert(true)` does nothing without `with_ca_file`; mqtt5 then
+    // quietly builds a server that accepts anyone (mqtt5 src/broker/tls_acceptor.rs, the `else`
+    // branch of `build_server_config`). The CA is what makes the requirement real.
+    let tls = TlsConfig::new(files.server_cert.clone(), files.server_key.clone())
+        .with_ca_file(files.ca.clone())
+        .with_require_client_cert(true)
+        .with_bind_address(bind);
+
+    // A demo has nothing worth keeping after it exits. Persistence off means mqtt5 creates no
+    // storage at all; Memory states the intent in case someone turns persistence back on.
+    let storage = StorageConfig::new()
+        .with_backend(StorageBackend::Memory)
+        .with_persistence(false);
+
+    BrokerConfig::new()
+        // The default is plain, unencrypted MQTT on 0.0.0.0:1883 and [::]:1883. An empty list
+        // means TLS is the only way in, as on AWS IoT Core.
+        .with_bind_addresses(Vec::new())
+        .with_tls(tls)
+        // The client certificate *is* the authentication, as on AWS IoT Core with X.509: the TLS
+        // handshake has already refused anyone without a valid one, so the MQTT layer must
+        // accept a CONNECT that carries no username or password ("anonymous" in mqtt5's terms).
+        .with_auth(AuthConfig::new().with_allow_anonymous(true))
+        .with_storage(storage)
+        // `$SYS/#` would publish broker statistics every 10 s to anyone subscribed to `#`.
+        .with_sys_topics_enabled(false)
+        .with_max_packet_size(MAX_PACKET_SIZE)
+        // AWS IoT Core supports QoS 0 and 1, not 2. Announcing the same maximum keeps the demo
+        // honest: what works here works there.
+        .with_maximum_qos(1)
 }
 
 impl Drop for DemoBroker {

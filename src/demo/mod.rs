@@ -134,6 +134,11 @@ impl Demo {
         }
     }
 
+    /// Stops the broker (for a mode with no group to join, such as `--conformance`).
+    pub async fn stop(self) {
+        self.broker.stop().await;
+    }
+
     /// Stops the broker, or with `--keep-running` says how to join it and waits for Ctrl-C first.
     /// `run_finished`: the run ended on its own, not by Ctrl-C or an error.
     pub async fn finish(self, filter: &SharedFilter, run_finished: bool) {

@@ -43,10 +43,13 @@
 //! certificate fields, no clock worth reasoning about), `NotAction`, `NotResource` and
 //! `Principal`. A policy with one of them is refused with the statement named, rather than read
 //! wrong.
+//!
+//! The reader in three files: this one holds the policy, the request and the decision (a `Deny`
+//! wins); `parse.rs` reads the JSON; `matching.rs` says whether a statement's patterns, with
+//! their wildcards and policy variables, cover a request.
 
-use std::path::Path;
-
-use serde_json::{Map, Value};
+mod matching;
+mod parse;
 
 /// The longest policy document AWS IoT Core accepts, in characters, whitespace not counted.
 ///
@@ -163,59 +166,6 @@ impl std::fmt::Display for Decision {
 }
 
 impl Policy {
-    /// Reads the policy in `path`. The error says what is wrong, without the file's name (the
-    /// caller knows which flag named it).
-    pub fn read(path: &Path) -> Result<Policy, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read the file ({e})"))?;
-        Policy::parse(&text)
-    }
-
-    /// Reads a policy document, or says in one line what AWS would refuse in it (or what this
-    /// reader cannot evaluate).
-    pub fn parse(text: &str) -> Result<Policy, String> {
-        let characters = policy_characters(text);
-        if characters > MAX_POLICY_CHARACTERS {
-            return Err(format!(
-                "{characters} characters (whitespace not counted); AWS IoT Core accepts at most \
-                 {MAX_POLICY_CHARACTERS} in a policy"
-            ));
-        }
-        let document: Value =
-            serde_json::from_str(text).map_err(|e| format!("not a JSON document: {e}"))?;
-        let Value::Object(document) = document else {
-            return Err("a policy is a JSON object with Version and Statement".into());
-        };
-        for key in document.keys() {
-            if !matches!(key.as_str(), "Version" | "Statement" | "Id") {
-                return Err(format!(
-                    "unknown element \"{key}\" (a policy has Version and Statement)"
-                ));
-            }
-        }
-        match document.get("Version") {
-            Some(Value::String(version)) if version == POLICY_VERSION => {}
-            Some(other) => {
-                return Err(format!(
-                    "Version is {other}; AWS IoT policies must say \"{POLICY_VERSION}\""
-                ))
-            }
-            None => return Err(format!("no Version; add \"Version\": \"{POLICY_VERSION}\"")),
-        }
-        let statements = match document.get("Statement") {
-            Some(Value::Array(list)) if !list.is_empty() => list.iter().collect::<Vec<_>>(),
-            Some(one @ Value::Object(_)) => vec![one],
-            Some(_) => return Err("Statement must be a statement or a non-empty list".into()),
-            None => return Err("no Statement".into()),
-        };
-        let statements = statements
-            .into_iter()
-            .enumerate()
-            .map(|(index, statement)| Statement::parse(index + 1, statement))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Policy { statements })
-    }
-
     /// What the policy says to `request`: a matching `Deny` wins, then any matching `Allow`,
     /// and without either the request is denied.
     pub fn decide(&self, request: &Request) -> Decision {
@@ -242,193 +192,12 @@ impl Policy {
     }
 }
 
-impl Statement {
-    fn parse(number: usize, value: &Value) -> Result<Statement, String> {
-        let Value::Object(fields) = value else {
-            return Err(format!("statement {number} is not a JSON object"));
-        };
-        let sid = match fields.get("Sid") {
-            Some(Value::String(sid)) => Some(sid.clone()),
-            Some(_) => return Err(format!("statement {number}: Sid must be a string")),
-            None => None,
-        };
-        let name = match &sid {
-            Some(sid) => format!("statement {number} (\"{sid}\")"),
-            None => format!("statement {number}"),
-        };
-        for key in fields.keys() {
-            match key.as_str() {
-                "Sid" | "Effect" | "Action" | "Resource" => {}
-                "Condition" | "NotAction" | "NotResource" | "Principal" | "NotPrincipal" => {
-                    return Err(format!(
-                        "{name} has {key}, which this reader does not evaluate (the demo broker \
-                         knows no things, certificate fields or conditions); rehearse without it"
-                    ))
-                }
-                other => return Err(format!("{name}: unknown element \"{other}\"")),
-            }
-        }
-        let effect = match fields.get("Effect") {
-            Some(Value::String(effect)) if effect == "Allow" => Effect::Allow,
-            Some(Value::String(effect)) if effect == "Deny" => Effect::Deny,
-            Some(other) => {
-                return Err(format!(
-                    "{name}: Effect is {other}; it must be \"Allow\" or \"Deny\""
-                ))
-            }
-            None => return Err(format!("{name} has no Effect")),
-        };
-        Ok(Statement {
-            actions: strings(fields, "Action", &name)?,
-            resources: strings(fields, "Resource", &name)?,
-            name,
-            effect,
-        })
-    }
-
-    fn applies_to(&self, request: &Request) -> bool {
-        let action = request.action.to_ascii_lowercase();
-        self.actions.iter().any(|pattern| {
-            // Case-insensitive: "The prefix and the action name are case insensitive" (IAM
-            // User Guide, "IAM JSON policy elements: Action").
-            let pattern: Vec<Piece> = pattern
-                .to_ascii_lowercase()
-                .chars()
-                .map(glob_piece)
-                .collect();
-            matches(&pattern, &action)
-        }) && self
-            .resources
-            .iter()
-            .any(|pattern| resource_matches(pattern, request))
-    }
-}
-
-/// `Action` or `Resource`: a string, or a non-empty list of strings.
-fn strings(fields: &Map<String, Value>, key: &str, name: &str) -> Result<Vec<String>, String> {
-    let wrong = || format!("{name}: {key} must be a string or a non-empty list of strings");
-    match fields.get(key) {
-        Some(Value::String(one)) if !one.is_empty() => Ok(vec![one.clone()]),
-        Some(Value::Array(many)) if !many.is_empty() => many
-            .iter()
-            .map(|value| match value {
-                Value::String(one) if !one.is_empty() => Ok(one.clone()),
-                _ => Err(wrong()),
-            })
-            .collect(),
-        Some(_) => Err(wrong()),
-        None => Err(format!("{name} has no {key}")),
-    }
-}
-
-/// One position of a pattern: a character that must be there, or a wildcard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Piece {
-    Char(char),
-    /// `*`: any run of characters, none included.
-    AnyRun,
-    /// `?`: any one character.
-    AnyOne,
-}
-
-fn glob_piece(c: char) -> Piece {
-    match c {
-        '*' => Piece::AnyRun,
-        '?' => Piece::AnyOne,
-        c => Piece::Char(c),
-    }
-}
-
-/// Whether the resource `pattern` (an ARN, or `*`) covers `request`'s resource.
-fn resource_matches(pattern: &str, request: &Request) -> bool {
-    let Some(pieces) = compile(pattern, &request.client_id) else {
-        // A variable with no value here: the resource matches nothing.
-        return false;
-    };
-    // The request's ARN, in the partition, region and account the pattern names (see the
-    // module's doc): `arn:<partition>:iot:<region>:<account>:<resource>`.
-    let segments: Vec<&str> = pattern.splitn(6, ':').collect();
-    let segment = |n: usize, otherwise: &'static str| {
-        if segments.first() == Some(&"arn") {
-            segments.get(n).copied().unwrap_or(otherwise)
-        } else {
-            otherwise
-        }
-    };
-    let arn = format!(
-        "arn:{}:iot:{}:{}:{}",
-        segment(1, "aws"),
-        segment(3, "REGION"),
-        segment(4, "ACCOUNT_ID"),
-        request.resource
-    );
-    matches(&pieces, &arn)
-}
-
-/// `pattern` as pieces, its policy variables replaced; `None` when it uses a variable that has
-/// no value for this request.
-fn compile(pattern: &str, client_id: &str) -> Option<Vec<Piece>> {
-    let mut pieces = Vec::with_capacity(pattern.len());
-    let mut rest = pattern;
-    while let Some(c) = rest.chars().next() {
-        if let Some(after) = rest.strip_prefix("${") {
-            if let Some((name, tail)) = after.split_once('}') {
-                match name {
-                    "*" | "?" | "$" => pieces.extend(name.chars().map(Piece::Char)),
-                    name if name.eq_ignore_ascii_case("iot:ClientId") => {
-                        pieces.extend(client_id.chars().map(Piece::Char))
-                    }
-                    _ => return None,
-                }
-                rest = tail;
-                continue;
-            }
-        }
-        pieces.push(glob_piece(c));
-        rest = &rest[c.len_utf8()..];
-    }
-    Some(pieces)
-}
-
-/// Whether `pieces` match all of `text`. The classic wildcard walk: on a mismatch, go back to
-/// the last `*` and let it take one more character.
-fn matches(pieces: &[Piece], text: &str) -> bool {
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    // The last `*` seen, and where in the text it started taking characters.
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pieces.get(p) {
-            Some(Piece::AnyOne) => {
-                p += 1;
-                t += 1;
-            }
-            Some(Piece::Char(c)) if *c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            Some(Piece::AnyRun) => {
-                star = Some((p, t));
-                p += 1;
-            }
-            _ => match star {
-                Some((star_p, star_t)) => {
-                    star = Some((star_p, star_t + 1));
-                    p = star_p + 1;
-                    t = star_t + 1;
-                }
-                None => return false,
-            },
-        }
-    }
-    pieces[p..].iter().all(|piece| *piece == Piece::AnyRun)
-}
-
 #[cfg(test)]
 mod tests {
     //! Hand-written cases from AWS's own pages, so the reader is checked against AWS and not
     //! only against the policies this tool prints.
 
+    use super::matching::{glob_piece, matches, Piece};
     use super::*;
 
     fn policy(statements: &str) -> Policy {
