@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How fast is mqtt5-shared-subscription next to mosquitto's own clients, and at what CPU cost?
 #
-#   scripts/bench.sh                                   # full size: 3 to 6 minutes after the build
+#   scripts/bench.sh                                   # full size: about 2½ minutes after the build
 #   BENCH_ROUNDS=5 BENCH_SCALE=1 scripts/bench.sh      # what README.md's "Results" shows
 #   BENCH_COUNT=5000 BENCH_ROUNDS=1 BENCH_MILLION=0 scripts/bench.sh   # a quick check that it works
 #
