@@ -441,8 +441,10 @@ fixed() { printf "%.${2:-2}f" "$1"; }
 
 # --- the run --------------------------------------------------------------------------------------
 
-# The throughput rounds. Sets the results[...] lists: "<what><qos>" for msg/s, "cpu<what><qos>" for
-# CPU s per 100k, "share<what><qos>" for the broker's share, "r<ratio><qos>" for each round's ratios.
+# The throughput rounds. Adds to the results[...] lists: "<what><qos>" for msg/s, "cpu<what><qos>"
+# for CPU s per 100k, "share<what><qos>" for the broker's share, "rss<qos>" for tool1's peak RSS, and
+# each round's ratios: "speed1_<qos>" (tool1 / clients), "speed4_<qos>" (tool4 / ceiling), "cpu1_<qos>"
+# and "cpu4_<qos>" (the same for CPU).
 throughput_rounds() {
     # `--message m` makes small payloads, "m [123]"; `--json` prints a line per message, as
     # mosquitto_sub does (to a file: the report is not what is measured); `-q` leaves the log
