@@ -40,6 +40,9 @@ use super::tasks::{Launch, Start, TaskEnd, Tasks};
 use super::{Ending, Outcome, Plan, Role, Subscription};
 use crate::failure::Failure;
 
+/// Events the loop takes from the queue in one go, once one has woken it (see `drive`).
+const BATCH: usize = 64;
+
 /// One run: its state, and everything the loop's handlers change.
 pub struct Run {
     plan: Plan,
@@ -97,7 +100,7 @@ impl Run {
         run
     }
 
-    /// Hands the run one input at a time until every task has ended, then says how it went.
+    /// Hands the run its inputs until every task has ended, then says how it went.
     pub async fn drive(
         mut self,
         mut events: mpsc::Receiver<RunEvent>,
@@ -109,7 +112,20 @@ impl Run {
         while self.tasks.running() > 0 {
             let lost_due = self.lost_due();
             tokio::select! {
-                Some(event) = events.recv() => self.on_event(event),
+                Some(event) = events.recv() => {
+                    self.on_event(event);
+                    // What else is queued, now: a pass through this select costs a timer and
+                    // a wake-up per event, which at tens of thousands a second shows. A bounded
+                    // batch, so that a deadline or Ctrl-C waits for a few events at most.
+                    for _ in 1..BATCH {
+                        self.advance();
+                        if self.books.output.is_full() {
+                            break;
+                        }
+                        let Ok(event) = events.try_recv() else { break };
+                        self.on_event(event);
+                    }
+                }
                 Some(end) = ends.recv() => self.on_task_end(end),
                 _ = phase::sleep_until(self.phase.deadline()) => self.on_deadline(),
                 step = self.publishing.next() => self.on_publishing(step),

@@ -153,7 +153,13 @@ pub async fn run(
 
     // Receive until the run is over. Everything the broker sends goes through `handle`.
     loop {
-        let polled = tokio::select! {
+        // What rumqttc has read already comes first, without a select! (`Connection::buffered`):
+        // a batch is at most nine packets, so a command or the end of the run waits no longer.
+        let buffered = connection.buffered();
+        let polled = if let Some(polled) = buffered {
+            polled
+        } else {
+            tokio::select! {
             _ = finish.cancelled() => break,
             Some(command) = next_command(&mut commands) => match command {
                 ChurnAction::Leave(_) => {
@@ -167,6 +173,7 @@ pub async fn run(
                 ChurnAction::Join => continue,
             },
             polled = connection.poll() => polled?,
+            }
         };
         reporter.link_news(&polled).await;
         member.follow(&polled);

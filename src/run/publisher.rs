@@ -192,7 +192,13 @@ impl Publisher<'_> {
                     humantime::format_duration(patience),
                 )
             };
-            let polled = tokio::select! {
+            // What rumqttc has read already comes first (`Connection::buffered`): at most nine
+            // packets, so the gate, the count and what was lost wait no longer than that.
+            let buffered = connection.buffered();
+            let polled = if let Some(polled) = buffered {
+                polled
+            } else {
+                tokio::select! {
                 _ = finish.cancelled() => return Ok(()),
                 changed = gate.changed() => {
                     if changed.is_err() {
@@ -210,6 +216,7 @@ impl Publisher<'_> {
                     continue;
                 }
                 polled = connection.poll_or(until, silent) => polled?,
+                }
             };
             self.reporter.link_news(&polled).await;
             match polled {
