@@ -2,7 +2,7 @@
 //!
 //! Members and the publisher run as separate tokio tasks. Instead of sharing a table behind a
 //! mutex, each task *sends* a [`RunEvent`] down one channel, through its [`Reporter`]; a single
-//! loop in `machine.rs` receives them, shows each one (`output.rs`), and adds it to the tally.
+//! loop in `machine/` receives them, shows each one (`output.rs`), and adds it to the tally.
 //! One owner of the tally, no locks, and the order of events in the log is the order the tally
 //! saw them.
 //!
@@ -105,7 +105,7 @@ pub enum RunEvent {
         session_present: bool,
     },
     /// A member dropped out of the group: the publisher sends nothing until every member is back
-    /// and subscribed, or `--timeout` passes (`machine.rs`, `group.rs`).
+    /// and subscribed, or `--timeout` passes (`machine/`, `group.rs`).
     Holding {
         /// Members not connected and subscribed right now.
         waiting_for: Vec<String>,

@@ -12,7 +12,7 @@
 //!    reconnects; the broker then starts a new session that has forgotten our subscription, and
 //!    rumqttc does not renew it, so we SUBSCRIBE again (and check the SUBACK again). Until then the
 //!    group has one member less, and while it has none the broker drops what is published: so the
-//!    run holds the publisher until we are back (`machine.rs`). With `--session-expiry` the broker
+//!    run holds the publisher until we are back (`machine/`). With `--session-expiry` the broker
 //!    may keep the session instead (`session_present`): the subscription is still there, and the
 //!    QoS 1 messages it queued for us while we were away arrive now. We subscribe again even
 //!    then, because a restarted mosquitto 2.0 restores a shared subscription that routes nothing;

@@ -1,11 +1,11 @@
 //! One run, start to finish: members join, the publisher publishes, the tally decides.
 //!
 //! This folder is the sample's own logic; it uses `mqtt/` for connections and never the reverse.
-//! Read this file first, then `machine.rs`, the loop, and the rest as you need it:
+//! Read this file first, then `machine/`, the loop, and the rest as you need it:
 //!
 //! * the run's shape: `plan.rs` (what the flags ask for, the `Role`, the shared limits),
-//!   `machine.rs` (the `Run`: one handler per input) and `phase.rs` (where it stands, and why it
-//!   stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
+//!   `machine/` (the `Run`: one handler per input; `steps.rs`, the moves between phases) and
+//!   `phase.rs` (where it stands, and why it stops), `tasks.rs` (how the clients start, and how the loop hears that one ended);
 //! * the clients: `member.rs` (SUBSCRIBE, check the SUBACK, receive, subscribe again after a
 //!   reconnect, leave cleanly), with `delivery.rs` (each PUBLISH it gets, and which of its
 //!   connections it came on), and `publisher.rs` (numbered messages, pipelined, held while the

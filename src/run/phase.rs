@@ -1,5 +1,5 @@
 //! Where a run stands ([`Phase`]), and once it is leaving, why ([`Stop`]): the state the loop in
-//! `machine.rs` moves through, with what each state means for the run's ending.
+//! `machine/` moves through, with what each state means for the run's ending.
 
 use anyhow::anyhow;
 use tokio::time::Instant;

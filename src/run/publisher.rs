@@ -35,7 +35,7 @@
 //! A message published while a member is away goes to the members that are left, and while none
 //! is left, to nobody: the broker answers PUBACK 0x10, "no matching subscribers", and drops it. So
 //! the publisher follows a *gate* that the run opens only while every member is connected and
-//! subscribed (`group.rs`, opened and closed by `machine.rs`): the feeder queues nothing, new or re-sent, while it is closed. A message
+//! subscribed (`group.rs`, opened and closed by `machine/`): the feeder queues nothing, new or re-sent, while it is closed. A message
 //! that still went to nobody (it was on its way when a member dropped) is sent again once the gate
 //! opens, at most [`MAX_RESENDS`] times. `--no-hold` leaves the gate open and sends nothing again,
 //! to show what the broker does on its own.

@@ -2,7 +2,7 @@
 //! count it decided, notes each publisher's progress, tells the end of the run to the publisher
 //! that announces it, and times the periodic stats line.
 //!
-//! The loop in `machine.rs` owns one [`Publishing`] and asks it [`Publishing::next`] beside its
+//! The loop in `machine/` owns one [`Publishing`] and asks it [`Publishing::next`] beside its
 //! events: what time brought (the duration is over, the count is decided, a stats line is due).
 
 use std::sync::Arc;

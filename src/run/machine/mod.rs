@@ -14,7 +14,7 @@
 //!
 //! Each input has one handler: [`Run::on_event`], [`Run::on_task_end`], [`Run::on_deadline`],
 //! [`Run::on_signal`], [`Run::on_publishing`] (the count `--duration` decided, a stats line).
-//! After each, [`Run::advance`] takes the steps the new state allows. Leaving is a phase like
+//! After each, [`Run::advance`] takes the steps the new state allows (`steps.rs`). Leaving is a phase like
 //! the others, and it carries why ([`Stop`]): nothing else says how the run ends.
 
 use std::collections::BTreeSet;
@@ -39,6 +39,8 @@ use super::roster::{MemberRef, Roster};
 use super::tasks::{Launch, Start, TaskEnd, Tasks};
 use super::{Ending, Outcome, Plan, Role, Subscription};
 use crate::failure::Failure;
+
+mod steps;
 
 /// Events the loop takes from the queue in one go, once one has woken it (see `drive`).
 const BATCH: usize = 64;
@@ -302,102 +304,6 @@ impl Run {
         if let Phase::Leaving { stop, .. } = &mut self.phase {
             stop.interrupted();
         }
-    }
-
-    /// Takes the steps the run's state now allows: start publishing (or listening), hold or
-    /// resume the publisher, or wait for the last deliveries.
-    fn advance(&mut self) {
-        let waiting = || !self.group.waiting_for().is_empty();
-        match self.phase {
-            Phase::Joining if self.group.all_subscribed() => self.get_going(),
-            Phase::Publishing | Phase::Holding { .. } if self.books.all_published() => {
-                // Nothing is left to publish, so nothing is left to hold for.
-                self.end_hold();
-                self.await_deliveries();
-            }
-            Phase::Publishing if self.plan.hold && waiting() => self.hold(),
-            Phase::Holding { .. } if !waiting() => self.end_hold(),
-            _ => {}
-        }
-    }
-
-    /// Every member is in: publish, or (members alone) listen.
-    fn get_going(&mut self) {
-        let plan = &self.plan;
-        if plan.role == Role::Subscriber {
-            self.publishing.listen(plan, self.members);
-            self.phase = Phase::Listening {
-                until: Instant::now() + plan.timeout,
-            };
-            return;
-        }
-        let gate = self.group.gate();
-        let (receipts, tasks) = (&self.receipts, &mut self.tasks);
-        self.publishing
-            .start(plan, receipts, &gate, self.lost.as_mut(), tasks);
-        self.phase = Phase::Publishing;
-    }
-
-    /// A member is away: close the gate until it is back, or `--timeout`.
-    fn hold(&mut self) {
-        self.group.set_gate(false);
-        let waiting_for = self.group.waiting_for();
-        self.books.record(&RunEvent::Holding { waiting_for });
-        let now = Instant::now();
-        self.phase = Phase::Holding {
-            since: now,
-            until: now + self.plan.timeout,
-        };
-    }
-
-    /// Ends a hold, if one is on: the gate opens and the run says how long it held.
-    fn end_hold(&mut self) {
-        let Phase::Holding { since, .. } = self.phase else {
-            return;
-        };
-        self.group.held += since.elapsed();
-        self.group.set_gate(true);
-        let without = self.group.given_up.iter().cloned().collect();
-        self.books.record(&RunEvent::Resumed {
-            held_ms: since.elapsed().as_millis() as u64,
-            without,
-        });
-        self.phase = Phase::Publishing;
-    }
-
-    /// The broker took every message; what has not arrived yet has `--timeout` to.
-    fn await_deliveries(&mut self) {
-        tracing::info!(
-            "publishing done; waiting up to {} (--timeout) for {} messages not received yet",
-            humantime::format_duration(self.plan.timeout),
-            self.books.outstanding()
-        );
-        self.phase = Phase::AwaitingDeliveries {
-            until: Instant::now() + self.plan.timeout,
-        };
-    }
-
-    /// The run is over for `stop` (unless it already is): a hold ends where it stands, the gate
-    /// stays closed so that the publisher sends nothing new, and every task is told to finish.
-    fn leave(&mut self, stop: Stop) {
-        if matches!(self.phase, Phase::Leaving { .. }) {
-            return;
-        }
-        if let Phase::Holding { since, .. } = self.phase {
-            self.group.held += since.elapsed();
-        }
-        self.group.set_gate(false);
-        // Before `finish`: the publisher that announces the end must hear it first.
-        self.publishing.tell_the_end(self.books.acknowledged());
-        self.finish.cancel();
-        let got_going = !matches!(self.phase, Phase::Joining);
-        self.phase = Phase::Leaving { stop, got_going };
-    }
-
-    /// Leaving, with nothing left to wait for: what fails now cannot change the verdict.
-    fn only_leaving(&self) -> bool {
-        let all_told = self.members > 0 && self.told_the_end.len() == self.members;
-        matches!(self.phase, Phase::Leaving { .. }) && (self.books.all_accounted_for() || all_told)
     }
 
     /// Sets up one subscribing client: started now, or (`--churn join`) at its step.
