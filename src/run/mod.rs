@@ -22,8 +22,8 @@
 //!   a member's broken session lost, and when that is sure) and `resender.rs` (each publisher's
 //!   lost messages back to it), `churning.rs` (`--churn` carried
 //!   out; `churn.rs` parses it);
-//! * the books: `books.rs` (one `Tally` per group), `tally.rs`, `slot.rs` and `outages.rs` (the counts),
-//!   `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
+//! * the books: `books.rs` (one `Tally` per group), `tally/` (counts as events come;
+//!   `summing.rs`, the verdict), `slot.rs` and `outages.rs` (the counts), `latency.rs`, `fairness.rs`; `summary.rs` (the result as data, one schema), `report.rs`,
 //!   `hints.rs` and `pictures.rs` (the same in words); `output.rs` (where lines go: stderr,
 //!   stdout, `--json`, a progress bar); `merge.rs` (one verdict from several processes);
 //!   `timeline.rs` (when things happened, in bounded memory, for `--html`'s picture).

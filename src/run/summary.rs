@@ -9,8 +9,8 @@
 //! * **duplicated**: received more than once across the group, e.g. a QoS 1 re-delivery after a
 //!   reconnect (`redelivered`, with or without the DUP flag), or a broker bug.
 //!
-//! `tally.rs` fills a [`Summary`] in; `report.rs` writes it as a table and a verdict line, and
-//! `output.rs` as the `--json` summary line. This file holds only the data, so both can use it.
+//! `tally/summing.rs` fills a [`Summary`] in; `report.rs` writes it as a table and a verdict
+//! line, and `output.rs` as the `--json` summary line. This file holds only the data.
 
 use std::fmt;
 use std::time::Duration;
