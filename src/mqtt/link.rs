@@ -43,6 +43,7 @@ use tokio::time::Instant;
 use super::connack::server_keep_alive;
 use super::diagnosis::diagnose;
 use super::outage::{take_unsent, Outage};
+use super::polled::{Polled, Reconnected};
 use super::{connect, disconnect, Broker};
 
 /// A connection that reconnects with backoff when it breaks; see the module doc.
@@ -83,37 +84,6 @@ enum Link {
 /// would take it from each other forever, each reconnect a success. Counting those breaks as one
 /// outage lets the backoff grow and `--timeout` end it.
 const STABLE: Duration = Duration::from_secs(10);
-
-/// What [`Connection::poll`] saw.
-// rumqttc's `Event` is large itself; it is handed over by value, as rumqttc hands it to us.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Polled {
-    /// A packet went out or came in: rumqttc's event, unchanged.
-    Event(Event),
-    /// The connection just broke (already logged), for the reason given in words. The next
-    /// `poll` pauses and reconnects.
-    Lost(String),
-    /// A new CONNACK after a break. Unless `session_present`, the broker started a new session:
-    /// subscribe again, and send `unsent` again.
-    Reconnected(Reconnected),
-}
-
-/// How a reconnect went, and what the old connection left undone.
-#[derive(Debug)]
-pub struct Reconnected {
-    /// Attempts it took since the connection broke, the successful one included.
-    pub attempts: u32,
-    /// From the moment the connection broke to the new CONNACK.
-    pub downtime: Duration,
-    /// The broker kept our session (only with `--session-expiry`): our subscriptions are still
-    /// there, and QoS 1 messages it queued for us while we were away come now.
-    pub session_present: bool,
-    /// Messages rumqttc held when the connection broke, taken out of its hands: QoS 1 messages
-    /// written but not yet PUBACKed, one held back on a packet id collision, and messages still
-    /// waiting in its queue. In no particular order. The publisher decides what to send again.
-    pub unsent: Vec<Publish>,
-}
 
 impl Connection {
     /// Connects `client_id`; fails at once if the first attempt fails (see the module doc).

@@ -13,8 +13,9 @@
 //! The rest of this folder:
 //!
 //! * `link.rs`: a [`Connection`] that survives a broker restart or a network cut: keep-alive on
-//!   a dead path, kept sessions, and what rumqttc drops when it reconnects; `outage.rs`: one
-//!   outage and the backoff between its attempts (a second at least on AWS IoT Core);
+//!   a dead path, kept sessions, and what rumqttc drops when it reconnects; `polled.rs`: what it
+//!   hands out; `outage.rs`: one outage and the backoff between its attempts (a second at least
+//!   on AWS IoT Core);
 //! * `connack.rs`: what the broker's CONNACK grants (keep-alive, session expiry, maximum QoS,
 //!   Receive Maximum, packet size), which wins over what we asked;
 //! * `diagnosis/`: a rumqttc error in words, and whether another attempt could help;
@@ -40,6 +41,7 @@ mod connack;
 mod diagnosis;
 mod link;
 mod outage;
+mod polled;
 mod proxy;
 pub mod reason_codes;
 
@@ -56,7 +58,8 @@ use connack::Granted;
 
 pub use diagnosis::Stage;
 use diagnosis::{diagnose, diagnose_first_connect, diagnose_io, diagnose_silence};
-pub use link::{Connection, Polled, Reconnected};
+pub use link::Connection;
+pub use polled::{Polled, Reconnected};
 pub use proxy::{tunnel, Proxy, TunnelError};
 
 /// Where the broker is and which files prove who we are: what the user asked for, before any

@@ -151,30 +151,8 @@ pub async fn run(
         subscribed = subscribe(&broker, &mut connection, &mut member, &reporter, slow.as_ref()) => subscribed?,
     }
 
-    // Receive until the run is over. Everything the broker sends goes through `handle`.
-    loop {
-        // What rumqttc has read already comes first, without a select! (`Connection::buffered`):
-        // a batch is at most nine packets, so a command or the end of the run waits no longer.
-        let buffered = connection.buffered();
-        let polled = if let Some(polled) = buffered {
-            polled
-        } else {
-            tokio::select! {
-            _ = finish.cancelled() => break,
-            Some(command) = next_command(&mut commands) => match command {
-                ChurnAction::Leave(_) => {
-                    tracing::info!("[{}] leaving the group (--churn)", member.client_id());
-                    break;
-                }
-                ChurnAction::Drop(_) => match connection.cut("cut by --churn, as a crash would") {
-                    Some(lost) => lost,
-                    None => continue,
-                },
-                ChurnAction::Join => continue,
-            },
-            polled = connection.poll() => polled?,
-            }
-        };
+    // Receive until the run is over or the member leaves (`next`).
+    while let Some(polled) = next(&mut connection, &mut commands, &member, &finish).await? {
         reporter.link_news(&polled).await;
         member.follow(&polled);
         match polled {
@@ -364,6 +342,39 @@ async fn leave(
 }
 
 /// The next `--churn` command for this member; never, for a member that gets none.
+/// What the member handles next: what rumqttc has read already, the effect of a `--churn`
+/// command, or the broker's next packet; `None` once the run is over or the member leaves.
+async fn next(
+    connection: &mut Connection,
+    commands: &mut Option<mpsc::UnboundedReceiver<ChurnAction>>,
+    member: &Member,
+    finish: &CancellationToken,
+) -> anyhow::Result<Option<Polled>> {
+    // What rumqttc has read already comes first, without a select! (`Connection::buffered`):
+    // a batch is at most nine packets, so a command or the end of the run waits no longer.
+    if let Some(polled) = connection.buffered() {
+        return Ok(Some(polled));
+    }
+    loop {
+        tokio::select! {
+            _ = finish.cancelled() => return Ok(None),
+            Some(command) = next_command(commands) => match command {
+                ChurnAction::Leave(_) => {
+                    tracing::info!("[{}] leaving the group (--churn)", member.client_id());
+                    return Ok(None);
+                }
+                ChurnAction::Drop(_) => {
+                    if let Some(lost) = connection.cut("cut by --churn, as a crash would") {
+                        return Ok(Some(lost));
+                    }
+                }
+                ChurnAction::Join => {}
+            },
+            polled = connection.poll() => return polled.map(Some),
+        }
+    }
+}
+
 async fn next_command(
     commands: &mut Option<mpsc::UnboundedReceiver<ChurnAction>>,
 ) -> Option<ChurnAction> {

@@ -145,9 +145,8 @@ pub struct Summary {
     /// opposed to one message reaching two members, or a duplicate nobody explains.
     #[serde(default)]
     pub redelivered: Vec<u32>,
-    /// Those of `redelivered` that came without the DUP flag: told apart by the connection they
-    /// came on. AWS IoT Core sets no DUP flag (developer guide, "MQTT" page, "AWS IoT
-    /// differences from MQTT specifications"), so there it is all of them.
+    /// Those of `redelivered` without the DUP flag, known by their connection: all of them on
+    /// AWS IoT Core ("MQTT" page, "AWS IoT differences from MQTT specifications").
     #[serde(default)]
     pub redelivered_without_dup: Vec<u32>,
     /// Sent, but the publisher stopped before the broker acknowledged them (QoS 1).
