@@ -18,6 +18,8 @@ impl Demo {
         match self.0 {}
     }
 
+    pub async fn stop(self) {}
+
     pub async fn finish(self, _filter: &SharedFilter, _run_finished: bool) {}
 }
 
