@@ -4,7 +4,7 @@
 //!
 //! None of these needs a broker or an AWS account: the policy is printed without connecting, and
 //! the limits are checked before the certificate files are even read. The printed policies are
-//! read back with the crate's policy reader (`aws/iam.rs`, which its unit tests check against
+//! read back with the crate's policy reader (`aws/iam/`, which its unit tests check against
 //! AWS's own examples), asked about every action a run takes and about its neighbours.
 
 mod support;

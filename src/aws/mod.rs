@@ -5,7 +5,7 @@
 //! says little when the policy is short: a missing `iot:Connect` closes the connection without a
 //! CONNACK, a missing `iot:Subscribe` is a bare SUBACK 0x87, a missing `iot:Receive` is silence.
 //! So rather than a policy to edit by hand, `--print-policy` derives it from the same flags the
-//! run uses (`policy.rs`); `iam.rs` reads a policy the way AWS does, for the demo broker
+//! run uses (`policy.rs`); `iam/` reads a policy the way AWS does, for the demo broker
 //! (`--demo --policy`) and for the tests that prove the printed policy allows exactly the run.
 //! AWS's quotas (topic length and depth, client id length, reserved `$` names, keep-alive,
 //! session expiry, payload size) also end a connection without a reason, so `limits.rs` checks

@@ -21,7 +21,7 @@
 //! better answer, and each is said on stderr:
 //! - no `--client_id`: every run makes up `test-<8 hex digits>`, so a policy that names one
 //!   run's ids fits no other; `client/test-*` fits them all (`policy/` ships that policy);
-//! - size: AWS refuses a policy over 2,048 characters (see `iam.rs`), which exact ids pass at
+//! - size: AWS refuses a policy over 2,048 characters (see `iam/`), which exact ids pass at
 //!   about 20 members. Then the narrowest wildcard that fits is used, step by step (see
 //!   [`Breadth`]), and a run that cannot fit even then is refused (exit 2) with the reason.
 

@@ -15,7 +15,7 @@
 //! let its session end, cases 3 to 5), or publish the message again itself.
 //!
 //! rumqttc's `AsyncClient::ack` can only say success; the probe writes this PUBACK itself
-//! (`probe.rs`). m1 takes one message at a time and refuses its first; everything else it
+//! (`probe/answers.rs`). m1 takes one message at a time and refuses its first; everything else it
 //! acknowledges.
 
 use std::time::Duration;

@@ -21,6 +21,11 @@ use super::probe::{Probe, PubAnswer};
 /// broker's own timers (noticing a closed socket, handing on a message) run on a scale of tens.
 pub const AT_LEAST: Duration = Duration::from_millis(200);
 
+/// The longest: a broker whose round trips are slower than a tenth of this (or that did not
+/// answer a sample at all) gets no longer, so a suite against it is slow, not endless; every
+/// other wait of a case ends at 5 s too (`scene::ANSWER`).
+pub const AT_MOST: Duration = Duration::from_secs(5);
+
 /// How many round trips of silence make an answer.
 pub const ROUND_TRIPS: u32 = 10;
 
@@ -40,5 +45,5 @@ pub async fn measure(probe: &Probe, topic: &str, limit: Duration) -> (Duration, 
             _ => slowest = slowest.max(limit),
         }
     }
-    ((slowest * ROUND_TRIPS).max(AT_LEAST), slowest)
+    ((slowest * ROUND_TRIPS).clamp(AT_LEAST, AT_MOST), slowest)
 }

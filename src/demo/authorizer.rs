@@ -2,7 +2,7 @@
 //! Core applies the policy attached to a certificate.
 //!
 //! A newcomer can print a policy, delete a statement, and see here what AWS would answer, before
-//! any account exists. The policy is read by `aws/iam.rs` (the same reader the tests use), and
+//! any account exists. The policy is read by `aws/iam/` (the same reader the tests use), and
 //! asked about each of the three things the [mqtt5] broker lets us refuse, through its
 //! `AuthProvider` trait (mqtt5 `src/broker/auth/mod.rs`):
 //!

@@ -121,14 +121,19 @@ impl Slot {
     /// when the first copy came (the broker kept it through the reconnects in between). Call it
     /// after the copy is counted.
     ///
-    /// Connections are counted modulo 64: a member that reconnected exactly 64 times between the
-    /// two copies looks as if it had not reconnected, and its copy stays unexplained rather than
-    /// excused.
+    /// Connections are kept modulo 64, so the first copy's connection is known only up to a
+    /// multiple of 64: it is one of `c`, `c - 64`, … where `c` is the latest it can be. The
+    /// copy is excused only if even the earliest of those (at least 1) lies in the session it
+    /// came on. Below 64 connections that is exact; above, a doubtful copy stays unexplained
+    /// rather than excused.
     pub fn came_again(&self, via: Via) -> bool {
         let first = u32::from(self.receipts >> CONNECTION_SHIFT);
         let since_first = (via.connection % CONNECTIONS + CONNECTIONS - first) % CONNECTIONS;
-        let kept_through = via.connection.saturating_sub(via.session_since);
-        since_first != 0 && (kept_through >= CONNECTIONS || since_first <= kept_through)
+        if since_first == 0 || via.connection <= since_first {
+            return false; // the same connection (or 64 later: which, we cannot tell)
+        }
+        let earliest = (via.connection - since_first - 1) % CONNECTIONS + 1;
+        earliest >= via.session_since
     }
 
     /// Nothing left to wait for, as far as a summary's writer can see: with the publisher and
@@ -231,5 +236,35 @@ mod tests {
         assert!(slot.came_again(via(71, 1)));
         // 64 reconnects later looks like the same connection: not excused.
         assert!(!slot.came_again(via(134, 1)));
+    }
+
+    /// The first copy came on connection 1; a new session began on 60; a copy on 66 looks 1
+    /// connection later (66 - 1 = 65, modulo 64), but the first copy may have come on 1, before
+    /// that session: not excused. Whereas a session kept since connection 1 excuses it.
+    #[test]
+    fn past_64_connections_a_copy_before_the_session_is_not_excused() {
+        let mut slot = Slot::default();
+        slot.add_receipt(via(1, 1));
+        assert!(!slot.came_again(via(66, 60)));
+        assert!(
+            !slot.came_again(via(66, 2)),
+            "kept since 2: 1 may be before it"
+        );
+        assert!(
+            slot.came_again(via(66, 1)),
+            "kept since the first connection"
+        );
+        // Exhaustively below 64 connections: excused exactly when the first copy came on an
+        // earlier connection of the same session.
+        for first in 1..64u32 {
+            let mut slot = Slot::default();
+            slot.add_receipt(via(first, 1));
+            for connection in 1..64u32 {
+                for since in 1..=connection {
+                    let truth = first < connection && first >= since;
+                    assert_eq!(slot.came_again(via(connection, since)), truth);
+                }
+            }
+        }
     }
 }
