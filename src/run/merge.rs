@@ -245,16 +245,16 @@ fn replay_receipts(publisher: &Summary, summaries: &[Input]) -> Summary {
     // (number, row, how the member's process saw a later copy of it: see `Later`)
     let mut receipts: Vec<(u32, usize, Later)> = Vec::new();
     for (_, summary) in summaries {
+        // Looked up once per receipt: sets, not lists (a merge input need not be sorted).
+        let redelivered: HashSet<u32> = summary.redelivered.iter().copied().collect();
+        let without_dup: HashSet<u32> = summary.redelivered_without_dup.iter().copied().collect();
         let mut members: Vec<_> = summary.members.iter().collect();
         members.sort_by_key(|(id, _)| (id.len(), *id));
         for (id, member) in members {
             let row = member_ids.len();
             member_ids.push(id.to_owned());
             receipts.extend(member.messages.iter().map(|seq| {
-                let later = match (
-                    summary.redelivered.contains(seq),
-                    summary.redelivered_without_dup.contains(seq),
-                ) {
+                let later = match (redelivered.contains(seq), without_dup.contains(seq)) {
                     (_, true) => Later::RedeliveredWithoutDup,
                     (true, false) => Later::Redelivered,
                     (false, false) => Later::Duplicate,
