@@ -68,6 +68,9 @@ use std::collections::{BTreeMap, HashMap};
 /// Unreceived messages kept before the watch forgets those order has settled.
 const FORGET_ABOVE: usize = 4096;
 
+/// The epoch of a receipt that came on a connection already broken: no session's.
+const GONE: u32 = u32::MAX;
+
 /// One member's current session, as far as order goes.
 #[derive(Clone, Copy, Default)]
 struct Session {
@@ -147,20 +150,28 @@ impl LostWatch {
         }
     }
 
-    /// `member` received message `seq` on its current session.
+    /// `member` received message `seq`: on its current session, or, between its break and its
+    /// reconnect, on the old connection (rumqttc hands out what it read just before the error
+    /// first: `mqtt/link.rs`, `Link::Draining`). Such a copy has arrived, but it says nothing of
+    /// the new session: crediting it there would close the break's window before what the
+    /// break lost.
     pub fn received(&mut self, member: usize, seq: u32) {
         let Some(session) = self.sessions.get(member).copied() else {
             return;
         };
+        let epoch = match session.live {
+            true => session.epoch,
+            false => GONE,
+        };
         match self.ack_of.remove(&seq) {
             Some(ack) => {
                 self.waiting.remove(&ack);
-                self.credit(member, session.epoch, ack);
+                self.credit(member, epoch, ack);
             }
             None if self.was_published(seq) => {} // a duplicate, or a copy that came late
             // Before its PUBACK: credited when the PUBACK comes.
             None => {
-                self.early.entry(seq).or_insert((member, session.epoch));
+                self.early.entry(seq).or_insert((member, epoch));
             }
         }
     }
@@ -395,6 +406,29 @@ mod tests {
         watch.received(1, 4);
         watch.received(0, 3);
         assert!(watch.lost().is_empty(), "everything arrived");
+    }
+
+    /// A copy the old connection still hands out after the break (rumqttc drains what it had
+    /// read) has arrived, but it must not close the break's window: #3 to #5 went to nobody.
+    #[test]
+    fn a_copy_drained_from_the_broken_connection_does_not_close_the_window() {
+        let mut watch = watch();
+        (1..=4).for_each(|seq| watch.published(seq));
+        watch.received(0, 1);
+        watch.received(1, 2);
+        watch.broke(0);
+        watch.broke(1);
+        // Read before the break, handed out after it.
+        watch.received(0, 3);
+        watch.received(1, 4);
+        // Acknowledged, routed to nobody.
+        (5..=7).for_each(|seq| watch.published(seq));
+        watch.reconnected(0, false);
+        watch.reconnected(1, false);
+        (8..=9).for_each(|seq| watch.published(seq));
+        watch.received(0, 8);
+        watch.received(1, 9);
+        assert_eq!(watch.lost(), [5, 6, 7]);
     }
 
     /// AWS IoT Core answers 0x00 where mosquitto says 0x10: what the broker took while every
