@@ -1,8 +1,8 @@
 //! `mqtt5-shared-subscription`: the story of one run, top to bottom.
 //!
 //! Parse the flags → build the TLS config → start the members and the publisher → print the
-//! report (and with `--html`, draw it) → exit with a code that says how it went. Each step lives in its own module; see
-//! `lib.rs` for the map.
+//! report (and with `--html`, draw it) → exit with a code that says how it went. Each step
+//! lives in its own module; see `lib.rs` for the map.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -15,34 +15,36 @@ use mqtt5_shared_subscription::{
 };
 use rumqttc::v5::mqttbytes::QoS;
 
-/// Up to this many members, one thread runs every client (see `main`).
+/// Up to this many members, one thread runs every client (see `runtime_for`).
 const MEMBERS_ON_ONE_THREAD: u16 = 1000;
 
 fn main() -> ExitCode {
     // A usage error ends here with exit code 2, as do --help, --version, --completions and --man
     // (exit 0) once they have printed their text.
     let args = Args::from_command_line();
-    // One thread runs every client: a message then goes from a member's socket to the tally
-    // without waking another thread, and those wake-ups (futex, a task switch each) were most
-    // of the CPU a message cost on two (scripts/bench.sh, README "Speed"). The tasks still wait
-    // for each other through bounded channels, so nothing piles up. Two cases take the worker
-    // threads of a multi-threaded runtime instead: `--demo`, which runs a broker in this process
-    // as well, and thousands of members, whose TLS handshakes are most of the run (10,000
-    // members: 16.6 s on one thread, 11.7 s on two; 1,000 members: 0.86 s either way).
-    let runtime = if args.modes.demo || args.messages.subscribers.0 > MEMBERS_ON_ONE_THREAD {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    }
-    .enable_all()
-    .build();
-    match runtime {
+    match runtime_for(&args) {
         Ok(runtime) => runtime.block_on(run_main(args)),
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// One thread runs every client: a message then goes from a member's socket to the tally
+/// without waking another thread, and those wake-ups (futex, a task switch each) were most of
+/// the CPU a message cost on two (scripts/bench.sh, README "Speed"). The tasks still wait for
+/// each other through bounded channels, so nothing piles up. Two cases take the worker threads
+/// of a multi-threaded runtime instead: `--demo`, which runs a broker in this process as well,
+/// and thousands of members, whose TLS handshakes are most of the run (10,000 members: 16.6 s on
+/// one thread, 11.7 s on two; 1,000 members: 0.86 s either way).
+fn runtime_for(args: &Args) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if args.modes.demo || args.messages.subscribers.0 > MEMBERS_ON_ONE_THREAD {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build()
 }
 
 async fn run_main(args: Args) -> ExitCode {

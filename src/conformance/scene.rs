@@ -165,16 +165,7 @@ impl<'a> Scene<'a> {
         from: &Probe,
         members: impl IntoIterator<Item = &'p mut Probe>,
     ) -> anyhow::Result<u32> {
-        let marker = self.markers.fetch_add(1, Ordering::Relaxed) + 1;
-        let topic = self.marker_topic();
-        let answer = from.publish(&topic, Some(marker), QoS::AtLeastOnce, false);
-        match tokio::time::timeout(ANSWER, answer).await {
-            Ok(Ok(PubAnswer::Acked(_))) => {}
-            other => bail!(
-                "{}'s marker {marker} was not acknowledged: {other:?}",
-                from.name
-            ),
-        }
+        let marker = self.publish_marker(from).await?;
         let mut members: Vec<&mut Probe> = members.into_iter().collect();
         let deadline = Instant::now() + ANSWER;
         for member in members.iter_mut() {
